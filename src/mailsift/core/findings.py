@@ -1,0 +1,79 @@
+"""Findings: what a detector saw, with evidence, never what to do about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["ArtifactState", "Finding", "Stage"]
+
+
+class Stage(str, Enum):
+    """Pipeline stages, run in this order; a later stage may read facts of an earlier one."""
+
+    PARSE = "parse"
+    AUTH = "auth"
+    CONTENT = "content"
+    REPUTATION = "reputation"
+    ML = "ml"
+
+    @property
+    def order(self) -> int:
+        return _STAGE_ORDER[self]
+
+
+_STAGE_ORDER = {s: i for i, s in enumerate(Stage)}
+
+
+class ArtifactState(str, Enum):
+    """Life cycle of a detection artifact (rule pack, rule, model, feed snapshot)."""
+
+    SHADOW = "shadow"
+    CANARY = "canary"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One named observation with its evidence.
+
+    ``code`` is a stable symbol (``RULE_GTUBE``, ``AUTH_DMARC_FAIL``, ``PARSE_DEPTH_LIMIT``);
+    ``category`` is the category family the finding speaks for (``phish``, ``spam``, ``malware``,
+    ``spoof``, ``impersonation_user``, ``impersonation_domain``, ``bulk``) or ``None`` for purely
+    informational findings; ``weight`` counts only inside that family. ``artifact`` and ``version``
+    name the artifact that produced it (rule pack, model, feed) so every verdict can list them.
+    ``state`` is that artifact's rollout state: shadow findings are recorded but never act.
+    """
+
+    code: str
+    weight: float
+    evidence: tuple[str, ...] = ()
+    detector: str = ""
+    category: str | None = None
+    description: str = ""
+    artifact: str = ""
+    version: str = ""
+    state: ArtifactState = ArtifactState.ACTIVE
+
+    @property
+    def acts(self) -> bool:
+        """Active findings act everywhere; canary ones only in their scope (policy decides)."""
+        return self.state is ArtifactState.ACTIVE
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "code": self.code,
+            "weight": self.weight,
+            "evidence": list(self.evidence),
+            "detector": self.detector,
+            "category": self.category,
+        }
+        if self.description:
+            out["description"] = self.description
+        if self.artifact:
+            out["artifact"] = self.artifact
+            out["version"] = self.version
+        if self.state is not ArtifactState.ACTIVE:
+            out["state"] = self.state.value
+        return out

@@ -1,0 +1,161 @@
+"""Categories, actions and the verdict that policy hands to delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+
+from mailsift.core.findings import Finding
+
+__all__ = ["Action", "Category", "DecisionStep", "Override", "Verdict", "FAMILIES"]
+
+
+class Category(str, Enum):
+    """Detection categories in precedence order: the first that fires wins."""
+
+    MALWARE = "malware"
+    PHISH_HIGH = "phish_high"
+    PHISH = "phish"
+    SPAM_HIGH = "spam_high"
+    SPOOF = "spoof"
+    IMPERSONATION_USER = "impersonation_user"
+    IMPERSONATION_DOMAIN = "impersonation_domain"
+    SPAM = "spam"
+    BULK = "bulk"
+    CLEAN = "clean"
+
+    @property
+    def rank(self) -> int:
+        """0 for the category that wins over all others."""
+        return _CATEGORY_RANK[self]
+
+    @property
+    def family(self) -> str:
+        """The finding family whose score decides this category."""
+        return _FAMILY_OF[self]
+
+
+_CATEGORY_RANK = {c: i for i, c in enumerate(Category)}
+_FAMILY_OF = {
+    Category.MALWARE: "malware",
+    Category.PHISH_HIGH: "phish",
+    Category.PHISH: "phish",
+    Category.SPAM_HIGH: "spam",
+    Category.SPOOF: "spoof",
+    Category.IMPERSONATION_USER: "impersonation_user",
+    Category.IMPERSONATION_DOMAIN: "impersonation_domain",
+    Category.SPAM: "spam",
+    Category.BULK: "bulk",
+    Category.CLEAN: "",
+}
+
+#: The families a finding may speak for (``Finding.category``).
+FAMILIES: tuple[str, ...] = (
+    "malware",
+    "phish",
+    "spam",
+    "spoof",
+    "impersonation_user",
+    "impersonation_domain",
+    "bulk",
+)
+
+
+class Action(str, Enum):
+    """What delivery does with a message, from mildest to strictest."""
+
+    DELIVER = "deliver"
+    TAG = "tag"
+    JUNK = "junk"
+    QUARANTINE = "quarantine"
+    TEMPFAIL = "tempfail"
+    REJECT = "reject"
+
+    @property
+    def strictness(self) -> int:
+        return _ACTION_RANK[self]
+
+    @property
+    def accepts(self) -> bool:
+        """Whether the message is accepted (answered 250) under this action."""
+        return self not in (Action.REJECT, Action.TEMPFAIL)
+
+
+_ACTION_RANK = {a: i for i, a in enumerate(Action)}
+
+
+class DecisionStep(str, Enum):
+    """The steps of the precedence table (docs/precedence.md); a verdict names the one that decided."""
+
+    GUARDRAIL = "0-guardrail"
+    BYPASS = "1-advanced-delivery"
+    DETECTION = "2-detection"
+    ADMIN_BLOCK = "3-admin-block"
+    ADMIN_ALLOW = "4-admin-allow"
+    USER_LIST = "5-user-list"
+    RECIPIENT_POLICY = "6-recipient-policy"
+    ROLLOUT = "7-rollout"
+    DETECTOR_ERROR = "8-detector-error"
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A list entry or mode that changed what detection alone would have done."""
+
+    step: DecisionStep
+    kind: str
+    entry: str
+    effect: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "step": self.step.value,
+            "kind": self.kind,
+            "entry": self.entry,
+            "effect": self.effect,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The decision for one message and recipient, with everything needed to explain it.
+
+    ``detected`` is the category detection alone produced; ``category`` the final one after lists.
+    ``reasons`` are the findings that made the deciding category fire (all acting findings of that
+    family); ``findings`` holds every finding, shadow ones included, for the record.
+    """
+
+    category: Category
+    action: Action
+    score: float
+    decided_by: DecisionStep
+    explanation: str
+    detected: Category = Category.CLEAN
+    reasons: tuple[Finding, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    versions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    recipient: str | None = None
+    policy: str = ""
+    family_scores: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    tags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "category": self.category.value,
+            "action": self.action.value,
+            "score": round(self.score, 3),
+            "decided_by": self.decided_by.value,
+            "explanation": self.explanation,
+            "detected": self.detected.value,
+            "recipient": self.recipient,
+            "policy": self.policy,
+            "reasons": [f.code for f in self.reasons],
+            "overrides": [o.to_dict() for o in self.overrides],
+            "versions": dict(self.versions),
+            "family_scores": {k: round(v, 3) for k, v in self.family_scores.items()},
+        }

@@ -1,0 +1,1 @@
+"""The ``mailsift`` command line."""
