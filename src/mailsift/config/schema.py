@@ -11,6 +11,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mailsift.config.ml import MlSettings
+from mailsift.config.detectors import (
+    AttachmentSettings,
+    BulkSettings,
+    ClamavSettings,
+    FeedSettings,
+    HistorySettings,
+    ImpersonationSettings,
+    LinkSettings,
+)
+from mailsift.config.store import StoreSettings
+
 __all__ = [
     "AuthSettings",
     "DetectorSettings",
@@ -49,7 +61,7 @@ class LimitSettings(_Section):
     max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     max_mime_depth: int = Field(20, ge=1, le=1000)
     max_parts: int = Field(500, ge=1)
-    max_header_bytes: int = Field(64 * 1024, ge=1024, description="longest single header value")
+    max_header_bytes: int = Field(128 * 1024, ge=1024, description="longest single header value")
     max_headers: int = Field(2000, ge=10)
     max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="all parts, decoded")
     max_text_chars: int = Field(
@@ -65,7 +77,7 @@ class LimitSettings(_Section):
 class DetectorSettings(_Section):
     """Which detectors run, and how long each may take."""
 
-    enabled: tuple[str, ...] = ("parse", "auth", "rules", "headers")
+    enabled: tuple[str, ...] = ("parse", "auth", "rules")
     disabled: tuple[str, ...] = ()
     timeout_ms: int = Field(2000, ge=1)
 
@@ -76,12 +88,19 @@ class ScanSettings(_Section):
 
 
 class RuleSettings(_Section):
-    """Rule packs: the built-in default pack plus any files or folders given here."""
+    """Rule packs: the built-in default pack plus any files or folders given here.
+
+    ``disabled`` rule ids never run (metas reading them see "no hit"); ``weights`` override a
+    rule's weight (scores.d style). Unknown ids in either fail startup.
+    """
 
     builtin: bool = True
     paths: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
     weights: dict[str, float] = Field(default_factory=dict)
+    max_raw_bytes: int = Field(
+        256 * 1024, ge=1024, description="how much of the raw message `raw` rules search"
+    )
 
 
 class Thresholds(_Section):
@@ -119,6 +138,28 @@ class RecipientPolicy(_Section):
         return value
 
 
+class AdvancedDelivery(_Section):
+    """Mail that must arrive unfiltered: SecOps mailboxes and approved phishing simulations.
+
+    Matches are exact (no wildcards) and every bypass is recorded in the verdict.
+    """
+
+    secops_mailboxes: tuple[str, ...] = ()
+    simulation_domains: tuple[str, ...] = Field(
+        (), description="From/envelope domains of the approved phishing-simulation vendor"
+    )
+    simulation_ips: tuple[str, ...] = Field((), description="its sending IPs or networks")
+
+
+DEFAULT_GUARDRAILS = {
+    "PARSE_DEPTH_LIMIT": "reject",
+    "PARSE_PARTS_LIMIT": "reject",
+    "PARSE_HEADER_TOO_LONG": "reject",
+    "PARSE_HEADER_LIMIT": "reject",
+    "PARSE_SIZE_LIMIT": "reject",
+}
+
+
 class PolicySettings(_Section):
     """Categories -> actions. ``monitor`` turns every action into tagging."""
 
@@ -135,30 +176,108 @@ class PolicySettings(_Section):
     actions: dict[str, str] = Field(default_factory=dict)
     policies: tuple[RecipientPolicy, ...] = ()
     dmarc_enforcement: Literal["honour", "junk", "ignore"] = "honour"
+    guardrails: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GUARDRAILS))
+    advanced_delivery: AdvancedDelivery = Field(default_factory=AdvancedDelivery)
 
     @field_validator("actions")
     @classmethod
     def _valid_actions(cls, value: dict[str, str]) -> dict[str, str]:
         return RecipientPolicy._valid_actions(value)
 
+    @field_validator("guardrails")
+    @classmethod
+    def _valid_guardrails(cls, value: dict[str, str]) -> dict[str, str]:
+        for code, action in value.items():
+            if action not in ("reject", "tempfail", "quarantine"):
+                raise ValueError(f"guardrail {code}: action must be reject, tempfail or quarantine")
+        return value
+
 
 class DnsSettings(_Section):
-    """The resolver used by every DNS-based check."""
+    """The resolver used by every DNS-based check (``mailsift scan --dns HOST:PORT`` overrides).
+
+    No ``nameservers`` means the system configuration (``/etc/resolv.conf``).
+    """
 
     nameservers: tuple[str, ...] = ()
     port: int = Field(53, ge=1, le=65535)
-    timeout: float = Field(2.0, gt=0)
-    lifetime: float = Field(4.0, gt=0)
-    cache_size: int = Field(10000, ge=0)
+    timeout: float = Field(2.0, gt=0, description="seconds per server try")
+    lifetime: float = Field(4.0, gt=0, description="seconds per question, all tries")
+    cache_size: int = Field(10000, ge=0, description="answers kept (bounded, honours TTLs)")
+
+    @field_validator("nameservers")
+    @classmethod
+    def _ip_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for ns in value:
+            try:
+                ipaddress.ip_address(ns)
+            except ValueError as exc:
+                raise ValueError(f"nameserver must be an IP address: {ns!r}") from exc
+        return value
 
 
 class AuthSettings(_Section):
-    """Email authentication (SPF, DKIM, DMARC, ARC)."""
+    """Email authentication (SPF, DKIM, DMARC, ARC, composite auth).
+
+    ``trusted_relays``: our own MTAs, as IPs/networks (``192.0.2.0/24``) or host names
+    (``mx1.example.org``; a leading dot matches subdomains); their Received headers supply the
+    client IP, HELO and MAIL FROM when the envelope lacks them. ``spoof_allow``: pairs
+    ``from-domain=sender`` where sender is a domain (MAIL FROM, HELO or a passing DKIM d=, by
+    organizational domain), an IP/network of the client, or ``*``.
+    """
 
     authserv_id: str = "mailsift.local"
     trusted_arc_sealers: tuple[str, ...] = ()
     trusted_relays: tuple[str, ...] = ()
     spoof_allow: tuple[str, ...] = ()
+    dmarc_discovery: Literal["treewalk", "psl"] = "treewalk"
+    check_helo: bool = True
+    min_key_bits: int = Field(1024, ge=512, le=8192)
+    strip_forged_results: bool = True
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="AUTH_* code -> weight, overrides the detector default"
+    )
+
+    @field_validator("authserv_id")
+    @classmethod
+    def _authserv_id(cls, value: str) -> str:
+        if not value or any(c in value for c in " ;()\"\t\r\n"):
+            raise ValueError(f"authserv_id must be a single token: {value!r}")
+        return value.lower()
+
+    @field_validator("trusted_relays")
+    @classmethod
+    def _relays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for entry in value:
+            if "/" in entry or ":" in entry or entry.replace(".", "").isdigit():
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"bad trusted relay network {entry!r}") from exc
+            elif not entry.strip(".") or " " in entry:
+                raise ValueError(f"bad trusted relay host {entry!r}")
+        return value
+
+    @field_validator("spoof_allow")
+    @classmethod
+    def _spoof_pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for entry in value:
+            domain, eq, sender = entry.partition("=")
+            if not eq or not domain.strip() or not sender.strip() or " " in entry.strip():
+                raise ValueError(f"spoof_allow entry must be 'from-domain=sender': {entry!r}")
+            sender = sender.strip()
+            if sender != "*" and ("/" in sender or ":" in sender):
+                try:
+                    ipaddress.ip_network(sender, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"bad network in spoof_allow {entry!r}") from exc
+        return tuple(e.strip().lower() for e in value)
 
 
 class Settings(_Section):
@@ -171,3 +290,12 @@ class Settings(_Section):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     dns: DnsSettings = Field(default_factory=DnsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    links: LinkSettings = Field(default_factory=LinkSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    impersonation: ImpersonationSettings = Field(default_factory=ImpersonationSettings)
+    bulk: BulkSettings = Field(default_factory=BulkSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    feeds: FeedSettings = Field(default_factory=FeedSettings)
+    clamav: ClamavSettings = Field(default_factory=ClamavSettings)
+    ml: MlSettings = Field(default_factory=MlSettings)

@@ -69,6 +69,7 @@ class Attachment:
     inline: bool = False
     container: str = ""
     depth: int = 0
+    encrypted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

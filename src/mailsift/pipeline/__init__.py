@@ -1,1 +1,5 @@
-"""mailsift.pipeline"""
+"""Stage scheduling, time budgets, error isolation and the per-recipient verdicts."""
+
+from mailsift.pipeline.runner import Authenticate, Pipeline, message_facts
+
+__all__ = ["Authenticate", "Pipeline", "message_facts"]

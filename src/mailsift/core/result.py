@@ -1,0 +1,66 @@
+"""The outcome of scanning one message: what the store records and interfaces print."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from mailsift.core.auth import AuthResults
+from mailsift.core.envelope import Envelope
+from mailsift.core.findings import Finding
+from mailsift.core.message import ParsedMessage
+from mailsift.core.verdict import Verdict
+
+__all__ = ["ScanResult"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ScanResult:
+    """One scanned message.
+
+    ``verdict`` is the message-level verdict (the strictest over recipients, or the verdict for an
+    unknown recipient when the envelope has none); ``recipients`` holds one verdict per envelope
+    recipient. ``versions`` maps every contributing artifact to its content version.
+    """
+
+    id: str
+    verdict: Verdict
+    message: ParsedMessage
+    envelope: Envelope
+    findings: tuple[Finding, ...] = ()
+    auth: AuthResults | None = None
+    recipients: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
+    versions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    elapsed_ms: float = 0.0
+    detector_ms: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON contract of ``mailsift scan --format json`` and ``POST /v1/scan``."""
+        msg = self.message
+        return {
+            "id": self.id,
+            "category": self.verdict.category.value,
+            "action": self.verdict.action.value,
+            "score": round(self.verdict.score, 3),
+            "decided_by": self.verdict.decided_by.value,
+            "explanation": self.verdict.explanation,
+            "findings": [f.to_dict() for f in self.findings],
+            "versions": dict(self.versions),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "message": {
+                "from": msg.from_addr.addr if msg.from_addr else "",
+                "subject": msg.subject,
+                "message_id": msg.message_id,
+                "size": msg.size,
+            },
+            "envelope": {
+                "client_ip": self.envelope.client_ip,
+                "helo": self.envelope.helo,
+                "mail_from": self.envelope.mail_from,
+                "rcpt_to": list(self.envelope.rcpt_to),
+            },
+            "auth": self.auth.to_dict() if self.auth else None,
+            "verdict": self.verdict.to_dict(),
+            "recipients": {r: v.to_dict() for r, v in self.recipients.items()},
+        }

@@ -1,0 +1,69 @@
+"""Parse detector: reports what parsing found wrong with a message as ``PARSE_*`` findings.
+
+Limit findings (size, depth, parts, header length/count) carry no weight; policy's guardrail step
+(step 0) turns them into reject/tempfail. An archive that would expand like a bomb is malware
+family. Sloppy-but-harmless defects (unknown charset, broken encoding) are small spam signals:
+legitimate mailers rarely produce them, spam tools often do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mailsift.config.schema import Settings
+from mailsift.core.context import ScanContext
+from mailsift.core.findings import Finding, Stage
+from mailsift.detectors.base import Services
+
+__all__ = ["CODES", "ParseDetector", "build"]
+
+#: code -> (family or None, weight, description)
+CODES: Mapping[str, tuple[str | None, float, str]] = {
+    "PARSE_SIZE_LIMIT": (None, 0.0, "The message is larger than the configured size limit"),
+    "PARSE_DEPTH_LIMIT": (None, 0.0, "MIME parts are nested deeper than the configured limit"),
+    "PARSE_PARTS_LIMIT": (None, 0.0, "The message has more MIME parts than the configured limit"),
+    "PARSE_HEADER_TOO_LONG": (None, 0.0, "A header is longer than the configured limit"),
+    "PARSE_HEADER_LIMIT": (None, 0.0, "The message has more headers than the configured limit"),
+    "PARSE_DECODED_LIMIT": (None, 0.0, "Decoded content exceeded the limit; the rest was skipped"),
+    "PARSE_TEXT_TRUNCATED": (None, 0.0, "Only the first part of a very long body was analysed"),
+    "PARSE_ARCHIVE_BOMB": ("malware", 1.0,
+                           "An archive member would expand far beyond its compressed size "
+                           "(decompression bomb)"),
+    "PARSE_ARCHIVE_LIMIT": (None, 0.0, "An archive has more or larger members than analysed"),
+    "PARSE_ARCHIVE_DEPTH": (None, 0.0, "Archives are nested deeper than analysed"),
+    "PARSE_ARCHIVE_CORRUPT": (None, 0.0, "An archive attachment could not be read"),
+    "PARSE_NUL_BYTES": ("spam", 1.0, "The message contains NUL bytes, which mail must not carry"),
+    "PARSE_UNKNOWN_CHARSET": ("spam", 0.5, "A part declares a character set that does not exist"),
+    "PARSE_BAD_CHARSET_DATA": ("spam", 0.5, "Text could not be decoded in its declared charset"),
+    "PARSE_BAD_ENCODING": ("spam", 0.5, "A part's transfer encoding is broken"),
+    "PARSE_BAD_ENCODED_WORD": (None, 0.0, "A header has a malformed RFC 2047 encoded word"),
+    "PARSE_MIME_DEFECT": (None, 0.0, "The MIME structure is malformed"),
+    "PARSE_HEADER_NESTING": ("spam", 2.0,
+                             "An address header hides behind deeply nested comments"),
+    "PARSE_BAD_ADDRESS": ("spam", 1.0, "An address header cannot be parsed"),
+    "PARSE_MALFORMED": ("spam", 1.0, "The message could not be parsed as MIME"),
+}
+
+
+class ParseDetector:
+    name = "parse"
+    stage = Stage.PARSE
+    codes = frozenset(CODES)
+
+    def run(self, ctx: ScanContext) -> Sequence[Finding]:
+        grouped: dict[str, list[str]] = {}
+        for code, evidence in ctx.message.defects:
+            grouped.setdefault(code, []).append(evidence)
+        out = []
+        for code, evidence in grouped.items():
+            family, weight, description = CODES.get(code, (None, 0.0, "Parse problem"))
+            out.append(Finding(code=code, weight=weight, evidence=tuple(evidence[:5]),
+                               detector=self.name, category=family, description=description))
+        return out
+
+    def versions(self) -> Mapping[str, str]:
+        return {}
+
+
+def build(settings: Settings, services: Services) -> ParseDetector:
+    return ParseDetector()

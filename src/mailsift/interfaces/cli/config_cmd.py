@@ -1,0 +1,79 @@
+"""``mailsift config check|dump|explain``: validate, print and trace the layered settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mailsift.config import load_settings
+from mailsift.core.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("config", help="check, dump or explain the configuration")
+    p.add_argument("action", choices=("check", "dump", "explain"))
+    p.add_argument("--config", metavar="FILE")
+    p.add_argument("--format", choices=("toml", "json"), default="toml",
+                   help="dump format (default toml)")
+    p.set_defaults(func=run)
+
+
+def _toml_value(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _dump_toml(data: dict[str, object], prefix: str = "") -> list[str]:
+    scalars = [(k, v) for k, v in data.items() if not isinstance(v, dict) or k in
+               ("weights", "actions", "guardrails")]
+    tables = [(k, v) for k, v in data.items() if isinstance(v, dict) and k not in
+              ("weights", "actions", "guardrails")]
+    lines: list[str] = []
+    if prefix and scalars:
+        lines.append(f"[{prefix}]")
+    for key, value in scalars:
+        if isinstance(value, dict):
+            inner = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+            lines.append(f"{key} = {{ {inner} }}")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                lines.append(f"[[{prefix}.{key}]]" if prefix else f"[[{key}]]")
+                lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    if scalars and prefix:
+        lines.append("")
+    for key, value in tables:
+        assert isinstance(value, dict)
+        lines.extend(_dump_toml(value, f"{prefix}.{key}" if prefix else key))
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        loaded = load_settings(args.config)
+    except ConfigError as exc:
+        if args.action == "check":
+            print(f"config: INVALID\n{exc}", file=sys.stderr)
+            return 1
+        raise
+    if args.action == "check":
+        from mailsift.app import build_pipeline, ScanOptions
+
+        # Building the pipeline proves every detector, rule pack and setting loads.
+        build_pipeline(loaded.settings, ScanOptions(offline=True))
+        print(f"config: OK ({' -> '.join(loaded.layers)})")
+        return 0
+    if args.action == "dump":
+        data = loaded.settings.model_dump(mode="json")
+        if args.format == "json":
+            print(json.dumps(data, indent=2))
+        else:
+            print("\n".join(_dump_toml(data)))
+        return 0
+    width = max(len(k) for k, _, _ in loaded.explain())
+    for key, value, source in loaded.explain():
+        print(f"{key:<{width}}  {json.dumps(value, ensure_ascii=False):<30}  # {source}")
+    return 0

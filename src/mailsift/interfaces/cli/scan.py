@@ -1,0 +1,204 @@
+"""``mailsift scan``: scan files, mailboxes or stdin and explain each verdict.
+
+    mailsift scan [PATH ...] [--format text|json|jsonl] [--workers N] [--offline]
+                  [--client-ip IP] [--helo NAME] [--mail-from ADDR] [--rcpt ADDR ...]
+                  [--dns HOST:PORT] [--config FILE]
+
+PATH is an .eml file, an mbox (plain or .gz), a maildir, a folder, or ``-`` for stdin. For mbox
+input the ``id`` of each message is its 0-based index in file order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from mailsift.config import load_settings
+from mailsift.config.schema import Settings
+from mailsift.core.envelope import Connection, Envelope
+from mailsift.core.errors import InputError
+from mailsift.parsing.sources import iter_messages
+
+__all__ = ["register"]
+
+_CHUNK = 16
+_worker: dict[str, Any] = {}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("scan", help="scan messages and explain the verdicts",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="*", metavar="PATH", help=".eml, mbox, .mbox.gz, maildir or -")
+    p.add_argument("--format", choices=("text", "json", "jsonl"), default="text")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="scan in N parallel processes")
+    p.add_argument("--offline", action="store_true", default=None,
+                   help="skip every DNS-based check (said so in the result)")
+    p.add_argument("--client-ip", metavar="IP")
+    p.add_argument("--helo", metavar="NAME")
+    p.add_argument("--mail-from", metavar="ADDR")
+    p.add_argument("--rcpt", metavar="ADDR", action="extend", nargs="+", default=[])
+    p.add_argument("--dns", metavar="HOST:PORT", help="ask this DNS server (e.g. a test server)")
+    p.add_argument("--config", metavar="FILE")
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.set_defaults(func=run)
+
+
+def _envelope(args: argparse.Namespace) -> Envelope:
+    if args.client_ip:
+        try:
+            ipaddress.ip_address(args.client_ip)
+        except ValueError as exc:
+            raise InputError(f"--client-ip {args.client_ip!r} is not an IP address") from exc
+    return Envelope(
+        mail_from=args.mail_from,
+        rcpt_to=tuple(args.rcpt),
+        connection=Connection(client_ip=args.client_ip, helo=args.helo),
+    )
+
+
+def _validate_dns(value: str | None) -> None:
+    if value is None:
+        return
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"--dns must be HOST:PORT, got {value!r}")
+
+
+def _init_worker(settings: Settings, offline: bool | None, dns: str | None, fmt: str) -> None:
+    from mailsift.app import ScanOptions, build_pipeline
+
+    _worker["pipeline"] = build_pipeline(settings, ScanOptions(offline=offline, dns_server=dns))
+    _worker["format"] = fmt
+
+
+def _scan_chunk(chunk: list[tuple[str, bytes]], envelope: Envelope) -> list[str]:
+    from mailsift.interfaces.cli.render import render_text
+
+    pipeline = _worker["pipeline"]
+    out = []
+    for msg_id, raw in chunk:
+        result = pipeline.scan(raw, envelope, message_id=msg_id)
+        if _worker["format"] == "text":
+            out.append(render_text(result))
+        else:
+            out.append(json.dumps(result.to_dict(), ensure_ascii=False,
+                                  indent=2 if _worker["format"] == "json" else None))
+    return out
+
+
+def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+    chunk: list[tuple[str, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parallel(items: Iterable[tuple[str, bytes]], envelope: Envelope, workers: int,
+              initargs: tuple[Any, ...]) -> Iterator[list[str]]:
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as pool:
+        pending: deque[Future[list[str]]] = deque()
+        for chunk in _chunks(items, _CHUNK):
+            pending.append(pool.submit(_scan_chunk, chunk, envelope))
+            while len(pending) >= workers * 4:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    _validate_dns(args.dns)
+    paths = args.paths or ["-"]
+    if paths == ["-"] and sys.stdin.isatty():
+        raise InputError("no input: give PATH arguments or pipe a message on stdin")
+    settings = load_settings(args.config).settings
+    envelope = _envelope(args)
+    initargs = (settings, args.offline, args.dns, args.format)
+    items = iter_messages(paths)
+    # Read the first item eagerly so unreadable input fails before any output.
+    first = next(items, None)
+    if first is None:
+        print("mailsift: no messages found in input", file=sys.stderr)
+        return 0
+    all_items = _prepend(first, items)
+    if args.workers > 1:
+        batches = _parallel(all_items, envelope, args.workers, initargs)
+    else:
+        _init_worker(*initargs)
+        batches = (_scan_chunk(chunk, envelope) for chunk in _chunks(all_items, _CHUNK))
+    progress = None
+    if sys.stderr.isatty() and not args.no_progress and _bulk(paths):
+        from tqdm import tqdm
+
+        progress = tqdm(unit="msg", file=sys.stderr)
+    writer = _Writer(sys.stdout, args.format)
+    for batch in batches:
+        for rendered in batch:
+            writer.write(rendered)
+        if progress is not None:
+            progress.update(len(batch))
+    writer.close()
+    if progress is not None:
+        progress.close()
+    return 0
+
+
+class _Writer:
+    """json: one object for one message, an array for several; jsonl: a line each; text: blocks."""
+
+    def __init__(self, out: Any, fmt: str) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.count = 0
+        self.held: str | None = None
+
+    def write(self, rendered: str) -> None:
+        if self.fmt == "json":
+            if self.count == 0:
+                self.held = rendered
+            elif self.count == 1:
+                self.out.write("[\n" + (self.held or "") + ",\n" + rendered)
+                self.held = None
+            else:
+                self.out.write(",\n" + rendered)
+        else:
+            if self.fmt == "text" and self.count:
+                self.out.write("\n")
+            self.out.write(rendered + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            if self.held is not None:
+                self.out.write(self.held + "\n")
+            elif self.count > 1:
+                self.out.write("\n]\n")
+        self.out.flush()
+
+
+def _bulk(paths: list[str]) -> bool:
+    """Whether the output may hold many messages (JSON array, progress bar)."""
+    from pathlib import Path
+
+    if len(paths) > 1:
+        return True
+    p = Path(paths[0])
+    return paths[0] == "-" or p.is_dir() or ".mbox" in p.name or p.suffix == ".gz"
+
+
+def _prepend(first: tuple[str, bytes], rest: Iterator[tuple[str, bytes]]
+             ) -> Iterator[tuple[str, bytes]]:
+    yield first
+    yield from rest

@@ -1,0 +1,41 @@
+"""Per-detector time budgets.
+
+Python cannot stop a function from outside, so the budget is enforced two ways: in the main
+thread of a process (``mailsift scan`` workers, gateway scan workers) an interval timer raises
+``DetectorTimeout`` inside the detector; elsewhere (threads) the overrun is detected when the
+detector returns and its findings are replaced by a DETECTOR_TIMEOUT finding. Either way the
+message is never treated as clean.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from mailsift.core.errors import DetectorTimeout
+
+__all__ = ["deadline"]
+
+_CAN_SIGNAL = hasattr(signal, "setitimer")
+
+
+@contextmanager
+def deadline(name: str, seconds: float) -> Iterator[None]:
+    use_timer = _CAN_SIGNAL and threading.current_thread() is threading.main_thread()
+    if not use_timer:
+        yield
+        return
+
+    def _expired(signum: int, frame: FrameType | None) -> None:
+        raise DetectorTimeout(name, f"exceeded its {seconds * 1000:.0f} ms budget")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

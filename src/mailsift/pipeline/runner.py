@@ -1,0 +1,165 @@
+"""The scan pipeline: parse -> authenticate -> detectors by stage -> policy per recipient.
+
+Every detector runs under a time budget and in isolation: an exception or timeout becomes a
+``DETECTOR_ERROR``/``DETECTOR_TIMEOUT`` finding (never a crash, never "clean"). The pipeline does no
+I/O of its own; the authenticator and detectors were given theirs by the composition root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+
+from mailsift.config.schema import LimitSettings, PolicySettings
+from mailsift.core.auth import AuthResults
+from mailsift.core.context import ScanContext
+from mailsift.core.envelope import Envelope
+from mailsift.core.errors import DetectorTimeout
+from mailsift.core.findings import Finding
+from mailsift.core.lists import ListSnapshot
+from mailsift.core.message import ParsedMessage
+from mailsift.core.protocols import Clock, SystemClock
+from mailsift.core.result import ScanResult
+from mailsift.core.verdict import Verdict
+from mailsift.detectors.base import Detector
+from mailsift.parsing import parse_message, registrable_domain
+from mailsift.pipeline.deadline import deadline
+from mailsift.policy import MessageFacts, PolicyInput, decide
+
+__all__ = ["Authenticate", "Pipeline", "message_facts"]
+
+Authenticate = Callable[[ParsedMessage, Envelope], AuthResults]
+
+
+def _error_finding(name: str, exc: BaseException) -> Finding:
+    timeout = isinstance(exc, DetectorTimeout)
+    return Finding(
+        code="DETECTOR_TIMEOUT" if timeout else "DETECTOR_ERROR",
+        weight=0.0,
+        evidence=(name, f"{type(exc).__name__}: {exc}"[:300]),
+        detector=name,
+        description=("A detector ran out of time; the message is not treated as clean"
+                     if timeout else "A detector failed; the message is not treated as clean"),
+    )
+
+
+def message_facts(msg: ParsedMessage, envelope: Envelope, auth: AuthResults | None
+                  ) -> MessageFacts:
+    aligned = False
+    if auth is not None:
+        aligned = bool((auth.dmarc and auth.dmarc.result.value == "pass")
+                       or (auth.compauth and auth.compauth.result.value == "pass"))
+    return MessageFacts(
+        from_addr=msg.from_addr.addr.lower() if msg.from_addr else "",
+        from_domain=msg.from_domain,
+        mail_from=(envelope.mail_from or "").lower(),
+        client_ip=envelope.client_ip or "",
+        helo=(envelope.helo or "").lower(),
+        url_hosts=tuple(sorted({u.host for u in msg.urls})),
+        urls=tuple(u.url for u in msg.urls),
+        hashes=tuple(a.sha256 for a in msg.attachments if a.sha256),
+        auth_aligned=aligned,
+    )
+
+
+class Pipeline:
+    """Scans one message at a time; safe to reuse, not to share between threads mid-scan."""
+
+    def __init__(self, detectors: Sequence[Detector], policy: PolicySettings, *,
+                 limits: LimitSettings | None = None, authenticate: Authenticate | None = None,
+                 timeout_ms: int = 2000, offline: bool = False,
+                 clock: Clock | None = None) -> None:
+        self.detectors = sorted(detectors, key=lambda d: d.stage.order)
+        self.policy = policy
+        self.limits = limits or LimitSettings()
+        self.authenticate = authenticate
+        self.budget = timeout_ms / 1000.0
+        self.offline = offline
+        self.clock = clock or SystemClock()
+        policy_json = json.dumps(policy.model_dump(mode="json"), sort_keys=True)
+        versions = {"policy": hashlib.sha256(policy_json.encode()).hexdigest()[:12]}
+        for det in self.detectors:
+            versions.update(det.versions())
+        self._versions = MappingProxyType(versions)
+        registrable_domain("warm.example")  # load the public suffix list now, not mid-scan
+
+    def versions(self) -> Mapping[str, str]:
+        return self._versions
+
+    def _run(self, name: str, call: Callable[[], object]) -> tuple[object, Finding | None, float]:
+        start = time.perf_counter()
+        try:
+            with deadline(name, self.budget):
+                value = call()
+        except Exception as exc:  # isolation: one broken detector never breaks the scan
+            return None, _error_finding(name, exc), (time.perf_counter() - start) * 1000
+        elapsed = time.perf_counter() - start
+        if elapsed > self.budget:
+            exc = DetectorTimeout(name, f"took {elapsed * 1000:.0f} ms")
+            return None, _error_finding(name, exc), elapsed * 1000
+        return value, None, elapsed * 1000
+
+    def scan(self, raw: bytes, envelope: Envelope | None = None, *, message_id: str = "",
+             lists: ListSnapshot | None = None,
+             canary_scopes: Mapping[str, tuple[str, ...]] | None = None) -> ScanResult:
+        started = time.perf_counter()
+        envelope = envelope or Envelope()
+        msg = parse_message(raw, self.limits)
+        findings: list[Finding] = []
+        timings: dict[str, float] = {}
+        ctx = ScanContext(msg, envelope, None, self.offline, self.clock.now())
+        if self.authenticate is not None:
+            auth_call = self.authenticate
+            value, error, timings["auth"] = self._run("auth", lambda: auth_call(msg, envelope))
+            if error is not None:
+                findings.append(error)
+                value = AuthResults(notes=(f"authentication failed: {error.evidence[-1]}",))
+            assert isinstance(value, AuthResults)
+            ctx = ctx.with_auth(value)
+        for det in self.detectors:
+            value, error, timings[det.name] = self._run(det.name, lambda d=det: d.run(ctx))
+            if error is not None:
+                findings.append(error)
+            else:
+                findings.extend(value)  # type: ignore[call-overload]
+        versions = dict(self._versions)
+        if lists is not None:
+            versions["lists"] = lists.version
+        inp = PolicyInput(
+            findings=tuple(findings),
+            facts=message_facts(msg, envelope, ctx.auth),
+            auth=ctx.auth,
+            lists=lists,
+            now=ctx.received_at,
+            canary_scopes=MappingProxyType(dict(canary_scopes or {})),
+        )
+        per_rcpt: dict[str, Verdict] = {}
+        for rcpt in envelope.rcpt_to:
+            per_rcpt[rcpt] = self._with_versions(decide(inp, self.policy, rcpt), versions)
+        if per_rcpt:
+            verdict = max(per_rcpt.values(), key=lambda v: (v.action.strictness, -v.category.rank))
+        else:
+            verdict = self._with_versions(decide(inp, self.policy, None), versions)
+        return ScanResult(
+            id=message_id,
+            verdict=verdict,
+            message=msg,
+            envelope=envelope,
+            findings=tuple(findings),
+            auth=ctx.auth,
+            recipients=MappingProxyType(per_rcpt),
+            versions=MappingProxyType(versions),
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            detector_ms=MappingProxyType(timings),
+        )
+
+    @staticmethod
+    def _with_versions(verdict: Verdict, versions: Mapping[str, str]) -> Verdict:
+        from dataclasses import replace
+
+        used = {k: v for k, v in versions.items()
+                if k in ("policy", "lists") or any(f.artifact == k for f in verdict.findings)}
+        return replace(verdict, versions=MappingProxyType(used))

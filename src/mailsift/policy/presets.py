@@ -1,0 +1,79 @@
+"""Category -> action presets (Standard and Strict) and the recipient-policy choice.
+
+Standard follows what large providers ship as their default protection: phishing, malware and
+impersonation are quarantined, spam goes to the junk folder. Strict also quarantines high-confidence
+spam and spoofing and junks bulk mail at a lower threshold (see ``Thresholds``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from mailsift.config.schema import PolicySettings, RecipientPolicy, Thresholds
+from mailsift.core.verdict import Action, Category
+
+__all__ = ["PRESETS", "ResolvedPolicy", "choose_policy"]
+
+_STANDARD = {
+    Category.MALWARE: Action.QUARANTINE,
+    Category.PHISH_HIGH: Action.QUARANTINE,
+    Category.PHISH: Action.QUARANTINE,
+    Category.SPAM_HIGH: Action.JUNK,
+    Category.SPOOF: Action.JUNK,
+    Category.IMPERSONATION_USER: Action.QUARANTINE,
+    Category.IMPERSONATION_DOMAIN: Action.QUARANTINE,
+    Category.SPAM: Action.JUNK,
+    Category.BULK: Action.JUNK,
+    Category.CLEAN: Action.DELIVER,
+}
+_STRICT = {
+    **_STANDARD,
+    Category.SPAM_HIGH: Action.QUARANTINE,
+    Category.SPOOF: Action.QUARANTINE,
+}
+
+PRESETS: Mapping[str, Mapping[Category, Action]] = MappingProxyType({
+    "standard": MappingProxyType(_STANDARD),
+    "strict": MappingProxyType(_STRICT),
+})
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPolicy:
+    """The policy that applies to one recipient, with its effective thresholds and actions."""
+
+    name: str
+    preset: str
+    thresholds: Thresholds
+    actions: Mapping[Category, Action]
+    on_error: str
+
+
+def _resolve(settings: PolicySettings, name: str, preset: str, overrides: Mapping[str, str],
+             on_error: str | None) -> ResolvedPolicy:
+    actions = dict(PRESETS[preset])
+    for category, action in {**settings.actions, **overrides}.items():
+        actions[Category(category)] = Action(action)
+    thresholds = settings.strict_thresholds if preset == "strict" else settings.thresholds
+    return ResolvedPolicy(name, preset, thresholds, MappingProxyType(actions),
+                          on_error or settings.on_error)
+
+
+def _matches(policy: RecipientPolicy, recipient: str) -> bool:
+    rcpt = recipient.lower()
+    if rcpt in (r.lower() for r in policy.recipients):
+        return True
+    domain = rcpt.rsplit("@", 1)[-1]
+    return any(domain == d.lower() or domain.endswith("." + d.lower()) for d in policy.domains)
+
+
+def choose_policy(settings: PolicySettings, recipient: str | None) -> ResolvedPolicy:
+    """The recipient's first matching policy (policies are never merged), else the default."""
+    if recipient:
+        for policy in settings.policies:
+            if _matches(policy, recipient):
+                return _resolve(settings, policy.name, policy.preset, policy.actions,
+                                policy.on_error)
+    return _resolve(settings, "default", settings.preset, {}, None)

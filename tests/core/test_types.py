@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import mailsift.core as core
+from mailsift.core import Action, ArtifactState, Category, Envelope, Finding
+
+
+def test_category_precedence_is_the_documented_order() -> None:
+    assert [c.name for c in Category] == [
+        "MALWARE", "PHISH_HIGH", "PHISH", "SPAM_HIGH", "SPOOF", "IMPERSONATION_USER",
+        "IMPERSONATION_DOMAIN", "SPAM", "BULK", "CLEAN",
+    ]
+    assert Category.MALWARE.rank < Category.PHISH.rank < Category.CLEAN.rank
+    assert Category.PHISH_HIGH.family == Category.PHISH.family == "phish"
+
+
+def test_action_strictness_and_acceptance() -> None:
+    assert Action.REJECT.strictness > Action.QUARANTINE.strictness > Action.JUNK.strictness
+    assert not Action.REJECT.accepts and not Action.TEMPFAIL.accepts
+    assert Action.QUARANTINE.accepts
+
+
+def test_core_types_are_frozen() -> None:
+    f = Finding(code="X", weight=1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        f.code = "Y"  # type: ignore[misc]
+
+
+def test_shadow_findings_do_not_act() -> None:
+    assert Finding("X", 1.0).acts
+    assert not Finding("X", 1.0, state=ArtifactState.SHADOW).acts
+
+
+def test_envelope_helpers() -> None:
+    env = Envelope(mail_from="Bounce@Example.ORG")
+    assert env.mail_from_domain == "example.org"
+    assert Envelope(mail_from="").mail_from_domain is None
+
+
+def test_public_api_is_explicit_and_importable() -> None:
+    for name in core.__all__:
+        assert hasattr(core, name), name
+    assert issubclass(core.DnsTempError, core.MailsiftError)
+    assert issubclass(core.LimitExceeded, core.ParseError)
+
+
+def test_rule_error_names_file_and_line() -> None:
+    err = core.RuleError("bad regex", path="packs/x.toml", line=12)
+    assert str(err) == "packs/x.toml:12: bad regex"

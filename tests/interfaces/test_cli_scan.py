@@ -1,0 +1,126 @@
+"""The `mailsift scan` command-line contract (issue 2, item 7)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailsift.interfaces.cli.main import main
+from mailsift.testing.messages import make_message
+
+
+def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "mailsift", *args], input=stdin,
+                          capture_output=True, timeout=120)
+
+
+@pytest.fixture()
+def mbox(tmp_path: Path) -> Path:
+    parts = []
+    for i in range(40):
+        subject = "Verify your account now" if i % 5 == 0 else f"Meeting notes {i}"
+        parts.append(b"From x@example.org Fri Nov 20 09:30:00 2026\n"
+                     + make_message(subject=subject, message_id=f"<m{i}@example.org>") + b"\n")
+    path = tmp_path / "box.mbox.gz"
+    path.write_bytes(gzip.compress(b"".join(parts)))
+    return path
+
+
+REQUIRED = {"id", "category", "action", "score", "decided_by", "findings", "versions",
+            "elapsed_ms"}
+
+
+def test_json_for_one_message_has_the_contract_fields(samples_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(samples_dir / "clean-personal.eml"), "--format", "json",
+                 "--offline"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert REQUIRED <= out.keys()
+    assert out["category"] == "clean" and out["action"] == "deliver"
+    assert out["auth"]["offline"] is True
+
+
+def test_jsonl_ids_are_mbox_indexes_and_workers_agree(mbox: Path) -> None:
+    one = run_cli("scan", str(mbox), "--format", "jsonl", "--offline")
+    two = run_cli("scan", str(mbox), "--format", "jsonl", "--offline", "--workers", "2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    rows1 = [json.loads(x) for x in one.stdout.splitlines()]
+    rows2 = [json.loads(x) for x in two.stdout.splitlines()]
+    assert [r["id"] for r in rows1] == [str(i) for i in range(40)]
+    strip = [{k: v for k, v in r.items() if k not in ("elapsed_ms",)} for r in rows1]
+    strip2 = [{k: v for k, v in r.items() if k not in ("elapsed_ms",)} for r in rows2]
+    assert strip == strip2
+    for row in rows1:
+        assert REQUIRED <= row.keys()
+        for finding in row["findings"]:
+            assert {"code", "weight", "evidence"} <= finding.keys()
+
+
+def test_json_array_for_many_and_stdin(mbox: Path) -> None:
+    res = run_cli("scan", str(mbox), "--format", "json", "--offline")
+    assert len(json.loads(res.stdout)) == 40
+    single = run_cli("scan", "-", "--format", "json", "--offline", stdin=make_message())
+    assert json.loads(single.stdout)["id"] == "-"
+
+
+def test_text_explains_findings_and_decision(samples_dir: Path) -> None:
+    res = run_cli("scan", str(samples_dir / "phish-credential.eml"), "--offline")
+    text = res.stdout.decode()
+    assert res.returncode == 0
+    for expected in ("Verdict:", "Why:", "Findings:", "evidence:", "decided by step",
+                     "Versions:", "authentication"):
+        assert expected in text
+
+
+def test_envelope_flags_reach_the_result(samples_dir: Path) -> None:
+    res = run_cli("scan", str(samples_dir / "clean-personal.eml"), "--format", "json",
+                  "--offline", "--client-ip", "192.0.2.10", "--helo", "mx.example.org",
+                  "--mail-from", "maria.keller@example.org", "--rcpt", "tom@example.net",
+                  "ann@example.net")
+    out = json.loads(res.stdout)
+    assert out["envelope"] == {"client_ip": "192.0.2.10", "helo": "mx.example.org",
+                               "mail_from": "maria.keller@example.org",
+                               "rcpt_to": ["tom@example.net", "ann@example.net"]}
+    assert set(out["recipients"]) == {"tom@example.net", "ann@example.net"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["scan", "/nonexistent/x.eml"], "no such file"),
+    (["scan", "samples", "--dns", "nope"], "HOST:PORT"),
+    (["scan", "samples", "--client-ip", "999.1.1.1"], "not an IP"),
+    (["scan", "samples", "--workers", "0"], "at least 1"),
+])
+def test_bad_usage_exits_2_with_a_clear_message(args: list[str], message: str) -> None:
+    res = run_cli(*args)
+    assert res.returncode == 2
+    assert message in res.stderr.decode()
+    assert b"Traceback" not in res.stderr
+
+
+def test_unknown_format_is_usage_error() -> None:
+    res = run_cli("scan", "x.eml", "--format", "xml")
+    assert res.returncode == 2
+
+
+def test_config_check_dump_explain(tmp_path: Path) -> None:
+    cfg = tmp_path / "mailsift.toml"
+    cfg.write_text("[policy]\npreset = \"strict\"\n")
+    ok = run_cli("config", "check", "--config", str(cfg))
+    assert ok.returncode == 0 and b"config: OK" in ok.stdout
+    dump = run_cli("config", "dump", "--config", str(cfg), "--format", "json")
+    assert json.loads(dump.stdout)["policy"]["preset"] == "strict"
+    toml_dump = run_cli("config", "dump", "--config", str(cfg))
+    import tomllib
+
+    assert tomllib.loads(toml_dump.stdout.decode())["policy"]["preset"] == "strict"
+    explain = run_cli("config", "explain", "--config", str(cfg)).stdout.decode()
+    assert f"# {cfg}" in next(line for line in explain.splitlines()
+                              if line.startswith("policy.preset"))
+    cfg.write_text("[policy]\npreset = 3\n")
+    bad = run_cli("config", "check", "--config", str(cfg))
+    assert bad.returncode == 1 and b"INVALID" in bad.stderr

@@ -1,0 +1,109 @@
+"""Named security tests for hostile MIME: each must finish (timeout guards a hang, it is not a
+performance target) and degrade to PARSE_* defects rather than crash."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from mailsift.app import build_pipeline
+from mailsift.config.schema import Settings
+from mailsift.core.verdict import Action
+from mailsift.parsing import parse_message
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def codes(raw: bytes) -> set[str]:
+    return {code for code, _ in parse_message(raw).defects}
+
+
+def test_security_mime_nesting_1000_deep() -> None:
+    raw = b"From: a@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    for i in range(1000):
+        raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+    raw += b"Content-Type: text/plain\r\n\r\nhello\r\n"
+    for i in reversed(range(1000)):
+        raw += b"--b%d--\r\n" % i
+    msg = parse_message(raw)
+    assert "PARSE_DEPTH_LIMIT" in {c for c, _ in msg.defects}
+    assert msg.subject == "deep"
+    assert max(p.depth for p in msg.parts) <= 21
+
+
+def test_security_100k_parts() -> None:
+    body = b"".join(b"--x\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i
+                    for i in range(100_000))
+    raw = (b"From: a@example.org\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=x\r\n\r\n" + body + b"--x--\r\n")
+    msg = parse_message(raw)
+    assert "PARSE_PARTS_LIMIT" in {c for c, _ in msg.defects}
+    assert len(msg.parts) <= 501
+
+
+def test_security_10mb_header_line() -> None:
+    raw = b"From: a@example.org\r\nX-Huge: " + b"A" * 10_000_000 + b"\r\nSubject: ok\r\n\r\nbody\r\n"
+    msg = parse_message(raw)
+    assert "PARSE_HEADER_TOO_LONG" in {c for c, _ in msg.defects}
+    assert len(msg.first_header("X-Huge")) <= 128 * 1024
+    assert msg.subject == "ok"
+
+
+def test_security_from_with_10k_nested_parentheses() -> None:
+    raw = (b"From: " + b"(" * 10_000 + b"x" + b")" * 10_000 + b" <evil@example.org>\r\n"
+           b"Subject: parens\r\n\r\nbody\r\n")
+    msg = parse_message(raw)
+    assert "PARSE_HEADER_NESTING" in {c for c, _ in msg.defects}
+    assert msg.from_addr is not None and msg.from_addr.addr == "evil@example.org"
+
+
+def test_security_nul_bytes() -> None:
+    raw = b"From: a@example.org\r\nSubject: n\x00ul\r\n\r\nbo\x00dy\r\n"
+    assert "PARSE_NUL_BYTES" in codes(raw)
+
+
+def test_security_unknown_charsets() -> None:
+    raw = (b"From: =?x-klingon?q?abc?= <a@example.org>\r\nSubject: =?bogus-8?b?SGVsbG8=?=\r\n"
+           b"Content-Type: text/plain; charset=x-no-such-charset\r\n\r\nhello \xff\xfe\r\n")
+    msg = parse_message(raw)
+    assert "PARSE_UNKNOWN_CHARSET" in {c for c, _ in msg.defects}
+    assert "hello" in msg.text
+
+
+def test_security_zip_bomb_attachment() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", b"\x00" * (200 * 1024 * 1024))
+    from mailsift.testing.messages import make_message
+
+    raw = make_message(attachments=[("bomb.zip", buf.getvalue(), "application/zip")])
+    assert len(raw) < 2 * 1024 * 1024
+    msg = parse_message(raw)
+    assert "PARSE_ARCHIVE_BOMB" in {c for c, _ in msg.defects}
+    member = next(a for a in msg.attachments if a.filename == "zeros.bin")
+    assert member.content == b""  # never inflated
+
+
+def test_security_zip_with_lying_size_header() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("big.txt", b"B" * 5_000_000)
+    data = bytearray(buf.getvalue())
+    central = data.find(b"PK\x01\x02")
+    data[central + 24:central + 28] = (10).to_bytes(4, "little")  # claims 10 bytes
+    from mailsift.testing.messages import make_message
+
+    msg = parse_message(make_message(attachments=[("lie.zip", bytes(data), "application/zip")]))
+    assert {"PARSE_ARCHIVE_BOMB", "PARSE_ARCHIVE_CORRUPT"} & {c for c, _ in msg.defects}
+
+
+def test_security_hostile_structure_gets_a_safe_verdict() -> None:
+    raw = b"From: a@example.org\r\nMIME-Version: 1.0\r\n"
+    for i in range(1000):
+        raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+    pipeline = build_pipeline(Settings.model_validate({"detectors": {"enabled": ["parse"]}}))
+    result = pipeline.scan(raw)
+    assert result.verdict.action is Action.REJECT
+    assert result.verdict.decided_by.value == "0-guardrail"
