@@ -23,7 +23,7 @@ DEFAULT_MIX = HERE.parent.parent / "shared" / "bench" / "mix-1000.mbox.gz"
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run_once(mix: Path, workers: int, extra: list[str]) -> tuple[float, list[dict[str, object]]]:

@@ -44,7 +44,8 @@ def test_security_100k_parts() -> None:
 
 
 def test_security_10mb_header_line() -> None:
-    raw = b"From: a@example.org\r\nX-Huge: " + b"A" * 10_000_000 + b"\r\nSubject: ok\r\n\r\nbody\r\n"
+    raw = (b"From: a@example.org\r\nX-Huge: " + b"A" * 10_000_000
+           + b"\r\nSubject: ok\r\n\r\nbody\r\n")
     msg = parse_message(raw)
     assert "PARSE_HEADER_TOO_LONG" in {c for c, _ in msg.defects}
     assert len(msg.first_header("X-Huge")) <= 128 * 1024

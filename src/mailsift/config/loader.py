@@ -139,7 +139,7 @@ def load_settings(path: str | Path | None = None, *, environ: Mapping[str, str] 
             folder = main.parent / sub
             if folder.is_dir():
                 for file in sorted(folder.glob("*.toml")):
-                    combine(data, _read_toml(file), str(file), sources)  # type: ignore[operator]
+                    combine(data, _read_toml(file), str(file), sources)
                     layers.append(str(file))
 
     env = _env_layer(environ)

@@ -7,7 +7,7 @@ DNS problem is visibly ``temperror`` and never silently ``fail``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 
 __all__ = [
     "ArcResult",
@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-class AuthStatus(str, Enum):
+class AuthStatus(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     SOFTFAIL = "softfail"

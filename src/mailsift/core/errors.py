@@ -5,10 +5,10 @@
     ├── RuleError              a rule pack is invalid (carries file and line)
     ├── ParseError             raw bytes could not be turned into a ParsedMessage at all
     │   └── LimitExceeded      a resource limit (size, depth, parts, header length) was hit
-    ├── DetectorError          a detector failed; the pipeline turns it into a DETECTOR_ERROR finding
+    ├── DetectorError          a detector failed; the pipeline makes it a DETECTOR_ERROR finding
     │   └── DetectorTimeout    a detector ran past its time budget
     ├── DnsError
-    │   └── DnsTempError       timeout, SERVFAIL, network trouble: always ``temperror``, never ``fail``
+    │   └── DnsTempError       timeout, SERVFAIL, network trouble: ``temperror``, never ``fail``
     ├── InputError             unreadable input given to a command (bad path, unknown format)
     ├── StoreError             the store could not read or write
     └── DeliveryError          the next hop refused or could not be reached

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["ArtifactState", "Finding", "Stage"]
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """Pipeline stages, run in this order; a later stage may read facts of an earlier one."""
 
     PARSE = "parse"
@@ -25,7 +25,7 @@ class Stage(str, Enum):
 _STAGE_ORDER = {s: i for i, s in enumerate(Stage)}
 
 
-class ArtifactState(str, Enum):
+class ArtifactState(StrEnum):
     """Life cycle of a detection artifact (rule pack, rule, model, feed snapshot)."""
 
     SHADOW = "shadow"

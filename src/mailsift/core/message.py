@@ -90,8 +90,8 @@ class ParsedMessage:
     """Everything detectors read about one message.
 
     ``headers`` keeps every header in order with RFC 2047 words decoded; ``header_index`` maps the
-    lower-cased name to its values. ``text`` is the concatenated text/plain content, ``html`` the raw
-    HTML and ``html_text`` that HTML rendered to text. ``defects`` are parse problems as finding
+    lower-cased name to its values. ``text`` is the concatenated text/plain content, ``html`` the
+    raw HTML and ``html_text`` that HTML rendered to text. ``defects`` are parse problems as finding
     codes (``PARSE_*``) with evidence, which the parse detector reports.
     """
 

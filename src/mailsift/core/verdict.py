@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 
 from mailsift.core.findings import Finding
 
-__all__ = ["Action", "Category", "DecisionStep", "Override", "Verdict", "FAMILIES"]
+__all__ = ["FAMILIES", "Action", "Category", "DecisionStep", "Override", "Verdict"]
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     """Detection categories in precedence order: the first that fires wins."""
 
     MALWARE = "malware"
@@ -63,7 +63,7 @@ FAMILIES: tuple[str, ...] = (
 )
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What delivery does with a message, from mildest to strictest."""
 
     DELIVER = "deliver"
@@ -86,8 +86,8 @@ class Action(str, Enum):
 _ACTION_RANK = {a: i for i, a in enumerate(Action)}
 
 
-class DecisionStep(str, Enum):
-    """The steps of the precedence table (docs/precedence.md); a verdict names the one that decided."""
+class DecisionStep(StrEnum):
+    """The steps of the precedence table (docs/precedence.md); a verdict names the deciding one."""
 
     GUARDRAIL = "0-guardrail"
     BYPASS = "1-advanced-delivery"

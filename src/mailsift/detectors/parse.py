@@ -55,9 +55,9 @@ class ParseDetector:
         for code, evidence in ctx.message.defects:
             grouped.setdefault(code, []).append(evidence)
         out = []
-        for code, evidence in grouped.items():
+        for code, items in grouped.items():
             family, weight, description = CODES.get(code, (None, 0.0, "Parse problem"))
-            out.append(Finding(code=code, weight=weight, evidence=tuple(evidence[:5]),
+            out.append(Finding(code=code, weight=weight, evidence=tuple(items[:5]),
                                detector=self.name, category=family, description=description))
         return out
 

@@ -14,7 +14,14 @@ from email.header import decode_header
 
 from mailsift.core.message import Address
 
-__all__ = ["decode_value", "from_surrogates", "parse_addresses", "safe_decode", "strip_comments", "unfold"]
+__all__ = [
+    "decode_value",
+    "from_surrogates",
+    "parse_addresses",
+    "safe_decode",
+    "strip_comments",
+    "unfold",
+]
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _MAX_COMMENT_DEPTH = 8

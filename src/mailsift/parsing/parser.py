@@ -76,7 +76,7 @@ def _parse_tree(data: bytes, limits: LimitSettings, defects: list[tuple[str, str
         defects.append(("PARSE_DEPTH_LIMIT", "nesting too deep for the MIME parser"))
         cut = _nth(data.lower(), b"boundary", limits.max_mime_depth)
         return parser.parsebytes(data[:cut] if cut > 0 else data[:65536])
-    except Exception as exc:  # the stdlib parser should not raise, but never trust it on hostile input
+    except Exception as exc:  # the stdlib parser should not raise; never trust it on hostile input
         defects.append(("PARSE_MALFORMED", f"{type(exc).__name__}: {exc}"[:200]))
         return parser.parsebytes(data.split(b"\n\n", 1)[0][:65536])
 
@@ -104,15 +104,18 @@ class _Collector:
                 self.defects.append(("PARSE_PARTS_LIMIT", f"{self.limits.max_parts} parts"))
                 return
             if depth > self.limits.max_mime_depth:
-                self.defects.append(("PARSE_DEPTH_LIMIT", f"MIME depth > {self.limits.max_mime_depth}"))
+                self.defects.append(
+                    ("PARSE_DEPTH_LIMIT", f"MIME depth > {self.limits.max_mime_depth}"))
                 continue
             ctype = part.get_content_type()
             if part.is_multipart():
                 payload = part.get_payload()
                 self.parts.append(MimePart(content_type=ctype, depth=depth, size=0))
-                if ctype == "message/rfc822" and isinstance(payload, list) and payload:
-                    payload = [_unwrap_encoded(part, payload[0])]
-                    self.embedded.append(_headers_only(payload[0], self.limits, self.defects))
+                if (ctype == "message/rfc822" and isinstance(payload, list) and payload
+                        and isinstance(payload[0], Message)):
+                    inner = _unwrap_encoded(part, payload[0])
+                    payload = [inner]
+                    self.embedded.append(_headers_only(inner, self.limits, self.defects))
                 if isinstance(payload, list):
                     stack.extend((child, depth + 1) for child in reversed(payload)
                                  if isinstance(child, Message))
@@ -251,7 +254,7 @@ def _collect_urls(text: str, html_links: tuple[tuple[str, str, str], ...], html_
     out: list[Url] = []
     for target, shown, tag in html_links:
         url = make_url(target, "href" if tag in ("a", "area") else tag, shown)
-        if url is not None and (url.url, url.source) not in seen:
+        if url is not None and url.url not in seen:
             seen.add(url.url)
             out.append(url)
     for source, body in (("text", text), ("html_text", html_text)):
@@ -306,8 +309,7 @@ def parse_message(raw: bytes, limits: LimitSettings | None = None) -> ParsedMess
 
     froms = addresses["from"]
     senders = addresses["sender"]
-    seen_defects: set[tuple[str, str]] = set()
-    unique_defects = tuple(d for d in defects if not (d in seen_defects or seen_defects.add(d)))
+    unique_defects = tuple(dict.fromkeys(defects))
     return ParsedMessage(
         raw=raw,
         headers=headers,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from functools import partial
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 from types import MappingProxyType
 
 from mailsift.config.schema import LimitSettings, PolicySettings
@@ -98,8 +100,8 @@ class Pipeline:
             return None, _error_finding(name, exc), (time.perf_counter() - start) * 1000
         elapsed = time.perf_counter() - start
         if elapsed > self.budget:
-            exc = DetectorTimeout(name, f"took {elapsed * 1000:.0f} ms")
-            return None, _error_finding(name, exc), elapsed * 1000
+            late = DetectorTimeout(name, f"took {elapsed * 1000:.0f} ms")
+            return None, _error_finding(name, late), elapsed * 1000
         return value, None, elapsed * 1000
 
     def scan(self, raw: bytes, envelope: Envelope | None = None, *, message_id: str = "",
@@ -120,11 +122,11 @@ class Pipeline:
             assert isinstance(value, AuthResults)
             ctx = ctx.with_auth(value)
         for det in self.detectors:
-            value, error, timings[det.name] = self._run(det.name, lambda d=det: d.run(ctx))
+            found, error, timings[det.name] = self._run(det.name, partial(det.run, ctx))
             if error is not None:
                 findings.append(error)
             else:
-                findings.extend(value)  # type: ignore[call-overload]
+                findings.extend(cast("Sequence[Finding]", found))
         versions = dict(self._versions)
         if lists is not None:
             versions["lists"] = lists.version

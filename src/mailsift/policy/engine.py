@@ -126,7 +126,8 @@ def _apply_lists(inp: PolicyInput, recipient: str | None, d: _Decision) -> None:
     facts = inp.facts
     blocks = [e for e in match_entries(inp.lists, facts, inp.now, "admin") if e.action == "block"]
     for entry in blocks:  # step 3
-        raised = _strictest_category(d.category, _BLOCK_CATEGORY.get(entry.kind, Category.SPAM_HIGH))
+        implied = _BLOCK_CATEGORY.get(entry.kind, Category.SPAM_HIGH)
+        raised = _strictest_category(d.category, implied)
         if raised is not d.category:
             d.category, d.step = raised, DecisionStep.ADMIN_BLOCK
         d.override(DecisionStep.ADMIN_BLOCK, "block", _describe_entry(entry),

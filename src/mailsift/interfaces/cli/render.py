@@ -19,6 +19,13 @@ def _auth_lines(result: ScanResult) -> list[str]:
     return describe(result.auth)
 
 
+def _from_line(result: ScanResult) -> str:
+    addr = result.message.from_addr
+    if addr is None:
+        return "(none)"
+    return f"{addr.display_name} <{addr.addr}>" if addr.display_name else f"<{addr.addr}>"
+
+
 def _verdict_line(v: Verdict) -> str:
     who = f"{v.recipient}: " if v.recipient else ""
     return (f"{who}{v.category.value.upper()} -> {v.action.value}  (score {v.score:g}, "
@@ -30,8 +37,7 @@ def render_text(result: ScanResult) -> str:
     v = result.verdict
     lines = [
         f"== message {result.id}",
-        f"   From:    {msg.from_addr.display_name + ' ' if msg.from_addr and msg.from_addr.display_name else ''}"
-        f"<{msg.from_addr.addr if msg.from_addr else ''}>",
+        f"   From:    {_from_line(result)}",
         f"   Subject: {msg.subject[:120]}",
         f"   Verdict: {_verdict_line(v)}",
         f"   Why:     {v.explanation}",
