@@ -6,6 +6,7 @@ Everything else receives its collaborators; only this module knows how to build 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mailsift.config.schema import Settings
 from mailsift.core.protocols import Resolver, SystemClock
@@ -13,7 +14,7 @@ from mailsift.detectors.base import Services
 from mailsift.detectors.registry import build_detectors
 from mailsift.pipeline import Authenticate, Pipeline
 
-__all__ = ["ScanOptions", "build_pipeline"]
+__all__ = ["GatewayParts", "ScanOptions", "build_gateway", "build_pipeline"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,44 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
         offline=offline,
         clock=services.clock,
     )
+
+
+@dataclass
+class GatewayParts:
+    """Everything ``mailsift serve`` runs, built from settings in one place."""
+
+    settings: Settings
+    store: Any
+    scans: Any
+    gateway: Any
+    recorder: Any
+    relays: Any
+
+
+def build_gateway(settings: Settings, *, workers: int | None = None,
+                  options: ScanOptions | None = None) -> GatewayParts:
+    """Open the store and build the scan pool, relay pool, spool and the gateway service."""
+    from pathlib import Path
+
+    from mailsift.delivery.apply import Deliverer, RelayPool
+    from mailsift.delivery.recorder import AsyncRecorder
+    from mailsift.delivery.spool import Spool
+    from mailsift.services.gateway import Gateway
+    from mailsift.services.scanning import ScanPool
+    from mailsift.store.store import Store
+
+    gw = settings.gateway
+    store = Store.open(settings.store)
+    scans = ScanPool(settings, gw.workers if workers is None else workers, options,
+                     timeout=gw.scan_timeout)
+    recorder = AsyncRecorder(store.trace)
+    relays = RelayPool(gw.next_hop_host, gw.next_hop_port, gw.relay_connections,
+                       gw.next_hop_timeout, helo=settings.smtp.hostname)
+    spool = Spool(gw.spool_dir or Path(settings.store.data_dir) / "spool")
+    deliverer = Deliverer(relays, recorder, spool, reject_text=gw.reject_text,
+                          tempfail_text=gw.tempfail_text, junk_tag=gw.junk_subject_tag,
+                          add_result_headers=gw.add_headers)
+    gateway = Gateway(store, scans, deliverer, recorder,
+                      authserv_id=gw.authserv_id or settings.auth.authserv_id,
+                      lists_refresh=gw.lists_refresh_seconds)
+    return GatewayParts(settings, store, scans, gateway, recorder, relays)

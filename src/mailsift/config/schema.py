@@ -11,7 +11,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mailsift.config.ml import MlSettings
 from mailsift.config.detectors import (
     AttachmentSettings,
     BulkSettings,
@@ -21,6 +20,8 @@ from mailsift.config.detectors import (
     ImpersonationSettings,
     LinkSettings,
 )
+from mailsift.config.ml import MlSettings
+from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSettings, SmtpSettings
 from mailsift.config.store import StoreSettings
 
 __all__ = [
@@ -299,3 +300,7 @@ class Settings(_Section):
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     clamav: ClamavSettings = Field(default_factory=ClamavSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    milter: MilterSettings = Field(default_factory=MilterSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)

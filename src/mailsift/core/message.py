@@ -7,7 +7,7 @@ run in any order (or in parallel) without stepping on each other.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 __all__ = ["Address", "Attachment", "MimePart", "ParsedMessage", "Url"]
@@ -116,10 +116,11 @@ class ParsedMessage:
     embedded: tuple[ParsedMessage, ...] = ()
     defects: tuple[tuple[str, str], ...] = ()
     truncated: bool = False
+    original_size: int = -1
 
     @property
     def size(self) -> int:
-        return len(self.raw)
+        return self.original_size if self.original_size >= 0 else len(self.raw)
 
     def header(self, name: str) -> tuple[str, ...]:
         """All values of header ``name`` (case-insensitive), in order."""
@@ -139,3 +140,11 @@ class ParsedMessage:
     @property
     def from_domain(self) -> str:
         return self.from_addr.domain if self.from_addr else ""
+
+    def slim(self) -> ParsedMessage:
+        """A copy without bodies and attachment contents, cheap to send between processes
+        (headers, addresses, URLs and attachment metadata stay)."""
+        return replace(
+            self, raw=b"", text="", html="", html_text="", embedded=(), original_size=self.size,
+            attachments=tuple(replace(a, content=b"") for a in self.attachments),
+        )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copyreg
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from mailsift.core.auth import AuthResults
@@ -13,6 +14,14 @@ from mailsift.core.message import ParsedMessage
 from mailsift.core.verdict import Verdict
 
 __all__ = ["ScanResult"]
+
+
+def _mapping_proxy(data: dict[str, object]) -> MappingProxyType[str, object]:
+    return MappingProxyType(data)
+
+
+# Results travel from scan worker processes to the gateway; read-only mappings must pickle.
+copyreg.pickle(MappingProxyType, lambda m: (_mapping_proxy, (dict(m),)))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -34,6 +43,10 @@ class ScanResult:
     versions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     elapsed_ms: float = 0.0
     detector_ms: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def slim(self) -> ScanResult:
+        """This result with a slimmed message (see ``ParsedMessage.slim``)."""
+        return replace(self, message=self.message.slim())
 
     def to_dict(self) -> dict[str, object]:
         """The JSON contract of ``mailsift scan --format json`` and ``POST /v1/scan``."""

@@ -21,6 +21,7 @@ __all__ = ["main"]
 COMMANDS: tuple[str, ...] = (
     "mailsift.interfaces.cli.scan",
     "mailsift.interfaces.cli.config_cmd",
+    "mailsift.interfaces.cli.serve",
 )
 
 EXIT_OK = 0

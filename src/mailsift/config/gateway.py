@@ -1,0 +1,75 @@
+"""Settings of the running gateway: listeners (SMTP, milter, HTTP), next hop, scan workers.
+
+Defaults follow Postfix's after-queue content-filter convention: mailsift listens on
+127.0.0.1:10025 and re-injects into Postfix on 127.0.0.1:10026.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["GatewaySettings", "HttpSettings", "MilterSettings", "SmtpSettings"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class SmtpSettings(_Section):
+    """The SMTP listener (content filter or before-queue proxy)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(10025, ge=0, le=65535)
+    mode: Literal["after_queue", "before_queue"] = Field(
+        "after_queue",
+        description="after_queue: Postfix content_filter (the client is Postfix; the real client "
+        "comes from XFORWARD or our Received header); before_queue: smtpd_proxy_filter or "
+        "direct, rejecting during the SMTP dialogue",
+    )
+    hostname: str = Field("", description="name in the greeting; empty = the machine's name")
+    max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_line_bytes: int = Field(
+        64 * 1024, ge=1001, description="longest accepted line (RFC 5321 says 1000; mail breaks it)"
+    )
+    timeout: float = Field(300.0, gt=0)
+    xforward: bool = Field(True, description="offer XFORWARD so Postfix passes the real client")
+
+
+class MilterSettings(_Section):
+    enabled: bool = True
+    socket: str = Field("inet:9900@127.0.0.1", description="libmilter socket spec")
+    quarantine: Literal["hold", "store"] = Field(
+        "store",
+        description="hold: Postfix keeps the message in its hold queue; store: mailsift keeps "
+        "it in its quarantine and Postfix discards its copy",
+    )
+    timeout: float = Field(60.0, gt=0)
+
+
+class HttpSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8025, ge=0, le=65535)
+    max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+
+
+class GatewaySettings(_Section):
+    """How accepted mail is relayed and how scanning is scheduled."""
+
+    next_hop_host: str = "127.0.0.1"
+    next_hop_port: int = Field(10026, ge=1, le=65535)
+    next_hop_timeout: float = Field(60.0, gt=0)
+    relay_connections: int = Field(8, ge=1, le=256)
+    workers: int = Field(2, ge=0, le=64, description="scan processes; 0 = scan in-process")
+    scan_timeout: float = Field(30.0, gt=0, description="a scan that takes longer -> tempfail")
+    authserv_id: str = Field("", description="empty = [auth] authserv_id")
+    junk_subject_tag: str = Field("", description='e.g. "[SPAM] "; empty = subject unchanged')
+    add_headers: bool = True
+    reject_text: str = "5.7.1 Message rejected as {category} (ref {ref})"
+    tempfail_text: str = "4.7.1 Message deferred, try again later (ref {ref})"
+    spool_dir: str = Field("", description="retry spool; empty = <store.data_dir>/spool")
+    spool_retry_seconds: float = Field(30.0, gt=0)
+    lists_refresh_seconds: float = Field(10.0, gt=0)

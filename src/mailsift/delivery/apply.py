@@ -1,0 +1,202 @@
+"""Applying verdicts to a message in the mail flow: quarantine, relay, reject or defer.
+
+The rule that shapes everything here: **a message answered 250 is never lost.** So we answer 250
+only after every recipient's copy is relayed (next hop said 250), durably quarantined (blob
+fsynced, row committed) or durably spooled for retry; otherwise 4xx and the sending MTA keeps it.
+
+Recipients are split by what the verdict asks: each (action, category) group is relayed with its
+own result headers. After DATA there is one reply for all recipients, so a ``reject`` for some
+recipients but not others becomes quarantine for those (nothing is lost, an admin can release).
+A retried message (same reference) skips the recipients already delivered or quarantined, so
+retries after a 4xx never duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from mailsift.core.result import ScanResult
+from mailsift.core.verdict import Action, DecisionStep, Override, Verdict
+from mailsift.delivery.headers import add_headers, tag_subject
+from mailsift.delivery.recorder import AsyncRecorder
+from mailsift.delivery.relay import Relay, RelayOutcome
+from mailsift.delivery.spool import Spool
+
+__all__ = ["Deliverer", "RelayPool", "Reply", "result_headers"]
+
+log = logging.getLogger("mailsift.delivery")
+_DONE = ("delivered", "quarantined", "released")
+_RELAYED = (Action.DELIVER, Action.TAG, Action.JUNK)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    code: int
+    text: str
+
+    @property
+    def line(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+class RelayPool:
+    """A few persistent SMTP sessions to the next hop, shared by concurrent messages."""
+
+    def __init__(self, host: str, port: int, size: int, timeout: float, helo: str = "") -> None:
+        self._idle: asyncio.Queue[Relay] = asyncio.Queue()
+        for _ in range(size):
+            self._idle.put_nowait(Relay(host, port, timeout=timeout, helo=helo))
+
+    async def send(self, raw: bytes, mail_from: str | None, rcpts: Sequence[str]) -> RelayOutcome:
+        relay = await self._idle.get()
+        try:
+            outcome = await relay.send(raw, mail_from, rcpts)
+            if outcome.refused and not outcome.accepted and not outcome.uncertain and all(
+                    r.startswith("connection") for r in outcome.refused.values()):
+                # An idle session the next hop closed looks like a refusal: one fresh try.
+                await relay.close()
+                outcome = await relay.send(raw, mail_from, rcpts)
+            return outcome
+        finally:
+            self._idle.put_nowait(relay)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            await self._idle.get_nowait().close()
+
+
+def result_headers(result: ScanResult, verdict: Verdict, ref: str) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    if result.auth is not None and result.auth.header:
+        headers.append(("Authentication-Results", result.auth.header))
+    codes = [f.code for f in result.findings if f.acts][:20]
+    headers += [
+        ("X-Mailsift-Ref", ref),
+        ("X-Mailsift-Category", verdict.category.value),
+        ("X-Mailsift-Action", verdict.action.value),
+        ("X-Mailsift-Score", f"{verdict.score:.2f}"),
+    ]
+    if codes:
+        headers.append(("X-Mailsift-Findings", ", ".join(codes)))
+    if verdict.action is Action.JUNK:
+        headers.append(("X-Spam-Flag", "YES"))
+    return headers
+
+
+def _is_temp(reply: str) -> bool:
+    return not reply[:1] == "5"
+
+
+class Deliverer:
+    def __init__(self, relays: RelayPool, recorder: AsyncRecorder, spool: Spool, *,
+                 reject_text: str, tempfail_text: str, junk_tag: str = "",
+                 add_result_headers: bool = True) -> None:
+        self.relays = relays
+        self.recorder = recorder
+        self.spool = spool
+        self.reject_text = reject_text
+        self.tempfail_text = tempfail_text
+        self.junk_tag = junk_tag
+        self.add_result_headers = add_result_headers
+
+    def _text(self, template: str, verdict: Verdict, ref: str) -> str:
+        return template.format(category=verdict.category.value, ref=ref,
+                               action=verdict.action.value)
+
+    @staticmethod
+    def _verdicts(result: ScanResult) -> dict[str, Verdict]:
+        if result.recipients:
+            return dict(result.recipients)
+        return {r: result.verdict for r in result.envelope.rcpt_to}
+
+    @staticmethod
+    def _mixed_reject(result: ScanResult, verdicts: dict[str, Verdict]) -> ScanResult:
+        """Some recipients reject, others accept: the rejecting ones are quarantined instead."""
+        changed = {}
+        for rcpt, v in verdicts.items():
+            if v.action is Action.REJECT:
+                note = Override(DecisionStep.RECIPIENT_POLICY, "split", rcpt,
+                                "reject -> quarantine", "other recipients accept this message")
+                changed[rcpt] = replace(v, action=Action.QUARANTINE,
+                                        overrides=(*v.overrides, note))
+        if not changed:
+            return result
+        verdicts.update(changed)
+        strictest = max(verdicts.values(), key=lambda v: v.action.strictness)
+        return replace(result, recipients=verdicts, verdict=strictest)
+
+    async def apply(self, result: ScanResult, raw: bytes, ref: str, received_at: float,
+                    prior: Mapping[str, str] | None = None) -> Reply:
+        verdicts = self._verdicts(result)
+        prior = {k.lower(): v for k, v in (prior or {}).items()}
+        overall = result.verdict
+        actions = {v.action for v in verdicts.values()}
+        if Action.TEMPFAIL in actions:
+            if not prior:
+                await self.recorder.record(result, raw, received_at)
+            return Reply(451, self._text(self.tempfail_text, overall, ref))
+        if actions == {Action.REJECT}:
+            if not prior:
+                await self.recorder.record(result, raw, received_at)
+            return Reply(550, self._text(self.reject_text, overall, ref))
+        if Action.REJECT in actions:
+            result = self._mixed_reject(result, verdicts)
+        if not prior:
+            await self.recorder.record(result, raw, received_at)
+        todo = {r: v for r, v in verdicts.items() if prior.get(r.lower()) not in _DONE}
+        groups: dict[tuple[Action, str], list[str]] = {}
+        for rcpt, v in todo.items():
+            if v.action in _RELAYED:
+                groups.setdefault((v.action, v.category.value), []).append(rcpt)
+        delivered_any = any(s == "delivered" for s in prior.values()) or any(
+            v.action is Action.QUARANTINE for v in verdicts.values())
+        deferred = False
+        for (action, _), rcpts in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            verdict = todo[rcpts[0]]
+            data = raw
+            if self.add_result_headers:
+                data = add_headers(raw, result_headers(result, verdict, ref))
+            if action is Action.JUNK:
+                data = tag_subject(data, self.junk_tag)
+            outcome = await self.relays.send(data, result.envelope.mail_from, rcpts)
+            if outcome.accepted:
+                await self.recorder.set_status(ref, "delivered", outcome.accepted)
+            failed = [r for r in rcpts if r not in outcome.accepted]
+            if not failed:
+                delivered_any = True
+                continue
+            perm = [r for r in failed if r in outcome.refused
+                    and not _is_temp(outcome.refused[r])]
+            if not delivered_any and not outcome.accepted and len(groups) == 1:
+                if perm and len(perm) == len(failed):
+                    await self.recorder.set_status(ref, "failed", perm)
+                    return Reply(int(outcome.reply[:3]), outcome.reply[4:] or "rejected")
+                await self.recorder.set_status(ref, "deferred", failed)
+                log.warning("next hop failed for %s: %s; answering 451", ref, outcome.reply)
+                return Reply(451, f"4.4.1 Next hop unavailable, try again later (ref {ref})")
+            # Part of the message is already out: keep the rest ourselves and retry it.
+            delivered_any = delivered_any or bool(outcome.accepted)
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.spool.put, data, ref, result.envelope.mail_from, tuple(failed))
+            await self.recorder.set_status(ref, "deferred", failed)
+            deferred = True
+        note = " (part spooled for retry)" if deferred else ""
+        return Reply(250, f"2.0.0 Ok: {overall.category.value}, ref {ref}{note}")
+
+    async def retry_spool(self, now: float, base_delay: float) -> int:
+        """Try spooled messages that are due; returns how many were completed."""
+        done = 0
+        for entry in list(self.spool.due(now)):
+            outcome = await self.relays.send(entry.raw(), entry.mail_from, entry.rcpt_to)
+            if outcome.accepted:
+                await self.recorder.set_status(entry.ref, "delivered", outcome.accepted)
+            left = tuple(r for r in entry.rcpt_to if r not in outcome.accepted)
+            if not left:
+                self.spool.done(entry)
+                done += 1
+            else:
+                self.spool.retry_later(entry, base_delay, left)
+        return done

@@ -1,0 +1,96 @@
+"""Group commit of trace writes from the event loop.
+
+Every message the gateway answers is recorded before the answer (quarantined ones with their
+original, durably). One transaction per message would cap SQLite at a few hundred messages per
+second, so writes queue up and a single writer thread commits whatever has accumulated in one
+transaction: under load batches grow, idle latency stays one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mailsift.core.result import ScanResult
+from mailsift.store.trace import Recordable, TraceStore
+
+__all__ = ["AsyncRecorder"]
+
+log = logging.getLogger("mailsift.store")
+_MAX_BATCH = 256
+
+
+class AsyncRecorder:
+    def __init__(self, trace: TraceStore) -> None:
+        self.trace = trace
+        self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="mailsift-store")
+
+    def _ensure(self) -> asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]]:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="recorder")
+        return self._queue
+
+    async def record(self, result: ScanResult, raw: bytes, received_at: float) -> None:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._ensure().put_nowait(("record", Recordable(result, raw, received_at), fut))
+        await fut
+
+    async def set_status(self, message: str, status: str,
+                         recipients: Iterable[str] | None = None) -> None:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        rcpts = None if recipients is None else tuple(recipients)
+        self._ensure().put_nowait(("status", (message, status, rcpts), fut))
+        await fut
+
+    async def call(self, fn: Callable[[], Any]) -> Any:
+        """Run any other store call on the writer thread (keeps SQLite single-writer)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+
+    def _commit(self, batch: list[tuple[str, Any, asyncio.Future[Any]]]) -> list[Exception | None]:
+        outcomes: list[Exception | None] = [None] * len(batch)
+        records = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "record"]
+        if records:
+            try:
+                self.trace.record_many([item for _, item in records])
+            except Exception as exc:  # one bad row must not fail the others: retry singly
+                log.warning("batch trace write failed (%s); retrying one by one", exc)
+                for i, item in records:
+                    try:
+                        self.trace.record_many([item])
+                    except Exception as single:
+                        outcomes[i] = single
+        for i, (kind, item, _) in enumerate(batch):
+            if kind == "status":
+                message, status, rcpts = item
+                try:
+                    self.trace.set_status(message, status, rcpts)
+                except Exception as exc:
+                    outcomes[i] = exc
+        return outcomes
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < _MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+            outcomes = await loop.run_in_executor(self._thread, self._commit, batch)
+            for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
+                if fut.done():
+                    continue
+                if outcome is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(outcome)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._thread.shutdown(wait=True)

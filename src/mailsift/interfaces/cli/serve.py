@@ -1,0 +1,128 @@
+"""``mailsift serve``: the gateway (SMTP, milter), the HTTP API and the web UI in one process.
+
+Everything comes from one TOML config with sane defaults: with no config at all it runs on an
+embedded SQLite store under ./data and needs no other service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+from mailsift.config import load_settings
+
+__all__ = ["register", "run_gateway"]
+
+log = logging.getLogger("mailsift")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the gateway, HTTP API and web UI",
+                       description=__doc__)
+    p.add_argument("--config", metavar="FILE")
+    p.add_argument("--log-level", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.set_defaults(func=run)
+
+
+async def _spool_retry(parts: Any, stop: asyncio.Event) -> None:
+    gw = parts.settings.gateway
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), gw.spool_retry_seconds)
+        if stop.is_set():
+            break
+        try:
+            done = await parts.gateway.deliverer.retry_spool(time.time(),
+                                                             gw.spool_retry_seconds)
+            if done:
+                log.info("spool: %d message(s) delivered", done)
+        except Exception as exc:  # keep retrying; the spool is durable
+            log.warning("spool retry failed: %s", exc)
+
+
+def build_http_app(parts: Any) -> Any:
+    from fastapi import FastAPI
+
+    from mailsift.interfaces.http.scan_api import build_scan_router
+
+    app = FastAPI(title="mailsift", version="0.1.0")
+    app.include_router(build_scan_router(parts.gateway,
+                                         max_bytes=parts.settings.http.max_message_bytes))
+    return app
+
+
+async def run_gateway(settings: Any, stop: asyncio.Event,
+                      ready: asyncio.Future[dict[str, int]] | None = None) -> None:
+    """Run until ``stop`` is set. ``ready`` receives the bound ports (port 0 = any)."""
+    from mailsift.app import build_gateway
+    from mailsift.interfaces.smtp.server import SmtpListener
+
+    parts = build_gateway(settings)
+    ports: dict[str, int] = {}
+    tasks: list[asyncio.Task[Any]] = []
+    smtp = None
+    http_server = None
+    try:
+        await parts.scans.warm_up()
+        if settings.smtp.enabled:
+            smtp = SmtpListener(parts.gateway, settings.smtp)
+            ports["smtp"] = await smtp.start()
+        if settings.http.enabled:
+            import socket
+
+            import uvicorn
+
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((settings.http.host, settings.http.port))
+            ports["http"] = sock.getsockname()[1]
+            config = uvicorn.Config(build_http_app(parts), log_level="warning",
+                                    lifespan="off")
+            http_server = uvicorn.Server(config)
+            tasks.append(asyncio.create_task(http_server.serve(sockets=[sock]), name="http"))
+            log.info("HTTP API on http://%s:%d/", settings.http.host, ports["http"])
+        tasks.append(asyncio.create_task(_spool_retry(parts, stop), name="spool"))
+        log.info("mailsift ready (store: %s, scan workers: %d, next hop %s:%d)",
+                 parts.store.backend, parts.scans.workers, settings.gateway.next_hop_host,
+                 settings.gateway.next_hop_port)
+        if ready is not None and not ready.done():
+            ready.set_result(ports)
+        await stop.wait()
+    finally:
+        log.info("mailsift stopping")
+        if smtp is not None:
+            await smtp.stop()
+        if http_server is not None:
+            http_server.should_exit = True
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+        await parts.relays.close()
+        await parts.recorder.close()
+        parts.scans.close()
+        parts.store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    for noisy in ("mail.log", "alembic", "uvicorn.error"):  # per-command chatter
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = load_settings(args.config).settings
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_gateway(settings, stop)
+
+    asyncio.run(main())
+    return 0

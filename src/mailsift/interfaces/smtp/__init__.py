@@ -1,0 +1,1 @@
+"""The SMTP listener: Postfix after-queue content filter or before-queue proxy."""

@@ -1,0 +1,124 @@
+"""SMTP listener on aiosmtpd: takes a message, hands it to the gateway, answers what it says.
+
+- The reply to DATA comes only after the gateway relayed or durably stored the message.
+- XFORWARD (Postfix's way of passing the original client to a content filter) is offered and
+  read, so authentication sees the real client instead of Postfix on 127.0.0.1.
+- Lines up to ``max_line_bytes`` are accepted (RFC 5321 says 1000, real mail breaks it), 8BITMIME
+  and SMTPUTF8 are offered, and only CRLF.CRLF ends DATA (aiosmtpd >= 1.4.5 is smuggling-safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
+
+from mailsift.config.gateway import SmtpSettings
+from mailsift.core.envelope import Connection, Envelope
+from mailsift.services.gateway import Gateway
+
+__all__ = ["SmtpListener"]
+
+log = logging.getLogger("mailsift.smtp")
+_XFORWARD_ATTRS = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT")
+
+
+class _Smtp(SMTP):
+    """aiosmtpd's SMTP with longer lines and the XFORWARD command."""
+
+    def __init__(self, handler: Any, *, xforward: bool, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._xforward = xforward
+
+    async def smtp_XFORWARD(self, arg: str) -> None:
+        if not self._xforward or self.session is None:
+            await self.push("502 5.5.1 XFORWARD not enabled")
+            return
+        attrs: dict[str, str] = getattr(self.session, "xforward", {})
+        for item in (arg or "").split():
+            key, _, value = item.partition("=")
+            key = key.upper()
+            if key not in _XFORWARD_ATTRS:
+                await self.push(f"501 5.5.4 Bad XFORWARD attribute {key}")
+                return
+            if value and value != "[UNAVAILABLE]" and value != "[TEMPUNAVAIL]":
+                attrs[key] = value
+        self.session.xforward = attrs  # type: ignore[attr-defined]
+        await self.push("250 2.0.0 Ok")
+
+
+class _Handler:
+    def __init__(self, gateway: Gateway, settings: SmtpSettings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.settings.xforward:
+            responses.insert(-1, "250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT")
+        return responses
+
+    def _envelope(self, session: Session, envelope: SmtpEnvelope) -> Envelope:
+        xf: dict[str, str] = getattr(session, "xforward", {})
+        peer = session.peer[0] if isinstance(session.peer, tuple) else None
+        if xf.get("ADDR"):
+            addr = xf["ADDR"]
+            conn = Connection(client_ip=addr.removeprefix("IPV6:"), client_name=xf.get("NAME"),
+                              helo=xf.get("HELO"), tls=False)
+        elif self.settings.mode == "before_queue":
+            conn = Connection(client_ip=peer, helo=session.host_name,
+                              tls=session.ssl is not None)
+        else:
+            # After-queue without XFORWARD: the peer is our own MTA; the real client comes
+            # from our Received header (trusted relays) during authentication.
+            conn = Connection()
+        return Envelope(
+            mail_from=envelope.mail_from or "",
+            rcpt_to=tuple(envelope.rcpt_tos),
+            connection=conn,
+            smtputf8="SMTPUTF8" in (o.upper() for o in envelope.mail_options),
+        )
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        reply = await self.gateway.process(raw, self._envelope(session, envelope))
+        return reply.line
+
+
+class SmtpListener:
+    def __init__(self, gateway: Gateway, settings: SmtpSettings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self.server: asyncio.base_events.Server | None = None
+
+    def _factory(self) -> _Smtp:
+        # The line limit is read when the stream reader is made inside SMTP.__init__, so it
+        # must be a class attribute, not set afterwards.
+        cls = type("MailsiftSMTP", (_Smtp,), {"line_length_limit": self.settings.max_line_bytes})
+        return cls(
+            _Handler(self.gateway, self.settings),
+            xforward=self.settings.xforward,
+            data_size_limit=self.settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=self.settings.hostname or socket.getfqdn(),
+            timeout=self.settings.timeout,
+        )
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._factory, host=self.settings.host,
+                                               port=self.settings.port, reuse_address=True)
+        port = int(self.server.sockets[0].getsockname()[1])
+        log.info("SMTP %s listening on %s:%d", self.settings.mode, self.settings.host, port)
+        return port
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
