@@ -103,10 +103,9 @@ class Gateway:
         return self._lists
 
     async def prior_statuses(self, ref: str) -> dict[str, str]:
-        record = await self.recorder.call(lambda: self.store.trace.get(ref))
-        if record is None:
-            return {}
-        return {t.recipient: t.status for t in record.recipients}
+        statuses: dict[str, str] = await self.recorder.call(
+            lambda: self.store.trace.statuses(ref))
+        return statuses
 
     async def scan(self, raw: bytes, envelope: Envelope, ref: str) -> ScanResult:
         return await self.scans.scan(raw, envelope, ref, await self.lists())

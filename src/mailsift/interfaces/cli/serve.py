@@ -68,12 +68,18 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
     ports: dict[str, int] = {}
     tasks: list[asyncio.Task[Any]] = []
     smtp = None
+    milter = None
     http_server = None
     try:
         await parts.scans.warm_up()
         if settings.smtp.enabled:
             smtp = SmtpListener(parts.gateway, settings.smtp)
             ports["smtp"] = await smtp.start()
+        if settings.milter.enabled:  # milter wiring (interfaces/milter)
+            from mailsift.interfaces.milter import MilterListener
+
+            milter = MilterListener(parts.gateway, settings.milter, settings.gateway)
+            ports["milter"] = await milter.start()
         if settings.http.enabled:
             import socket
 
@@ -99,6 +105,8 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
         log.info("mailsift stopping")
         if smtp is not None:
             await smtp.stop()
+        if milter is not None:  # before the recorder closes: in-flight decisions still record
+            await milter.stop()
         if http_server is not None:
             http_server.should_exit = True
         for task in tasks:

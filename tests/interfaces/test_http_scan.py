@@ -1,0 +1,74 @@
+"""HTTP scanning: POST /v1/scan (mailsift JSON), POST /checkv2 (Rspamd protocol), health and
+Prometheus metrics, against a real gateway (scan pool in-process, SQLite store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from mailsift.app import build_gateway
+from mailsift.config.schema import Settings
+from mailsift.interfaces.http.scan_api import build_scan_router
+from mailsift.testing.messages import make_message
+
+
+@pytest.fixture()
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings.model_validate({
+        "store": {"data_dir": str(tmp_path / "data")},
+        "gateway": {"workers": 0},
+        "scan": {"offline": True},
+    })
+    parts = build_gateway(settings)
+    app = FastAPI()
+    app.include_router(build_scan_router(parts.gateway, max_bytes=100_000))
+    with TestClient(app) as c:
+        yield c
+    parts.scans.close()
+    parts.store.close()
+
+
+def test_v1_scan_returns_the_scan_contract(client: TestClient, samples_dir: Path) -> None:
+    raw = (samples_dir / "phish-credential.eml").read_bytes()
+    res = client.post("/v1/scan", content=raw,
+                      params={"client_ip": "192.0.2.7", "mail_from": "x@example.org",
+                              "rcpt": ["a@example.net", "b@example.net"]})
+    assert res.status_code == 200
+    body = res.json()
+    assert {"id", "category", "action", "score", "decided_by", "findings", "versions",
+            "elapsed_ms"} <= body.keys()
+    assert body["category"].startswith("phish")
+    assert body["envelope"]["client_ip"] == "192.0.2.7"
+    assert set(body["recipients"]) == {"a@example.net", "b@example.net"}
+
+
+def test_checkv2_speaks_rspamd(client: TestClient, samples_dir: Path) -> None:
+    raw = (samples_dir / "spam-gtube.eml").read_bytes()
+    res = client.post("/checkv2", content=raw, headers={
+        "IP": "198.51.100.3", "Helo": "mx.example.org", "From": "offers@bulk-deals.example.com",
+        "Rcpt": "user@example.net"})
+    body = res.json()
+    assert res.status_code == 200
+    assert body["action"] == "add header"  # junk
+    assert body["score"] >= body["required_score"]
+    assert any(s["score"] > 0 for s in body["symbols"].values())
+    clean = client.post("/checkv2", content=make_message()).json()
+    assert clean["action"] == "no action"
+
+
+def test_bad_requests_are_clear(client: TestClient) -> None:
+    assert client.post("/v1/scan", content=b"").status_code == 400
+    assert client.post("/v1/scan", content=b"x" * 200_000).status_code == 413
+    res = client.post("/checkv2", content=make_message(), headers={"IP": "not-an-ip"})
+    assert res.status_code == 400 and "not an IP" in res.json()["detail"]
+
+
+def test_health_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    text = client.get("/metrics").text
+    assert "mailsift_message_seconds_bucket" in text
+    assert "mailsift_spool_depth" in text
