@@ -12,7 +12,7 @@ from mailsift.config.schema import Settings
 from mailsift.core.protocols import Resolver, SystemClock
 from mailsift.detectors.base import Services
 from mailsift.detectors.registry import build_detectors
-from mailsift.pipeline import Authenticate, Pipeline
+from mailsift.pipeline import Authenticate, Pipeline, PrepareEnvelope
 
 __all__ = ["GatewayParts", "ScanOptions", "build_gateway", "build_pipeline"]
 
@@ -39,6 +39,20 @@ def _authenticator(settings: Settings, resolver: Resolver | None) -> Authenticat
     return Authenticator(settings.auth, resolver).authenticate
 
 
+def _prepare_envelope(settings: Settings) -> PrepareEnvelope | None:
+    if not settings.auth.trusted_relays:
+        return None
+    from functools import partial
+
+    from mailsift.auth import envelope_from_relays
+
+    return partial(_from_relays, envelope_from_relays, settings.auth.trusted_relays)
+
+
+def _from_relays(fn: Any, relays: tuple[str, ...], msg: Any, env: Any) -> Any:
+    return fn(msg, env, relays)
+
+
 def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pipeline:
     options = options or ScanOptions()
     offline = settings.scan.offline if options.offline is None else options.offline
@@ -52,6 +66,7 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
         timeout_ms=settings.detectors.timeout_ms,
         offline=offline,
         clock=services.clock,
+        prepare_envelope=_prepare_envelope(settings),
     )
 
 

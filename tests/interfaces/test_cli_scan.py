@@ -40,7 +40,7 @@ def test_json_for_one_message_has_the_contract_fields(samples_dir: Path,
     assert main(["scan", str(samples_dir / "clean-personal.eml"), "--format", "json",
                  "--offline"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert REQUIRED <= out.keys()
+    assert out.keys() >= REQUIRED
     assert out["category"] == "clean" and out["action"] == "deliver"
     assert out["auth"]["offline"] is True
 
@@ -56,7 +56,7 @@ def test_jsonl_ids_are_mbox_indexes_and_workers_agree(mbox: Path) -> None:
     strip2 = [{k: v for k, v in r.items() if k not in ("elapsed_ms",)} for r in rows2]
     assert strip == strip2
     for row in rows1:
-        assert REQUIRED <= row.keys()
+        assert row.keys() >= REQUIRED
         for finding in row["findings"]:
             assert {"code", "weight", "evidence"} <= finding.keys()
 
@@ -74,7 +74,7 @@ def test_text_explains_findings_and_decision(samples_dir: Path) -> None:
     assert res.returncode == 0
     for expected in ("Verdict:", "Why:", "Findings:", "evidence:", "decided by step",
                      "Versions:", "authentication"):
-        assert expected in text
+        assert expected.lower() in text.lower()
 
 
 def test_envelope_flags_reach_the_result(samples_dir: Path) -> None:

@@ -1,5 +1,5 @@
 """Stage scheduling, time budgets, error isolation and the per-recipient verdicts."""
 
-from mailsift.pipeline.runner import Authenticate, Pipeline, message_facts
+from mailsift.pipeline.runner import Authenticate, Pipeline, PrepareEnvelope, message_facts
 
-__all__ = ["Authenticate", "Pipeline", "message_facts"]
+__all__ = ["Authenticate", "Pipeline", "PrepareEnvelope", "message_facts"]

@@ -31,9 +31,11 @@ from mailsift.parsing import parse_message, registrable_domain
 from mailsift.pipeline.deadline import deadline
 from mailsift.policy import MessageFacts, PolicyInput, decide
 
-__all__ = ["Authenticate", "Pipeline", "message_facts"]
+__all__ = ["Authenticate", "Pipeline", "PrepareEnvelope", "message_facts"]
 
 Authenticate = Callable[[ParsedMessage, Envelope], AuthResults]
+#: Completes an envelope from the message (e.g. client IP from our own Received header).
+PrepareEnvelope = Callable[[ParsedMessage, Envelope], Envelope]
 
 
 def _error_finding(name: str, exc: BaseException) -> Finding:
@@ -73,7 +75,8 @@ class Pipeline:
     def __init__(self, detectors: Sequence[Detector], policy: PolicySettings, *,
                  limits: LimitSettings | None = None, authenticate: Authenticate | None = None,
                  timeout_ms: int = 2000, offline: bool = False,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None,
+                 prepare_envelope: PrepareEnvelope | None = None) -> None:
         self.detectors = sorted(detectors, key=lambda d: d.stage.order)
         self.policy = policy
         self.limits = limits or LimitSettings()
@@ -81,6 +84,7 @@ class Pipeline:
         self.budget = timeout_ms / 1000.0
         self.offline = offline
         self.clock = clock or SystemClock()
+        self.prepare_envelope = prepare_envelope
         policy_json = json.dumps(policy.model_dump(mode="json"), sort_keys=True)
         versions = {"policy": hashlib.sha256(policy_json.encode()).hexdigest()[:12]}
         for det in self.detectors:
@@ -110,6 +114,8 @@ class Pipeline:
         started = time.perf_counter()
         envelope = envelope or Envelope()
         msg = parse_message(raw, self.limits)
+        if self.prepare_envelope is not None:
+            envelope = self.prepare_envelope(msg, envelope)
         findings: list[Finding] = []
         timings: dict[str, float] = {}
         ctx = ScanContext(msg, envelope, None, self.offline, self.clock.now())
