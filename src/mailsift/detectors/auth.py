@@ -1,0 +1,180 @@
+"""Auth detector: turns ``ctx.auth`` (computed by the pipeline's Authenticator) into findings.
+
+Codes (family, default weight; override in ``[auth] weights``):
+
+=========================  =========  ======  ===================================================
+code                       family     weight  meaning
+=========================  =========  ======  ===================================================
+AUTH_COMPAUTH_FAIL         spoof      1.0     From domain not authenticated, not rescued -> SPOOF
+AUTH_DMARC_REJECT          -          0       DMARC failed and the domain asks for reject
+AUTH_DMARC_QUARANTINE      -          0       DMARC failed and the domain asks for quarantine
+AUTH_DMARC_FAIL            -          0       DMARC failed (any policy)
+AUTH_SPF_FAIL              spam       0.5     SPF hard fail for MAIL FROM
+AUTH_SPF_SOFTFAIL          spam       0.2     SPF softfail for MAIL FROM
+AUTH_HELO_FAIL             spam       0.3     SPF fail for the HELO name
+AUTH_DKIM_FAIL             -          0       a DKIM signature did not verify (lists break them)
+AUTH_PERMERROR             -          0       a broken SPF/DKIM/DMARC record or signature
+AUTH_TEMPERROR             -          0       DNS trouble: results are temperror, never fail
+AUTH_ARC_TRUSTED           -          0       a trusted ARC sealer vouched (DMARC failure rescued)
+AUTH_ARC_FAIL              -          0       an ARC chain is present but broken
+AUTH_SPOOF_ALLOWED         -          0       an admin-allowed spoof pair matched
+AUTH_COMPAUTH_SOFTPASS     -          0       From domain not strictly authenticated, acceptable
+AUTH_OFFLINE               -          0       DNS checks were skipped (offline)
+=========================  =========  ======  ===================================================
+
+DKIM failures alone are never a spam or phishing signal: forwarding, lists and redacted corpus
+messages break signatures all the time. Whether DMARC reject/quarantine is honoured is policy's
+business (``[policy] dmarc_enforcement``), acting on the SPOOF category this detector feeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+
+from mailsift.auth.compauth import REASON_ARC, REASON_SPOOF_PAIR
+from mailsift.config.schema import Settings
+from mailsift.core.auth import AuthResults, AuthStatus
+from mailsift.core.context import ScanContext
+from mailsift.core.errors import ConfigError
+from mailsift.core.findings import Finding, Stage
+from mailsift.detectors.base import Services
+
+__all__ = ["CODES", "AuthDetector", "build"]
+
+#: code -> (family or None, default weight, description)
+CODES: Mapping[str, tuple[str | None, float, str]] = {
+    "AUTH_COMPAUTH_FAIL": ("spoof", 1.0, "The From domain is not authenticated (spoofing)"),
+    "AUTH_DMARC_REJECT": (None, 0.0, "DMARC failed and the From domain asks receivers to reject"),
+    "AUTH_DMARC_QUARANTINE": (None, 0.0, "DMARC failed and the From domain asks for quarantine"),
+    "AUTH_DMARC_FAIL": (None, 0.0, "DMARC failed: no SPF or DKIM pass aligned with From"),
+    "AUTH_SPF_FAIL": ("spam", 0.5, "SPF fail: the sending host is not authorized"),
+    "AUTH_SPF_SOFTFAIL": ("spam", 0.2, "SPF softfail: the sending host is probably not authorized"),
+    "AUTH_HELO_FAIL": ("spam", 0.3, "SPF fail for the HELO name"),
+    "AUTH_DKIM_FAIL": (None, 0.0, "A DKIM signature did not verify"),
+    "AUTH_PERMERROR": (None, 0.0, "A broken SPF/DKIM/DMARC record or signature"),
+    "AUTH_TEMPERROR": (None, 0.0, "DNS trouble: authentication undecided (temperror)"),
+    "AUTH_ARC_TRUSTED": (None, 0.0, "A trusted ARC sealer vouched for the original message"),
+    "AUTH_ARC_FAIL": (None, 0.0, "The ARC chain is broken"),
+    "AUTH_SPOOF_ALLOWED": (None, 0.0, "An allowed spoof pair matched"),
+    "AUTH_COMPAUTH_SOFTPASS": (None, 0.0, "From domain not strictly authenticated but acceptable"),
+    "AUTH_OFFLINE": (None, 0.0, "Authentication skipped: offline, no DNS"),
+}
+
+
+def _psl_version() -> str:
+    try:
+        return metadata.version("publicsuffixlist")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a declared dependency
+        return "unknown"
+
+
+class AuthDetector:
+    """Reads ``ctx.auth``; performs no I/O itself."""
+
+    name = "auth"
+    stage = Stage.AUTH
+    codes = frozenset(CODES)
+
+    def __init__(self, weights: Mapping[str, float] | None = None) -> None:
+        weights = dict(weights or {})
+        unknown = sorted(set(weights) - set(CODES))
+        if unknown:
+            raise ConfigError(f"unknown auth finding code(s) {', '.join(unknown)}", source="auth")
+        self._weights = weights
+        self._versions = {"publicsuffixlist": _psl_version()}
+
+    def _finding(self, code: str, *evidence: str) -> Finding:
+        family, weight, description = CODES[code]
+        return Finding(
+            code=code,
+            weight=self._weights.get(code, weight),
+            evidence=tuple(e for e in evidence if e),
+            detector=self.name,
+            category=family,
+            description=description,
+        )
+
+    def run(self, ctx: ScanContext) -> Sequence[Finding]:
+        auth = ctx.auth
+        if auth is None:
+            return [self._finding("AUTH_OFFLINE", "authentication did not run")]
+        if auth.offline:
+            return [self._finding("AUTH_OFFLINE", *auth.notes)]
+        return self._findings(auth)
+
+    def _findings(self, auth: AuthResults) -> list[Finding]:
+        out: list[Finding] = []
+        temp: list[str] = []
+        perm: list[str] = []
+        for spf in (auth.spf, auth.spf_helo):
+            if spf is None:
+                continue
+            ev = (f"{spf.scope}={spf.identity or spf.domain}", f"ip={spf.client_ip}", spf.reason)
+            if spf.result is AuthStatus.FAIL:
+                out.append(self._finding("AUTH_SPF_FAIL" if spf.scope == "mailfrom"
+                                         else "AUTH_HELO_FAIL", *ev))
+            elif spf.result is AuthStatus.SOFTFAIL and spf.scope == "mailfrom":
+                out.append(self._finding("AUTH_SPF_SOFTFAIL", *ev))
+            elif spf.result is AuthStatus.TEMPERROR:
+                temp.append(f"spf {spf.scope} {spf.domain}: {spf.reason}")
+            elif spf.result is AuthStatus.PERMERROR:
+                perm.append(f"spf {spf.scope} {spf.domain}: {spf.reason}")
+        failed = []
+        for sig in auth.dkim:
+            if sig.result is AuthStatus.FAIL:
+                failed.append(f"d={sig.domain} s={sig.selector}: {sig.reason}")
+            elif sig.result is AuthStatus.TEMPERROR:
+                temp.append(f"dkim d={sig.domain} s={sig.selector}: {sig.reason}")
+            elif sig.result is AuthStatus.PERMERROR:
+                perm.append(f"dkim d={sig.domain} s={sig.selector}: {sig.reason}")
+        if failed:
+            out.append(self._finding("AUTH_DKIM_FAIL", *failed[:5]))
+        dmarc = auth.dmarc
+        if dmarc is not None:
+            ev_d = (f"from={dmarc.from_domain}", f"p={dmarc.policy}",
+                    f"disposition={dmarc.disposition}", dmarc.reason)
+            if dmarc.result is AuthStatus.FAIL:
+                out.append(self._finding("AUTH_DMARC_FAIL", *ev_d))
+                if dmarc.disposition == "reject":
+                    out.append(self._finding("AUTH_DMARC_REJECT", *ev_d))
+                elif dmarc.disposition == "quarantine":
+                    out.append(self._finding("AUTH_DMARC_QUARANTINE", *ev_d))
+            elif dmarc.result is AuthStatus.TEMPERROR:
+                temp.append(f"dmarc {dmarc.from_domain}: {dmarc.reason}")
+            elif dmarc.result is AuthStatus.PERMERROR:
+                perm.append(f"dmarc {dmarc.from_domain}: {dmarc.reason}")
+        arc = auth.arc
+        comp = auth.compauth
+        if arc is not None:
+            if arc.result is AuthStatus.FAIL:
+                out.append(self._finding("AUTH_ARC_FAIL", f"sealer={arc.last_sealer}",
+                                         arc.reason))
+            elif arc.result is AuthStatus.TEMPERROR:
+                temp.append(f"arc: {arc.reason}")
+            if comp is not None and comp.result is AuthStatus.PASS and comp.reason.startswith(
+                REASON_ARC
+            ):
+                out.append(self._finding("AUTH_ARC_TRUSTED", f"sealer={arc.last_sealer}",
+                                         f"sealed: {arc.sealed_auth_results}"[:300]))
+        if comp is not None:
+            ev_c = (f"from={dmarc.from_domain}" if dmarc else "", comp.reason)
+            if comp.result is AuthStatus.FAIL:
+                out.append(self._finding("AUTH_COMPAUTH_FAIL", *ev_c))
+            elif comp.result is AuthStatus.SOFTPASS:
+                code = ("AUTH_SPOOF_ALLOWED" if comp.reason.startswith(REASON_SPOOF_PAIR)
+                        else "AUTH_COMPAUTH_SOFTPASS")
+                out.append(self._finding(code, *ev_c))
+        if temp:
+            out.append(self._finding("AUTH_TEMPERROR", *temp[:5]))
+        if perm:
+            out.append(self._finding("AUTH_PERMERROR", *perm[:5]))
+        return out
+
+    def versions(self) -> Mapping[str, str]:
+        return dict(self._versions)
+
+
+def build(settings: Settings, services: Services) -> AuthDetector:
+    del services  # authentication I/O happens in the pipeline's Authenticator
+    return AuthDetector(settings.auth.weights)
