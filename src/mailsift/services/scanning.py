@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -31,7 +33,22 @@ _pipeline: dict[str, Pipeline] = {}
 
 
 def _init(settings: Settings, options: ScanOptions) -> None:
+    _exit_with_parent()
     _pipeline["p"] = build_pipeline(settings, options)
+
+
+def _exit_with_parent() -> None:
+    """A worker must not outlive its gateway: after a kill -9 the pool's shutdown never runs,
+    and the worker, holding both ends of its call queue, would wait for work forever."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # in-process scanning (workers = 0)
+        return
+
+    def wait() -> None:
+        parent.join()
+        os._exit(0)
+
+    threading.Thread(target=wait, name="mailsift-parent-watch", daemon=True).start()
 
 
 def _scan(raw: bytes, envelope: Envelope, message_id: str, lists: ListSnapshot | None,
@@ -64,9 +81,8 @@ class ScanPool:
 
     async def warm_up(self) -> None:
         """Start every worker (import, load rules and models) before taking traffic."""
-        from mailsift.testing.messages import make_message
-
-        probe = make_message(subject="warm-up")
+        probe = (b"From: warm-up@localhost\r\nTo: warm-up@localhost\r\nSubject: warm-up\r\n"
+                 b"Message-ID: <warm-up@localhost>\r\n\r\nwarm-up\r\n")
         await asyncio.gather(*(self.scan(probe, Envelope(), "warm-up")
                                for _ in range(max(1, self.workers))))
 
