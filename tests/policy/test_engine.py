@@ -170,3 +170,28 @@ def test_explanation_names_findings_and_policy() -> None:
     v = decide(inp(f("CRED", "phish", 4.0), f("LINK", "phish", 3.0)), S)
     assert "phish score 7 >= 6" in v.explanation
     assert "CRED (4)" in v.explanation and "default (standard)" in v.explanation
+
+
+def test_canary_pack_replaces_active_version_in_scope_only() -> None:
+    old = f("INVOICE", "phish", 7.0, artifact="rules:acme", version="v1")
+    new = f("INVOICE2", "spam", 1.0, state=ArtifactState.CANARY, artifact="rules:acme",
+            version="v2")
+    scopes = {"rules:acme": ("@pilot.example",)}
+    # in scope: v2 replaces v1 (so v1's phishing finding does not act)
+    v = decide(inp(old, new, canary_scopes=scopes), S, "a@pilot.example")
+    assert v.category is Category.CLEAN
+    assert any(o.kind == "canary" for o in v.overrides)
+    # out of scope: v1 acts as before
+    assert decide(inp(old, new, canary_scopes=scopes), S, "a@prod.example").category \
+        is Category.PHISH
+
+
+def test_percentage_canary_is_stable_per_recipient() -> None:
+    rule = f("NEW", "phish", 7.0, state=ArtifactState.CANARY, artifact="rules:acme")
+    scopes = {"rule:NEW": ("%50",)}
+    picked = [decide(inp(rule, canary_scopes=scopes), S, f"user{i}@example.net").category
+              is Category.PHISH for i in range(400)]
+    assert 140 < sum(picked) < 260
+    again = [decide(inp(rule, canary_scopes=scopes), S, f"user{i}@example.net").category
+             is Category.PHISH for i in range(400)]
+    assert picked == again

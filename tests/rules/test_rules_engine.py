@@ -145,7 +145,7 @@ def test_findings_carry_pack_version_and_state(mkmsg: Factory) -> None:
         assert finding.description.endswith("test")
     assert findings["LOUD"].state is ArtifactState.ACTIVE and findings["LOUD"].acts
     assert findings["QUIET"].state is ArtifactState.SHADOW and not findings["QUIET"].acts
-    assert findings["OLD"].state is ArtifactState.RETIRED
+    assert "OLD" not in findings  # retired rules are kept for the record, not reported
     assert rs.rules["QUIET"].state is ArtifactState.SHADOW
 
 
@@ -185,3 +185,15 @@ def test_rule_metadata_for_rollout(mkmsg: Factory) -> None:
     meta = rs.rules["ONE"]
     assert (meta.pack, meta.kind, meta.tags, meta.artifact) == ("t", "body", ("a", "b"), "rules:t")
     assert len(meta.version) == 12 and meta.pack_version == rs.versions()["rules:t"]
+
+
+def test_rollout_states_override_the_file(mkmsg: Factory) -> None:
+    text = rule("LOUD", 'body = "/zulu/"') + rule("QUIET", 'body = "/zulu/"',
+                                                   extra='state = "shadow"\n')
+    promoted = ruleset(text, states={"QUIET": ArtifactState.ACTIVE,
+                                     "LOUD": ArtifactState.SHADOW})
+    got = {f.code: f.state for f in promoted.findings(mkmsg(text="zulu"))}
+    assert got == {"QUIET": ArtifactState.ACTIVE, "LOUD": ArtifactState.SHADOW}
+    staged = ruleset(text, states={"QUIET": ArtifactState.ACTIVE},
+                     pack_state=ArtifactState.SHADOW)
+    assert {f.state for f in staged.findings(mkmsg(text="zulu"))} == {ArtifactState.SHADOW}

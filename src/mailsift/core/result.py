@@ -43,6 +43,7 @@ class ScanResult:
     versions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     elapsed_ms: float = 0.0
     detector_ms: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    shadow: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
 
     def slim(self) -> ScanResult:
         """This result with a slimmed message (see ``ParsedMessage.slim``)."""
@@ -76,4 +77,6 @@ class ScanResult:
             "auth": self.auth.to_dict() if self.auth else None,
             "verdict": self.verdict.to_dict(),
             "recipients": {r: v.to_dict() for r, v in self.recipients.items()},
+            "shadow": {a: {"category": v.category.value, "action": v.action.value,
+                           "score": round(v.score, 3)} for a, v in self.shadow.items()},
         }

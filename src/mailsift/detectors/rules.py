@@ -11,44 +11,87 @@ from collections.abc import Mapping, Sequence
 
 from mailsift.config.schema import Settings
 from mailsift.core.context import ScanContext
-from mailsift.core.findings import Finding, Stage
+from mailsift.core.findings import ArtifactState, Finding, Stage
+from mailsift.core.rollout import Deployment, RolloutState
 from mailsift.detectors.base import Services
-from mailsift.rules import BUILTIN_PACK, RuleMeta, RuleSet, load_pack
+from mailsift.rules import BUILTIN_PACK, PackSpec, RuleMeta, RuleSet, load_pack
 
 __all__ = ["RulesDetector", "build"]
 
 
 class RulesDetector:
-    """Runs a compiled ``RuleSet`` on each message."""
+    """Runs the active rule set and any staged (shadow/canary) pack versions on each message."""
 
     name = "rules"
     stage = Stage.CONTENT
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, candidates: Sequence[tuple[str, RuleSet]] = ()) -> None:
         self.ruleset = ruleset
-        self.codes: frozenset[str] = ruleset.codes
+        self.candidates = tuple(candidates)
+        codes = set(ruleset.codes)
+        for _, cand in self.candidates:
+            codes |= cand.codes
+        self.codes: frozenset[str] = frozenset(codes)
 
     def run(self, ctx: ScanContext) -> Sequence[Finding]:
-        return self.ruleset.findings(ctx.message, detector=self.name)
+        found = self.ruleset.findings(ctx.message, detector=self.name)
+        for _, cand in self.candidates:
+            found.extend(cand.findings(ctx.message, detector=self.name))
+        return found
 
     def versions(self) -> Mapping[str, str]:
-        return self.ruleset.versions()
+        out = dict(self.ruleset.versions())
+        for label, cand in self.candidates:
+            for artifact, version in cand.versions().items():
+                out[f"{artifact}#{label}"] = version
+        return out
 
     def describe(self, code: str) -> RuleMeta | None:
         """Metadata of rule ``code`` (description, category, weight, state, versions)."""
         return self.ruleset.rules.get(code)
 
 
-def build(settings: Settings, services: Services) -> RulesDetector:
-    """Load the built-in pack (unless ``rules.builtin`` is off) and ``rules.paths``, in order."""
+def _packs(settings: Settings, rollout: RolloutState) -> tuple[list[PackSpec], list[Deployment]]:
+    """The active packs (configured ones, replaced by the registry's active version where it
+    has one) and the candidate deployments (shadow/canary versions) to run beside them."""
     rules = settings.rules
-    packs = [load_pack(BUILTIN_PACK)] if rules.builtin else []
-    packs.extend(load_pack(path) for path in rules.paths)
-    ruleset = RuleSet(
-        packs,
-        disabled=rules.disabled,
-        weights=rules.weights,
-        max_raw_bytes=rules.max_raw_bytes,
-        max_body_chars=rules.max_body_chars,
-    )
-    return RulesDetector(ruleset)
+    configured = [load_pack(BUILTIN_PACK)] if rules.builtin else []
+    configured.extend(load_pack(path) for path in rules.paths)
+    active: list[PackSpec] = []
+    candidates: list[Deployment] = []
+    for pack in configured:
+        deps = rollout.of("rules", pack.name)
+        chosen = next((d for d in deps if d.state is ArtifactState.ACTIVE), None)
+        if chosen is not None and chosen.version != pack.version and chosen.path:
+            active.append(load_pack(chosen.path))
+        elif not any(d.version == pack.version and d.state is ArtifactState.RETIRED
+                     for d in deps) or chosen is not None:
+            active.append(pack)
+        candidates.extend(d for d in deps if d.state in (ArtifactState.SHADOW,
+                                                         ArtifactState.CANARY))
+    known = {p.name for p in configured}
+    for dep in rollout.deployments:
+        if dep.kind != "rules" or dep.name in known or not dep.path:
+            continue
+        if dep.state is ArtifactState.ACTIVE:
+            active.append(load_pack(dep.path))
+        elif dep.state in (ArtifactState.SHADOW, ArtifactState.CANARY):
+            candidates.append(dep)
+    return active, candidates
+
+
+def build(settings: Settings, services: Services) -> RulesDetector:
+    """Load the built-in pack (unless ``rules.builtin`` is off), ``rules.paths`` and what the
+    rollout registry deployed (``services.extras["rollout"]``)."""
+    rules = settings.rules
+    rollout = services.extras.get("rollout")
+    if not isinstance(rollout, RolloutState):
+        rollout = RolloutState()
+    active, candidates = _packs(settings, rollout)
+    common = {"max_raw_bytes": rules.max_raw_bytes, "max_body_chars": rules.max_body_chars}
+    ruleset = RuleSet(active, disabled=rules.disabled, weights=rules.weights,
+                      states=rollout.rule_states, **common)  # type: ignore[arg-type]
+    staged = [(dep.state.value, RuleSet([load_pack(dep.path)], states=rollout.rule_states,
+                                        pack_state=dep.state, **common))  # type: ignore[arg-type]
+              for dep in candidates]
+    return RulesDetector(ruleset, staged)

@@ -10,17 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from functools import partial
 from collections.abc import Callable, Mapping, Sequence
-from typing import cast
+from dataclasses import replace
+from functools import partial
 from types import MappingProxyType
+from typing import cast
 
 from mailsift.config.schema import LimitSettings, PolicySettings
 from mailsift.core.auth import AuthResults
 from mailsift.core.context import ScanContext
 from mailsift.core.envelope import Envelope
 from mailsift.core.errors import DetectorTimeout
-from mailsift.core.findings import Finding
+from mailsift.core.findings import ArtifactState, Finding
 from mailsift.core.lists import ListSnapshot
 from mailsift.core.message import ParsedMessage
 from mailsift.core.protocols import Clock, SystemClock
@@ -151,8 +152,10 @@ class Pipeline:
             verdict = max(per_rcpt.values(), key=lambda v: (v.action.strictness, -v.category.rank))
         else:
             verdict = self._with_versions(decide(inp, self.policy, None), versions)
+        shadow = self._shadow_verdicts(inp, envelope.rcpt_to[0] if envelope.rcpt_to else None)
         return ScanResult(
             id=message_id,
+            shadow=MappingProxyType(shadow),
             verdict=verdict,
             message=msg,
             envelope=envelope,
@@ -164,10 +167,24 @@ class Pipeline:
             detector_ms=MappingProxyType(timings),
         )
 
+    def _shadow_verdicts(self, inp: PolicyInput, recipient: str | None) -> dict[str, Verdict]:
+        """What each staged artifact version would have decided had its shadow findings acted
+        (replacing other versions of the same artifact)."""
+        groups: dict[tuple[str, str], list[Finding]] = {}
+        for f in inp.findings:
+            if f.state is ArtifactState.SHADOW and f.artifact:
+                groups.setdefault((f.artifact, f.version), []).append(f)
+        out: dict[str, Verdict] = {}
+        for (artifact, version), staged in groups.items():
+            promoted = [replace(f, state=ArtifactState.ACTIVE) for f in staged]
+            kept = [f for f in inp.findings if f.state is not ArtifactState.SHADOW
+                    and not (f.artifact == artifact and f.version != version)]
+            what_if = replace(inp, findings=tuple(kept + promoted))
+            out[f"{artifact}@{version}"] = decide(what_if, self.policy, recipient)
+        return out
+
     @staticmethod
     def _with_versions(verdict: Verdict, versions: Mapping[str, str]) -> Verdict:
-        from dataclasses import replace
-
         used = {k: v for k, v in versions.items()
                 if k in ("policy", "lists") or any(f.artifact == k for f in verdict.findings)}
         return replace(verdict, versions=MappingProxyType(used))

@@ -19,6 +19,7 @@ Scores only compare within a family; nothing is summed across categories.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -59,27 +60,44 @@ class PolicyInput:
         default_factory=lambda: MappingProxyType({}))
 
 
-def _in_canary(finding: Finding, recipient: str | None, scopes: Mapping[str, tuple[str, ...]]
-               ) -> bool:
+def _in_canary(artifact: str, recipient: str | None,
+               scopes: Mapping[str, tuple[str, ...]]) -> bool:
+    """Scope members are addresses, ``@domain`` (and its subdomains) or ``%N`` (a stable N%
+    of recipients, chosen by hashing the address so a recipient stays in or out)."""
     if not recipient:
         return False
     rcpt = recipient.lower()
-    for member in scopes.get(finding.artifact, ()):
-        m = member.lower()
-        if m == rcpt or (m.startswith("@") and rcpt.endswith(m)):
+    domain = rcpt.rsplit("@", 1)[-1]
+    for member in scopes.get(artifact, ()):
+        if member.startswith("%"):
+            bucket = int(hashlib.sha256(rcpt.encode()).hexdigest()[:8], 16) % 10000
+            if bucket < float(member[1:]) * 100:
+                return True
+        elif member.startswith("@"):
+            if domain == member[1:] or domain.endswith("." + member[1:]):
+                return True
+        elif member == rcpt:
             return True
     return False
 
 
 def _acting(inp: PolicyInput, recipient: str | None) -> tuple[list[Finding], list[Override]]:
+    """Findings that act for this recipient: active ones, plus canary ones in scope. A pack
+    version in canary replaces the active version of that pack for recipients in its scope
+    (scope key = the artifact); a single rule in canary (scope key ``rule:<ID>``) just acts."""
+    scopes = inp.canary_scopes
+    replaced = {a for a in scopes if not a.startswith("rule:")
+                and _in_canary(a, recipient, scopes)}
     acting: list[Finding] = []
-    notes: list[Override] = []
     for f in inp.findings:
         if f.state is ArtifactState.ACTIVE:
+            if f.artifact not in replaced:
+                acting.append(f)
+        elif f.state is ArtifactState.CANARY and (
+                _in_canary(f"rule:{f.code}", recipient, scopes) or f.artifact in replaced):
             acting.append(f)
-        elif f.state is ArtifactState.CANARY and _in_canary(f, recipient, inp.canary_scopes):
-            acting.append(f)
-            notes.append(Override(DecisionStep.ROLLOUT, "canary", f.code, "acts (in scope)"))
+    notes = [Override(DecisionStep.ROLLOUT, "canary", a, "canary version acts for this recipient")
+             for a in sorted(replaced)]
     return acting, notes
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import ahocorasick
 
 from mailsift.core.errors import ConfigError, RuleError
-from mailsift.core.findings import Finding
+from mailsift.core.findings import ArtifactState, Finding
 from mailsift.core.message import ParsedMessage
 from mailsift.rules.checks import make_check
 from mailsift.rules.fields import MessageView, parse_header_field
@@ -52,6 +52,8 @@ class RuleSet:
         *,
         disabled: Iterable[str] = (),
         weights: Mapping[str, float] | None = None,
+        states: Mapping[str, ArtifactState] | None = None,
+        pack_state: ArtifactState | None = None,
         max_raw_bytes: int = 256 * 1024,
         max_body_chars: int = 128 * 1024,
     ) -> None:
@@ -87,7 +89,8 @@ class RuleSet:
         for rule_id, (spec, pack) in specs.items():
             meta[rule_id] = RuleMeta(
                 id=rule_id, description=spec.description, category=spec.category,
-                weight=float(weights.get(rule_id, spec.weight)), state=spec.state,
+                weight=float(weights.get(rule_id, spec.weight)),
+                state=_state(rule_id, spec.state, states, pack_state),
                 version=spec.version, pack=pack.name, pack_version=pack.version,
                 kind=spec.kind, tags=spec.tags,
             )
@@ -168,8 +171,23 @@ class RuleSet:
                 description=hit.rule.description, artifact=hit.rule.artifact,
                 version=hit.rule.pack_version, state=hit.rule.state,
             )
-            for hit in self.evaluate(msg)
+            for hit in self.evaluate(msg) if hit.rule.state is not ArtifactState.RETIRED
         ]
+
+
+def _state(rule_id: str, written: ArtifactState, states: Mapping[str, ArtifactState] | None,
+           pack_state: ArtifactState | None) -> ArtifactState:
+    """Rollout decides over what the pack file says: a per-rule state from the registry (a rule
+    promoted on its own, or demoted by the circuit breaker) replaces the written one, and a pack
+    deployed as shadow or canary caps every rule in it at that state."""
+    state = (states or {}).get(rule_id, written)
+    if pack_state is not None and _ACT_RANK[pack_state] < _ACT_RANK[state]:
+        state = pack_state
+    return state
+
+
+_ACT_RANK = {ArtifactState.RETIRED: 0, ArtifactState.SHADOW: 1, ArtifactState.CANARY: 2,
+             ArtifactState.ACTIVE: 3}
 
 
 class _Hits(dict[str, tuple[str, ...]]):

@@ -1,0 +1,64 @@
+"""What is deployed, in which rollout state: the registry's answer, as the pipeline sees it.
+
+A ``Deployment`` is one version of one artifact (a rule pack, a model) with its state. The
+pipeline runs every non-retired deployment: active ones act, shadow ones are recorded and never
+act, canary ones act only for recipients in their scope. ``rule_states`` override single rules
+inside packs (the circuit breaker demotes a misfiring rule without touching its pack).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from mailsift.core.findings import ArtifactState
+
+__all__ = ["CanaryScope", "Deployment", "RolloutState"]
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryScope:
+    """Recipients (addresses), domains (``example.net`` and subdomains) and/or a percentage of
+    recipients (stable per recipient: a hash decides) in which a canary acts."""
+
+    recipients: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    percent: float = 0.0
+
+    def members(self) -> tuple[str, ...]:
+        """The compact form policy reads: addresses, ``@domain`` and ``%N``."""
+        out = [r.lower() for r in self.recipients] + [f"@{d.lower()}" for d in self.domains]
+        if self.percent:
+            out.append(f"%{self.percent:g}")
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    kind: str  # "rules" | "model"
+    name: str  # pack or model name; the artifact is f"{kind}:{name}"
+    version: str
+    state: ArtifactState
+    path: str = ""  # local copy ("" = built in)
+    scope: CanaryScope | None = None
+    since: float = 0.0
+
+    @property
+    def artifact(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutState:
+    deployments: tuple[Deployment, ...] = ()
+    rule_states: Mapping[str, ArtifactState] = field(
+        default_factory=lambda: MappingProxyType({}))
+    version: str = "none"
+
+    def of(self, kind: str, name: str) -> tuple[Deployment, ...]:
+        return tuple(d for d in self.deployments if d.kind == kind and d.name == name)
+
+    def canary_scopes(self) -> dict[str, tuple[str, ...]]:
+        return {d.artifact: d.scope.members() for d in self.deployments
+                if d.state is ArtifactState.CANARY and d.scope is not None}
