@@ -5,7 +5,7 @@ Everything else receives its collaborators; only this module knows how to build 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mailsift.config.schema import Settings
@@ -23,6 +23,7 @@ class ScanOptions:
 
     offline: bool | None = None
     dns_server: str | None = None
+    rollout: Any = None  # RolloutState from the registry (None: only what config names)
 
 
 def _resolver(settings: Settings, options: ScanOptions) -> Resolver | None:
@@ -57,7 +58,8 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
     options = options or ScanOptions()
     offline = settings.scan.offline if options.offline is None else options.offline
     resolver = None if offline else _resolver(settings, options)
-    services = Services(resolver=resolver, clock=SystemClock())
+    extras = {"rollout": options.rollout} if options.rollout is not None else {}
+    services = Services(resolver=resolver, clock=SystemClock(), extras=extras)
     return Pipeline(
         build_detectors(settings, services),
         settings.policy,
@@ -67,6 +69,7 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
         offline=offline,
         clock=services.clock,
         prepare_envelope=_prepare_envelope(settings),
+        canary_scopes=options.rollout.canary_scopes() if options.rollout is not None else None,
     )
 
 
@@ -80,32 +83,60 @@ class GatewayParts:
     gateway: Any
     recorder: Any
     relays: Any
+    rollout: Any = None
+    watcher: Any = None
 
 
 def build_gateway(settings: Settings, *, workers: int | None = None,
                   options: ScanOptions | None = None) -> GatewayParts:
     """Open the store and build the scan pool, relay pool, spool and the gateway service."""
+    import time
     from pathlib import Path
 
     from mailsift.delivery.apply import Deliverer, RelayPool
+    from mailsift.delivery.journal import RelayJournal
     from mailsift.delivery.recorder import AsyncRecorder
     from mailsift.delivery.spool import Spool
+    from mailsift.rollout.breaker import Breaker
     from mailsift.services.gateway import Gateway
+    from mailsift.services.rollout import RolloutService
+    from mailsift.services.rollout_watch import RolloutWatcher, make_counters
     from mailsift.services.scanning import ScanPool
     from mailsift.store.store import Store
 
     gw = settings.gateway
     store = Store.open(settings.store)
+    rollout = RolloutService(store, settings)
+    options = replace(options or ScanOptions(), rollout=store.rollout.state())
     scans = ScanPool(settings, gw.workers if workers is None else workers, options,
                      timeout=gw.scan_timeout)
     recorder = AsyncRecorder(store.trace)
     relays = RelayPool(gw.next_hop_host, gw.next_hop_port, gw.relay_connections,
                        gw.next_hop_timeout, helo=settings.smtp.hostname)
     spool = Spool(gw.spool_dir or Path(settings.store.data_dir) / "spool")
+    journal = RelayJournal(spool.dir / "relayed.journal")
+
+    def mark_delivered(ref: str, rcpts: set[str]) -> None:
+        # almost always already so (the trace commit follows the journal by milliseconds):
+        # read first, write only what a crash left behind
+        statuses = store.trace.statuses(ref)
+        for before in ("accepted", "deferred"):
+            todo = {r for r in rcpts if statuses.get(r) == before}
+            if todo:
+                store.trace.set_status(ref, "delivered", todo, only_from=before)
+
+    journal.reconcile(mark_delivered)
     deliverer = Deliverer(relays, recorder, spool, reject_text=gw.reject_text,
                           tempfail_text=gw.tempfail_text, junk_tag=gw.junk_subject_tag,
-                          add_result_headers=gw.add_headers)
+                          add_result_headers=gw.add_headers, journal=journal)
     gateway = Gateway(store, scans, deliverer, recorder,
                       authserv_id=gw.authserv_id or settings.auth.authserv_id,
                       lists_refresh=gw.lists_refresh_seconds)
-    return GatewayParts(settings, store, scans, gateway, recorder, relays)
+    parts = GatewayParts(settings, store, scans, gateway, recorder, relays, rollout)
+    breaker = None
+    if settings.rollout.breaker_enabled:
+        breaker = Breaker(make_counters(settings.rollout.counters_url), settings.rollout,
+                          time.time)
+    parts.watcher = RolloutWatcher(parts, rollout, breaker)
+    gateway.observers.append(parts.watcher.observe)
+    return parts

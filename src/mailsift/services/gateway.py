@@ -11,7 +11,7 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -74,7 +74,8 @@ class GatewayStats:
 class Gateway:
     def __init__(self, store: Store, scans: ScanPool, deliverer: Deliverer,
                  recorder: AsyncRecorder, *, authserv_id: str, lists_refresh: float = 10.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 observers: Sequence[Callable[[ScanResult], None]] = ()) -> None:
         self.store = store
         self.scans = scans
         self.deliverer = deliverer
@@ -83,6 +84,7 @@ class Gateway:
         self.lists_refresh = lists_refresh
         self.clock = clock
         self.stats = GatewayStats()
+        self.observers = list(observers)
         self._lists: ListSnapshot | None = None
         self._lists_at = 0.0
         self._lists_lock = asyncio.Lock()
@@ -105,10 +107,22 @@ class Gateway:
     async def prior_statuses(self, ref: str) -> dict[str, str]:
         statuses: dict[str, str] = await self.recorder.call(
             lambda: self.store.trace.statuses(ref))
+        journal = self.deliverer.journal
+        if journal is not None and statuses:
+            # relayed just before a crash, before the trace said so (see delivery/journal.py)
+            statuses.update((r, "delivered") for r in journal.relayed(ref) if r in statuses)
         return statuses
 
     async def scan(self, raw: bytes, envelope: Envelope, ref: str) -> ScanResult:
         return await self.scans.scan(raw, envelope, ref, await self.lists())
+
+    def observe(self, result: ScanResult) -> None:
+        """Tell the circuit breaker and the shadow recorder about a decided message."""
+        for observer in self.observers:
+            try:
+                observer(result)
+            except Exception as exc:  # counting must never fail a message
+                log.warning("observer failed: %s", exc)
 
     async def process(self, raw: bytes, envelope: Envelope) -> Reply:
         """Handle one message of the SMTP flow and say what to answer."""
@@ -129,6 +143,8 @@ class Gateway:
                 log.error("scan of %s failed: %s", ref, exc)
                 return Reply(451, f"4.3.0 Temporary scanning problem, try again later (ref {ref})")
             reply = await self.deliverer.apply(result, clean, ref, received_at, prior)
+            if reply.code == 250 or (reply.code >= 500 and result.verdict.action.value == "reject"):
+                self.observe(result)
             log.info("%s from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",
                      ",".join(envelope.rcpt_to), result.verdict.category.value,
                      result.verdict.action.value, reply.code)

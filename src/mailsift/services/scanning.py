@@ -102,6 +102,14 @@ class ScanPool:
             self._executor = self._make()
             raise
 
+    def reload(self, options: ScanOptions) -> None:
+        """Start new workers with new options (e.g. a new rollout state); scans already running
+        finish on the old workers, new scans go to the new ones."""
+        old = self._executor
+        self.options = options
+        self._executor = self._make()
+        old.shutdown(wait=False)
+
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 

@@ -95,6 +95,7 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
             tasks.append(asyncio.create_task(http_server.serve(sockets=[sock]), name="http"))
             log.info("HTTP API on http://%s:%d/", settings.http.host, ports["http"])
         tasks.append(asyncio.create_task(_spool_retry(parts, stop), name="spool"))
+        tasks.append(asyncio.create_task(parts.watcher.run(stop), name="rollout"))
         log.info("mailsift ready (store: %s, scan workers: %d, next hop %s:%d)",
                  parts.store.backend, parts.scans.workers, settings.gateway.next_hop_host,
                  settings.gateway.next_hop_port)
@@ -113,6 +114,8 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
         await parts.relays.close()
+        if parts.gateway.deliverer.journal is not None:
+            parts.gateway.deliverer.journal.close()
         await parts.recorder.close()
         parts.scans.close()
         parts.store.close()

@@ -1,0 +1,41 @@
+"""Settings of safe rollout: the promotion gate, shadow period, circuit breaker and alerts."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["RolloutSettings"]
+
+
+class RolloutSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    artifacts_dir: str = Field("", description="local copies of every staged version; "
+                               "empty = <store.data_dir>/artifacts")
+    known_good: tuple[str, ...] = Field(
+        (), description="ham corpora (eml/mbox/maildir/folders) every candidate is replayed on")
+    golden_budget: int = Field(0, ge=0, description="quarantines allowed on known-good mail")
+    traffic_budget: float = Field(0.0001, ge=0, le=1,
+                                  description="share of ham-classified stored traffic a "
+                                  "candidate may newly quarantine (0.01%)")
+    recent_messages: int = Field(5000, ge=0, description="stored messages the gate replays")
+    min_shadow_hours: float = Field(24.0, ge=0, description="shadow time before promotion")
+    # circuit breaker
+    breaker_enabled: bool = True
+    counters_url: str = Field("", description='"redis://host:6379/0" to share counters between '
+                              "nodes; empty = this node's memory")
+    bucket_seconds: int = Field(60, ge=1)
+    window_buckets: int = Field(10, ge=1, description="test window (10 x 60 s)")
+    baseline_buckets: int = Field(1440, ge=1, description="baseline window before the test "
+                                  "window (24 h)")
+    check_seconds: float = Field(30.0, gt=0)
+    alpha: float = Field(1e-6, gt=0, lt=1)
+    min_hits: int = Field(10, ge=1)
+    min_ratio: float = Field(3.0, ge=1)
+    min_rate: float = Field(0.001, gt=0, lt=1)
+    young_days: float = Field(7.0, ge=0, description="blast-radius cap applies this long "
+                              "after promotion")
+    young_max_per_hour: int = Field(100, ge=1)
+    # alerts
+    alert_webhook: str = ""
+    alert_mail_to: tuple[str, ...] = ()

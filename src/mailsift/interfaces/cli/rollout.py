@@ -1,0 +1,246 @@
+"""``mailsift rollout`` and ``mailsift incident``: safe rollout of detection changes.
+
+    mailsift rollout status
+    mailsift rollout stage PACK.toml [--note TEXT]             (new version, in shadow)
+    mailsift rollout check CANDIDATE [--corpus LABEL:PATH ...] (the gate; exit 1 when refused)
+    mailsift rollout promote NAME [--version V] --to canary|active
+                     [--recipient A ...] [--domain D ...] [--percent N] [--force --reason TEXT]
+    mailsift rollout rollback NAME [--reason TEXT]
+    mailsift rollout rule RULE_ID --state shadow|canary|active|retired|clear
+    mailsift incident list | show ID | release ID | allow ID --domain D --hours H
+
+CANDIDATE is a staged pack name or a pack file (staged first if new). Rollback returns to the
+previous version from its local copy; it never needs the update that broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from mailsift.config import load_settings
+from mailsift.core.errors import InputError
+from mailsift.core.rollout import CanaryScope
+from mailsift.interfaces.cli.storecli import add_common, emit, fmt_time, principal
+from mailsift.services.rollout import RolloutService
+from mailsift.store.store import Store
+
+__all__ = ["register"]
+
+_STATES = ("shadow", "canary", "active", "retired", "clear")
+
+
+def _service(args: argparse.Namespace) -> RolloutService:
+    settings = load_settings(getattr(args, "config", None)).settings
+    return RolloutService(Store.open(settings.store), settings)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("rollout", help="stage, check, promote and roll back detection changes",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rs = p.add_subparsers(dest="rcmd", metavar="ACTION")
+    rs.required = True
+    c = rs.add_parser("status", help="deployed versions, states, shadow diffs, incidents")
+    add_common(c)
+    c.set_defaults(func=_status)
+    c = rs.add_parser("stage", help="register a rule pack file as a new version in shadow")
+    c.add_argument("path")
+    c.add_argument("--note", default="")
+    add_common(c)
+    c.set_defaults(func=_stage)
+    c = rs.add_parser("check", help="the promotion gate: replay against known-good mail")
+    c.add_argument("candidate", help="staged pack name, or a pack file")
+    c.add_argument("--version")
+    c.add_argument("--corpus", action="append", default=[], metavar="LABEL:PATH",
+                   help="extra labelled corpus (ham/spam/phish) for per-rule statistics")
+    c.add_argument("--recent", type=int, help="stored messages to replay (default: config)")
+    add_common(c)
+    c.set_defaults(func=_check)
+    c = rs.add_parser("promote", help="move a version to canary or active")
+    c.add_argument("name")
+    c.add_argument("--version")
+    c.add_argument("--to", choices=("canary", "active"), required=True)
+    c.add_argument("--recipient", action="append", default=[])
+    c.add_argument("--domain", action="append", default=[])
+    c.add_argument("--percent", type=float, default=0.0)
+    c.add_argument("--force", action="store_true", help="override a refusing gate (audited)")
+    c.add_argument("--reason", default="")
+    add_common(c)
+    c.set_defaults(func=_promote)
+    c = rs.add_parser("rollback", help="return to the previous version")
+    c.add_argument("name")
+    c.add_argument("--reason", default="")
+    add_common(c)
+    c.set_defaults(func=_rollback)
+    c = rs.add_parser("rule", help="set the rollout state of one rule")
+    c.add_argument("rule")
+    c.add_argument("--state", choices=_STATES, required=True)
+    c.add_argument("--reason", default="")
+    add_common(c)
+    c.set_defaults(func=_rule)
+
+    p = sub.add_parser("incident", help="incidents opened by the circuit breaker")
+    ins = p.add_subparsers(dest="icmd", metavar="ACTION")
+    ins.required = True
+    c = ins.add_parser("list")
+    c.add_argument("--state", choices=("open", "released"))
+    add_common(c)
+    c.set_defaults(func=_incidents)
+    c = ins.add_parser("show")
+    c.add_argument("id")
+    add_common(c)
+    c.set_defaults(func=_incident_show)
+    c = ins.add_parser("release", help="re-scan the incident's messages, release the clean ones")
+    c.add_argument("id")
+    c.add_argument("--offline", action="store_true", default=None)
+    add_common(c)
+    c.set_defaults(func=_incident_release)
+    c = ins.add_parser("allow", help="time-boxed allow that beats high-confidence verdicts")
+    c.add_argument("id")
+    c.add_argument("--domain")
+    c.add_argument("--sender")
+    c.add_argument("--url")
+    c.add_argument("--hours", type=float, default=24.0)
+    c.add_argument("--note", default="")
+    add_common(c)
+    c.set_defaults(func=_incident_allow)
+
+
+def _status(args: argparse.Namespace) -> int:
+    data = _service(args).status()
+    lines = [f"rollout state {data['version']}"]
+    for d in data["deployments"]:
+        gate = d["gate"]
+        verdict = "-" if gate is None else ("passed" if gate["passed"] else "REFUSED")
+        lines.append(f"  {d['artifact']:<24} {d['version']:<14} {d['state']:<8} "
+                     f"since {fmt_time(d['since'])}  gate {verdict}"
+                     + (f"  scope {','.join(d['scope'])}" if d["scope"] else ""))
+        if "shadow" in d:
+            sh = d["shadow"]
+            lines.append(f"      shadow: {sh['changed']} of {sh['total']} verdicts would change")
+    for rule, row in data["rules"].items():
+        lines.append(f"  rule {rule:<30} {row['state']:<8} {row['reason']}")
+    for inc in data["incidents"]:
+        lines.append(f"  OPEN INCIDENT {inc['id']}: {inc['subject']} ({inc['messages']} "
+                     f"messages) - {inc['action_taken']}")
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    dep = _service(args).stage(principal(args), args.path, note=args.note)
+    emit(args, {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value},
+         f"staged {dep.artifact}@{dep.version} in shadow")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    service = _service(args)
+    name, version = args.candidate, args.version
+    if Path(args.candidate).exists():
+        from mailsift.rules import load_pack
+
+        pack = load_pack(args.candidate)
+        name, version = pack.name, pack.version
+        if service.store.rollout.row("rules", name, version) is None:
+            service.stage(principal(args), args.candidate, note="staged by rollout check")
+    corpora = []
+    for item in args.corpus:
+        label, _, path = item.partition(":")
+        if label not in ("ham", "spam", "phish") or not path:
+            raise InputError(f"--corpus wants LABEL:PATH with LABEL ham/spam/phish, got {item}")
+        corpora.append((label, path))
+    report = service.check(principal(args), name, version, corpora=corpora, recent=args.recent)
+    emit(args, report.to_dict(), _render_report(report.to_dict()))
+    return 0 if report.passed else 1
+
+
+def _render_report(r: dict[str, Any]) -> str:
+    lines = [f"gate for {r['candidate']}: {'PASSED' if r['passed'] else 'REFUSED'}"]
+    lines += [f"  - {reason}" for reason in r["reasons"]]
+    lines.append(f"  messages replayed: {r['messages']}")
+    if r["changes"]:
+        lines.append("  verdict changes (source: before -> after):")
+        lines += [f"    {c['source']}: {c['before']} -> {c['after']}: {c['count']}"
+                  for c in r["changes"]]
+    if r["rules"]:
+        lines.append("  rule            ham%     spam%    phish%   S/O   hits")
+        for rule in r["rules"]:
+            lines.append(f"  {rule['rule']:<15} {rule['ham_rate']:>7.3%} "
+                         f"{rule['spam_rate']:>7.3%} {rule['phish_rate']:>7.3%}  "
+                         f"{rule['s_o']:.2f}  {rule['hits']}")
+    if r["newly_quarantined"]:
+        lines.append(f"  newly quarantined ({len(r['newly_quarantined'])}):")
+        lines += [f"    [{m['source']}:{m['id']}] {m['subject']!r} {m['before']} -> "
+                  f"{m['after']} by {', '.join(m['rules'])}"
+                  for m in r["newly_quarantined"][:50]]
+    return "\n".join(lines)
+
+
+def _promote(args: argparse.Namespace) -> int:
+    scope = None
+    if args.to == "canary":
+        scope = CanaryScope(tuple(args.recipient), tuple(args.domain), args.percent)
+    dep = _service(args).promote(principal(args), args.name, args.version, to=args.to,
+                                 scope=scope, force=args.force, reason=args.reason)
+    emit(args, {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value},
+         f"{dep.artifact}@{dep.version} is now {dep.state.value}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    dep = _service(args).rollback(principal(args), args.name, reason=args.reason)
+    emit(args, {"artifact": dep.artifact, "version": dep.version},
+         f"rolled back: {dep.artifact}@{dep.version} is active again")
+    return 0
+
+
+def _rule(args: argparse.Namespace) -> int:
+    state = None if args.state == "clear" else args.state
+    _service(args).set_rule(principal(args), args.rule, state, reason=args.reason)
+    emit(args, {"rule": args.rule, "state": args.state}, f"rule {args.rule}: {args.state}")
+    return 0
+
+
+def _incidents(args: argparse.Namespace) -> int:
+    found = _service(args).store.rollout.incidents(args.state)
+    emit(args, [i.to_dict() for i in found], "\n".join(
+        f"{i.id}  {fmt_time(i.opened_at)}  {i.state:<8} {i.subject}  {i.messages} messages, "
+        f"{i.released} released  - {i.action_taken}" for i in found) or "no incidents")
+    return 0
+
+
+def _incident_show(args: argparse.Namespace) -> int:
+    service = _service(args)
+    info = service.store.rollout.incident(args.id)
+    if info is None:
+        raise InputError(f"no incident {args.id}")
+    members = service.store.rollout.incident_messages(args.id)
+    data = {**info.to_dict(), "members": [{"message": m, "outcome": o} for m, o in members]}
+    emit(args, data, "\n".join([
+        f"incident {info.id} ({info.state}) opened {fmt_time(info.opened_at)}",
+        f"  subject: {info.subject}", f"  why: {info.reason}", f"  action: {info.action_taken}",
+        f"  messages: {info.messages}, released: {info.released}",
+        *[f"    {m}  {o or 'pending'}" for m, o in members[:200]]]))
+    return 0
+
+
+def _incident_release(args: argparse.Namespace) -> int:
+    summary = asyncio.run(_service(args).release_incident(principal(args), args.id,
+                                                          offline=args.offline))
+    emit(args, summary, ", ".join(f"{k} {v}" for k, v in summary.items()))
+    return 0 if not summary.get("failed") else 1
+
+
+def _incident_allow(args: argparse.Namespace) -> int:
+    kinds = [(k, v) for k, v in (("domain", args.domain), ("sender", args.sender),
+                                 ("url", args.url)) if v]
+    if len(kinds) != 1:
+        raise InputError("give exactly one of --domain, --sender, --url")
+    entry = _service(args).incident_allow(principal(args), args.id, kinds[0][0], kinds[0][1],
+                                          hours=args.hours, note=args.note)
+    emit(args, {"id": entry.entry_id, "expires_at": entry.expires_at},
+         f"incident allow {entry.kind}:{entry.value} until {fmt_time(entry.expires_at)}")
+    return 0

@@ -1,0 +1,154 @@
+"""The promotion gate: replay a candidate against the active set before it may enforce.
+
+In SpamAssassin's mass-check/RuleQA spirit: the candidate (a rule pack version, with the rest of
+the active set) and the active set scan the same mail — known-good corpora and recent stored
+traffic — and the gate reports every verdict that changes, per-rule hit rates on ham and on
+spam/phish (with S/O, the share of a rule's hits that were spam), and the messages the candidate
+would newly quarantine. It refuses promotion when the candidate quarantines known-good mail beyond
+the budget (default: none of the known-good set, at most 0.01% of ham-classified traffic).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mailsift.config.schema import Settings
+from mailsift.core.envelope import Envelope
+from mailsift.core.findings import ArtifactState
+from mailsift.core.result import ScanResult
+from mailsift.core.rollout import Deployment, RolloutState
+from mailsift.core.verdict import Action
+from mailsift.pipeline import Pipeline
+
+__all__ = ["GateInput", "GateReport", "RuleStat", "candidate_state", "run_gate"]
+
+_QUARANTINING = (Action.QUARANTINE, Action.REJECT)
+
+
+@dataclass(frozen=True, slots=True)
+class GateInput:
+    """One message to replay: where it came from, its label (ham/spam/phish, or ``traffic``
+    for stored mail labelled by the active verdict) and its bytes."""
+
+    source: str
+    label: str
+    id: str
+    raw: bytes
+    envelope: Envelope = field(default_factory=Envelope)
+
+
+@dataclass
+class RuleStat:
+    rule: str
+    hits: Counter[str] = field(default_factory=Counter)
+
+    def rate(self, label: str, totals: Counter[str]) -> float:
+        return self.hits[label] / totals[label] if totals[label] else 0.0
+
+    def s_o(self) -> float:
+        """Share of the rule's labelled hits that were spam or phish (SpamAssassin's S/O)."""
+        bad = self.hits["spam"] + self.hits["phish"]
+        total = bad + self.hits["ham"]
+        return bad / total if total else 0.0
+
+
+@dataclass
+class GateReport:
+    candidate: str
+    totals: Counter[str] = field(default_factory=Counter)
+    per_source: Counter[str] = field(default_factory=Counter)
+    changes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    newly_quarantined: list[dict[str, Any]] = field(default_factory=list)
+    rules: dict[str, RuleStat] = field(default_factory=dict)
+    golden_hits: int = 0
+    traffic_ham: int = 0
+    traffic_new: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate,
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "messages": dict(self.totals),
+            "per_source": dict(self.per_source),
+            "changes": [{"source": s, "before": b, "after": a, "count": n}
+                        for (s, b, a), n in sorted(self.changes.items())],
+            "newly_quarantined": self.newly_quarantined,
+            "golden_hits": self.golden_hits,
+            "traffic": {"ham_classified": self.traffic_ham, "newly_quarantined": self.traffic_new},
+            "rules": [{"rule": r.rule, "hits": dict(r.hits),
+                       "ham_rate": r.rate("ham", self.totals),
+                       "spam_rate": r.rate("spam", self.totals),
+                       "phish_rate": r.rate("phish", self.totals), "s_o": r.s_o()}
+                      for r in sorted(self.rules.values(), key=lambda r: r.rule)],
+        }
+
+
+def candidate_state(current: RolloutState, candidate: Deployment) -> RolloutState:
+    """The rollout state in which ``candidate`` is active (other versions of it retired)."""
+    others = tuple(
+        replace(d, state=ArtifactState.RETIRED)
+        if d.kind == candidate.kind and d.name == candidate.name else d
+        for d in current.deployments if d.version != candidate.version or d.name != candidate.name
+    )
+    return replace(current, deployments=(*others, replace(candidate, state=ArtifactState.ACTIVE)),
+                   version=f"{current.version}+{candidate.version}")
+
+
+def _summary(result: ScanResult) -> str:
+    return f"{result.verdict.category.value}/{result.verdict.action.value}"
+
+
+def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: Deployment,
+             messages: Iterable[GateInput]) -> GateReport:
+    """Scan every message with both pipelines and judge the candidate against the budgets."""
+    report = GateReport(candidate=f"{candidate.artifact}@{candidate.version}")
+    budget = settings.rollout
+    for item in messages:
+        before = active.scan(item.raw, item.envelope, message_id=item.id)
+        after = trial.scan(item.raw, item.envelope, message_id=item.id)
+        label = item.label
+        if label == "traffic":
+            label = "ham" if before.verdict.action in (Action.DELIVER, Action.TAG) else "other"
+            if label == "ham":
+                report.traffic_ham += 1
+        report.totals[label] += 1
+        report.per_source[item.source] += 1
+        fired = {f.code for f in after.findings
+                 if f.artifact == candidate.artifact and f.version == candidate.version}
+        for code in fired:
+            report.rules.setdefault(code, RuleStat(code)).hits[label] += 1
+        b, a = _summary(before), _summary(after)
+        if b != a:
+            report.changes[(item.source, b, a)] += 1
+        newly = (after.verdict.action in _QUARANTINING
+                 and before.verdict.action not in _QUARANTINING)
+        if newly:
+            report.newly_quarantined.append({
+                "source": item.source, "label": label, "id": item.id,
+                "subject": after.message.subject[:120], "before": b, "after": a,
+                "rules": sorted(f.code for f in after.verdict.reasons if f.code in fired),
+            })
+            if item.label == "ham":
+                report.golden_hits += 1
+            elif item.label == "traffic" and label == "ham":
+                report.traffic_new += 1
+    if report.golden_hits > budget.golden_budget:
+        report.reasons.append(
+            f"quarantines {report.golden_hits} known-good message(s) (budget "
+            f"{budget.golden_budget})")
+    if report.traffic_ham:
+        share = report.traffic_new / report.traffic_ham
+        if share > budget.traffic_budget:
+            report.reasons.append(
+                f"newly quarantines {share:.4%} of ham-classified traffic "
+                f"({report.traffic_new}/{report.traffic_ham}; budget {budget.traffic_budget:.4%})")
+    return report

@@ -1,0 +1,60 @@
+"""Who may do what with the store: principals, roles and the errors services raise.
+
+Roles: ``admin`` (everything), ``analyst`` (read everything, release), ``recipient`` (only their
+own quarantine: list, show, download, ask for release). Services check permissions themselves so
+the CLI, the REST API and any future UI enforce the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailsift.core.errors import InputError, MailsiftError
+
+__all__ = ["AccessDenied", "NotFound", "Principal", "require"]
+
+_GRANTS: dict[str, frozenset[str]] = {
+    "admin": frozenset({
+        "trace.read", "quarantine.read", "quarantine.release", "quarantine.delete",
+        "request.create", "request.decide", "lists.read", "lists.write", "audit.read",
+        "hold.write", "retention.purge", "token.write", "rollout.read", "rollout.write",
+    }),
+    "analyst": frozenset({
+        "trace.read", "quarantine.read", "quarantine.release", "request.create", "lists.read",
+        "rollout.read",
+    }),
+    "recipient": frozenset({"quarantine.read.own", "request.create"}),
+}
+
+
+class AccessDenied(MailsiftError):
+    """The principal's role does not allow this."""
+
+
+class NotFound(InputError):
+    """The named message, entry, request or job does not exist (or is not visible)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The actor of a service call, as recorded in the audit log."""
+
+    name: str
+    role: str
+    mailbox: str | None = None
+
+    def can(self, permission: str) -> bool:
+        return permission in _GRANTS.get(self.role, frozenset())
+
+    @property
+    def restricted(self) -> bool:
+        """True when the principal sees only its own mailbox's messages."""
+        return self.role == "recipient"
+
+
+def require(actor: Principal, permission: str) -> None:
+    if not actor.can(permission):
+        raise AccessDenied(f"{actor.name} ({actor.role}) may not {permission}")
+
+
+CLI_ADMIN = Principal("cli", "admin")

@@ -1,0 +1,402 @@
+"""Safe rollout use cases: stage, check (the gate), promote, roll back, breaker trips,
+incidents and incident release. Shared by the CLI, the REST API and the web UI.
+
+Every change is audited. Rollback never depends on the update path that broke: each staged
+version is copied into ``[rollout] artifacts_dir`` when it is staged, and the built-in pack ships
+with mailsift, so the previous good version is always on local disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mailsift.app import ScanOptions, build_pipeline
+from mailsift.config.schema import Settings
+from mailsift.core.envelope import Envelope
+from mailsift.core.errors import InputError
+from mailsift.core.findings import ArtifactState
+from mailsift.core.lists import ListEntry
+from mailsift.core.rollout import CanaryScope, Deployment, RolloutState
+from mailsift.parsing.sources import iter_messages
+from mailsift.rollout.breaker import Trip
+from mailsift.rollout.gate import GateInput, GateReport, candidate_state, run_gate
+from mailsift.rules import BUILTIN_PACK, load_pack
+from mailsift.services.access import Principal, require
+from mailsift.store.query import TraceQuery
+from mailsift.store.store import Store
+
+__all__ = ["RolloutService"]
+
+log = logging.getLogger("mailsift.rollout")
+
+
+class RolloutService:
+    def __init__(self, store: Store, settings: Settings, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        base = settings.rollout.artifacts_dir or str(Path(settings.store.data_dir) / "artifacts")
+        self.artifacts = Path(base)
+        self._pack_rules: dict[str, frozenset[str]] = {}
+
+    # -- the registry ---------------------------------------------------------------------------
+    def state(self) -> RolloutState:
+        return self.store.rollout.state()
+
+    def _configured_packs(self) -> dict[str, tuple[str, str]]:
+        """Packs named by config: name -> (version, path); the built-in one has path ""."""
+        out: dict[str, tuple[str, str]] = {}
+        if self.settings.rules.builtin:
+            pack = load_pack(BUILTIN_PACK)
+            out[pack.name] = (pack.version, "")
+        for path in self.settings.rules.paths:
+            pack = load_pack(path)
+            out[pack.name] = (pack.version, str(path))
+        return out
+
+    def _find(self, name: str, version: str | None, kind: str = "rules") -> Deployment:
+        deps = self.store.rollout.deployments(kind, name)
+        if version:
+            deps = [d for d in deps if d.version.startswith(version)]
+        else:
+            deps = [d for d in deps if d.state is not ArtifactState.RETIRED][-1:]
+        if len(deps) != 1:
+            raise InputError(f"no single staged version of {kind}:{name}"
+                             + (f"@{version}" if version else "") + " (see rollout status)")
+        return deps[0]
+
+    def stage(self, actor: Principal, path: str, *, note: str = "") -> Deployment:
+        """Register a rule pack file as a new version in shadow (validated, copied locally)."""
+        require(actor, "rollout.write")
+        pack = load_pack(path)  # a bad pack fails here with file:line
+        target = self.artifacts / "rules" / pack.name / f"{pack.version}.toml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        src = Path(path)
+        if src.is_dir():
+            merged = "\n".join(p.read_text() for p in sorted(src.glob("*.toml")))
+            target.write_text(merged)
+        else:
+            shutil.copyfile(src, target)
+        configured = self._configured_packs()
+        if pack.name in configured and not self.store.rollout.deployments("rules", pack.name):
+            # Record what runs today as the active baseline, so rollback has a target.
+            version, cpath = configured[pack.name]
+            self.store.rollout.stage(Deployment("rules", pack.name, version,
+                                                ArtifactState.ACTIVE, cpath),
+                                     actor=actor.name, note="configured version (baseline)")
+        dep = Deployment("rules", pack.name, pack.version, ArtifactState.SHADOW, str(target))
+        self.store.rollout.stage(dep, actor=actor.name, note=note)
+        self.store.audit.append(actor.name, "rollout.stage", f"{dep.artifact}@{dep.version}",
+                                {"path": str(path), "note": note})
+        return dep
+
+    # -- the gate -------------------------------------------------------------------------------
+    def _inputs(self, corpora: Iterable[tuple[str, str]], recent: int) -> Iterator[GateInput]:
+        for label, path in corpora:
+            for msg_id, raw in iter_messages([path]):
+                yield GateInput(source=Path(path).name, label=label, id=msg_id, raw=raw)
+        if recent:
+            page = self.store.trace.search(TraceQuery(), limit=recent)
+            seen: set[str] = set()
+            for item in page.items:
+                if item.message in seen:
+                    continue
+                seen.add(item.message)
+                try:
+                    raw = self.store.trace.raw(item.message)
+                except Exception:  # original not kept (retention): nothing to replay
+                    continue
+                rec = self.store.trace.get(item.message)
+                env = Envelope(mail_from=rec.mail_from if rec else None,
+                               rcpt_to=tuple(rec.rcpt_to) if rec else ())
+                yield GateInput("stored-traffic", "traffic", item.message, raw, env)
+
+    def check(self, actor: Principal, name: str, version: str | None = None, *,
+              corpora: Iterable[tuple[str, str]] = (), recent: int | None = None) -> GateReport:
+        """Replay the candidate against the active set and record the report on it."""
+        require(actor, "rollout.read")
+        dep = self._find(name, version)
+        current = self.state()
+        options = ScanOptions(offline=True)
+        active = build_pipeline(self.settings, replace(options, rollout=current))
+        trial = build_pipeline(self.settings,
+                               replace(options, rollout=candidate_state(current, dep)))
+        known = [("ham", p) for p in self.settings.rollout.known_good]
+        report = run_gate(self.settings, active, trial, dep, self._inputs(
+            [*known, *corpora],
+            self.settings.rollout.recent_messages if recent is None else recent))
+        self.store.rollout.set_state(dep.kind, dep.name, dep.version, dep.state,
+                                     gate={**report.to_dict(), "at": self.clock()})
+        self.store.audit.append(actor.name, "rollout.check", f"{dep.artifact}@{dep.version}",
+                                {"passed": report.passed, "reasons": report.reasons})
+        return report
+
+    # -- state changes --------------------------------------------------------------------------
+    def promote(self, actor: Principal, name: str, version: str | None = None, *,
+                to: str = "active", scope: CanaryScope | None = None, force: bool = False,
+                reason: str = "") -> Deployment:
+        require(actor, "rollout.write")
+        target = ArtifactState(to)
+        dep = self._find(name, version)
+        row = self.store.rollout.row(dep.kind, dep.name, dep.version) or {}
+        gate = json.loads(row.get("gate_json") or "null")
+        problems = []
+        if target is ArtifactState.CANARY and scope is None:
+            raise InputError("a canary needs a scope (recipients, domains or percent)")
+        if target in (ArtifactState.CANARY, ArtifactState.ACTIVE):
+            if gate is None:
+                problems.append("the gate has not run (mailsift rollout check)")
+            elif not gate.get("passed"):
+                problems.append("the gate refused it: " + "; ".join(gate.get("reasons", [])))
+            shadow_hours = (self.clock() - dep.since) / 3600
+            if dep.state is ArtifactState.SHADOW and \
+                    shadow_hours < self.settings.rollout.min_shadow_hours:
+                problems.append(f"in shadow for {shadow_hours:.1f} h, minimum "
+                                f"{self.settings.rollout.min_shadow_hours:g} h")
+        if problems and not force:
+            raise InputError("promotion refused: " + "; ".join(problems)
+                             + " (use --force to override; it is audited)")
+        if target is ArtifactState.ACTIVE:
+            for other in self.store.rollout.deployments(dep.kind, dep.name):
+                if other.version != dep.version and other.state is ArtifactState.ACTIVE:
+                    self.store.rollout.set_state(other.kind, other.name, other.version,
+                                                 ArtifactState.RETIRED)
+        self.store.rollout.set_state(dep.kind, dep.name, dep.version, target, scope=scope)
+        self.store.audit.append(actor.name, "rollout.force" if problems else "rollout.promote",
+                                f"{dep.artifact}@{dep.version}",
+                                {"to": target.value, "overridden": problems, "reason": reason,
+                                 "scope": scope.members() if scope else None})
+        if problems:
+            self.store.rollout.alert("forced_promotion", f"{dep.artifact}@{dep.version}",
+                                     f"{actor.name} forced promotion to {target.value}: "
+                                     + "; ".join(problems), artifact=dep.artifact,
+                                     version=dep.version)
+        return replace(dep, state=target, scope=scope)
+
+    def rollback(self, actor: Principal, name: str, *, reason: str = "") -> Deployment:
+        """Retire the active version and re-activate the previous one (from local copies)."""
+        require(actor, "rollout.write")
+        deps = self.store.rollout.deployments("rules", name)
+        current = next((d for d in reversed(deps) if d.state is ArtifactState.ACTIVE), None)
+        if current is None:
+            raise InputError(f"rules:{name} has no active version to roll back")
+        previous = [d for d in deps if d.state is ArtifactState.RETIRED
+                    and d.version != current.version]
+        if not previous:
+            raise InputError(f"rules:{name} has no earlier version to return to")
+        back = previous[-1]
+        if back.path and not Path(back.path).is_file():
+            raise InputError(f"the local copy of {back.version} is missing: {back.path}")
+        self.store.rollout.set_state("rules", name, current.version, ArtifactState.RETIRED)
+        self.store.rollout.set_state("rules", name, back.version, ArtifactState.ACTIVE)
+        self.store.rollout.mark_alerts_rolled_back(current.artifact, current.version)
+        self.store.audit.append(actor.name, "rollout.rollback", f"rules:{name}",
+                                {"from": current.version, "to": back.version, "reason": reason})
+        return replace(back, state=ArtifactState.ACTIVE)
+
+    def set_rule(self, actor: Principal, rule: str, state: str | None, *,
+                 reason: str = "") -> None:
+        """Promote or demote one rule inside its pack (``None`` clears the override)."""
+        require(actor, "rollout.write")
+        self.store.rollout.set_rule_state(rule, ArtifactState(state) if state else None,
+                                          actor=actor.name, reason=reason)
+        self.store.audit.append(actor.name, "rollout.rule", rule,
+                                {"state": state, "reason": reason})
+
+    def status(self) -> dict[str, Any]:
+        deps = []
+        for d in self.store.rollout.deployments():
+            row = self.store.rollout.row(d.kind, d.name, d.version) or {}
+            gate = json.loads(row.get("gate_json") or "null")
+            entry = {"artifact": d.artifact, "version": d.version, "state": d.state.value,
+                     "since": d.since, "scope": d.scope.members() if d.scope else None,
+                     "path": d.path or "(configured)", "note": row.get("note", ""),
+                     "gate": {"passed": gate.get("passed"), "reasons": gate.get("reasons")}
+                     if gate else None}
+            if d.state is ArtifactState.SHADOW:
+                entry["shadow"] = self.store.rollout.shadow_diff(f"{d.artifact}@{d.version}")
+            deps.append(entry)
+        return {"version": self.state().version, "deployments": deps,
+                "rules": self.store.rollout.rule_states(),
+                "incidents": [i.to_dict() for i in self.store.rollout.incidents("open")],
+                "alerts": [a.to_dict() for a in self.store.rollout.alerts(20)]}
+
+    # -- breaker trips and incidents ------------------------------------------------------------
+    def young(self, subject: str) -> bool:
+        """Was the subject's artifact version (or the rule, or the pack holding the rule)
+        promoted less than ``young_days`` ago? Built-in and configured packs never are."""
+        limit = self.settings.rollout.young_days * 86400
+        now = self.clock()
+        if subject.startswith("artifact:"):
+            artifact, _, version = subject[9:].rpartition("@")
+            kind, _, name = artifact.partition(":")
+            dep = next((d for d in self.store.rollout.deployments(kind, name)
+                        if d.version == version), None)
+            return dep is not None and bool(dep.path) and now - dep.since < limit
+        if subject.startswith("rule:"):
+            rule = subject[5:]
+            row = self.store.rollout.rule_states().get(rule)
+            if row is not None and row["state"] in ("active", "canary") \
+                    and now - row["since"] < limit:
+                return True
+            for dep in self.store.rollout.deployments("rules"):
+                if dep.path and dep.state in (ArtifactState.ACTIVE, ArtifactState.CANARY) \
+                        and now - dep.since < limit and rule in self._rules_of(dep.path):
+                    return True
+        return False
+
+    def _rules_of(self, path: str) -> frozenset[str]:
+        cached = self._pack_rules.get(path)
+        if cached is None:
+            cached = frozenset(r.id for r in load_pack(path).rules)
+            self._pack_rules[path] = cached
+        return cached
+
+    @staticmethod
+    def _query(subject: str, since: float, action: str | None = None) -> TraceQuery:
+        if subject.startswith("rule:"):
+            return TraceQuery(finding=subject[5:], since=since, action=action)
+        if subject.startswith("artifact:"):
+            artifact, _, version = subject[9:].rpartition("@")
+            return TraceQuery(artifact=artifact, version=version, since=since, action=action)
+        return TraceQuery(category=subject[9:], since=since, action=action)
+
+    def _affected(self, subject: str, since: float) -> list[str]:
+        """Messages the subject helped quarantine or reject since ``since``."""
+        query = self._query(subject, since)
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = self.store.trace.search(query, cursor=cursor, limit=500)
+            ids.extend(i.message for i in page.items if i.action in ("quarantine", "reject"))
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        return list(dict.fromkeys(ids))
+
+    def handle_trip(self, trip: Trip, *, window_seconds: float) -> str | None:
+        """Act on a trip. A young subject (promoted within ``young_days``) is demoted or rolled
+        back, alerted and gets an incident listing what it quarantined. An established rule or
+        category is only alerted: a spike there is as likely a real campaign as a misfire, and
+        demoting an old phishing rule in the middle of a campaign would let the campaign in."""
+        actor = Principal("circuit-breaker", "admin")
+        subject = trip.subject
+        artifact = version = ""
+        if subject.startswith("artifact:"):
+            artifact, _, version = subject[9:].rpartition("@")
+        if not self.young(subject):
+            self.store.rollout.alert(f"breaker_{trip.kind}", subject,
+                                     f"{trip.reason}; established, so not demoted: review",
+                                     artifact=artifact, version=version)
+            log.warning("circuit breaker (alert only): %s: %s", subject, trip.reason)
+            return None
+        action = "alert only"
+        if subject.startswith("rule:"):
+            self.set_rule(actor, subject[5:], ArtifactState.SHADOW.value, reason=trip.reason)
+            action = f"rule {subject[5:]} demoted to shadow"
+        elif subject.startswith("artifact:"):
+            kind, _, name = artifact.partition(":")
+            try:
+                back = self.rollback(actor, name, reason=trip.reason)
+                action = f"{artifact} rolled back to {back.version}"
+            except InputError:
+                self.store.rollout.set_state(kind, name, version, ArtifactState.SHADOW)
+                action = f"{artifact}@{version} demoted to shadow"
+        existing = self.store.rollout.open_incident_for(subject)
+        since = self.clock() - max(window_seconds, 24 * 3600)
+        affected = self._affected(subject, since)
+        if existing is not None:
+            self.store.rollout.add_incident_messages(existing.id, affected)
+            incident = existing.id
+        else:
+            # The hold keeps the originals through retention purges until the incident is done.
+            hold = self.store.retention.place_hold(
+                f"incident {subject}", self._query(subject, since, "quarantine"),
+                actor=actor.name, reason=trip.reason) if affected else None
+            incident = self.store.rollout.open_incident(
+                subject, artifact=artifact, version=version, reason=trip.reason,
+                action_taken=action, messages=affected,
+                hold_id=hold.id if hold is not None else "")
+        self.store.rollout.alert(f"breaker_{trip.kind}", subject,
+                                 f"{trip.reason}; {action}; incident {incident} lists "
+                                 f"{len(affected)} message(s)", artifact=artifact,
+                                 version=version, incident=incident)
+        log.warning("circuit breaker: %s: %s; %s; incident %s (%d messages)", subject,
+                    trip.reason, action, incident, len(affected))
+        return incident
+
+    def incident_allow(self, actor: Principal, incident: str, kind: str, value: str, *,
+                       hours: float, note: str = "") -> ListEntry:
+        """A time-boxed, audited allow that beats even high-confidence verdicts (step 4)."""
+        require(actor, "rollout.write")
+        if not 0 < hours <= 24 * 7:
+            raise InputError("an incident allow must expire within a week")
+        entry = ListEntry(kind=kind, value=value, action="allow", scope=f"incident:{incident}",
+                          expires_at=self.clock() + hours * 3600, note=note or incident,
+                          author=actor.name)
+        added = self.store.lists.add(entry)
+        self.store.audit.append(actor.name, "incident.allow", incident,
+                                {"kind": kind, "value": value, "hours": hours})
+        return added
+
+    async def release_incident(self, actor: Principal, incident: str, *,
+                               offline: bool | None = None) -> dict[str, Any]:
+        """Re-scan every message of the incident with the current set and release those that
+        are no longer quarantined — exactly once per recipient (the release ledger), recorded
+        as released by the incident. Safe to run again: done recipients are skipped."""
+        from mailsift.services.access import NotFound
+        from mailsift.services.release import ReleaseService
+
+        require(actor, "quarantine.release")
+        info = self.store.rollout.incident(incident)
+        if info is None:
+            raise NotFound(f"no incident {incident}")
+        started = self.clock()
+        pipeline = build_pipeline(self.settings, ScanOptions(offline=offline,
+                                                             rollout=self.state()))
+        lists = self.store.lists.snapshot()
+        service = ReleaseService(self.store, rescan=lambda raw, env: pipeline.scan(
+            raw, env, lists=lists))
+        outcomes: dict[str, str] = {}
+        counts = {"released": 0, "kept": 0, "already": 0, "failed": 0, "skipped": 0}
+        for message, previous in self.store.rollout.incident_messages(incident):
+            if previous == "released":
+                counts["already"] += 1
+                continue
+            try:
+                report = await service.release(actor, message, rescan=True,
+                                               reason=f"incident {incident}")
+            except (NotFound, InputError) as exc:
+                outcomes[message] = f"skipped: {exc}"[:200]
+                counts["skipped"] += 1
+                continue
+            if report.sent or (report.already and not report.kept and not report.failed):
+                outcomes[message] = "released"
+                counts["released" if report.sent else "already"] += 1
+            elif report.kept:
+                outcomes[message] = "kept: " + "; ".join(report.kept.values())[:180]
+                counts["kept"] += 1
+            else:
+                outcomes[message] = "failed: " + "; ".join(
+                    f"{k}: {v}" for k, v in report.failed.items())[:180]
+                counts["failed"] += 1
+        self.store.rollout.set_incident_outcome(incident, outcomes)
+        released = sum(1 for _, o in self.store.rollout.incident_messages(incident)
+                       if o == "released")
+        done = counts["failed"] == 0
+        self.store.rollout.update_incident(
+            incident, released=released, state="released" if done else "open",
+            closed_at=self.clock() if done else None)
+        if done and info.hold_id:
+            self.store.retention.release_hold(info.hold_id)
+        summary = {"incident": incident, **counts, "seconds": round(self.clock() - started, 3)}
+        self.store.audit.append(actor.name, "incident.release", incident, summary)
+        return summary

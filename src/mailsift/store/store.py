@@ -1,0 +1,78 @@
+"""The ``Store`` facade: one engine, one blob store, and the typed parts built on them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from mailsift.config.store import StoreSettings
+from mailsift.core.protocols import Clock, SystemClock
+from mailsift.store.audit import AuditLog
+from mailsift.store.blobs import BlobStore
+from mailsift.store.db import create_store_engine, upgrade
+from mailsift.store.jobs import JobStore, RequestStore
+from mailsift.store.lists import ListStore
+from mailsift.store.releases import ReleaseLedger
+from mailsift.store.retention import Retention
+from mailsift.store.rollout import RolloutStore
+from mailsift.store.tokens import TokenStore
+from mailsift.store.trace import TraceStore
+
+__all__ = ["Store"]
+
+
+class Store:
+    """Everything persistent: trace, quarantine originals, releases, lists, tokens, audit."""
+
+    def __init__(self, engine: Engine, blobs: BlobStore, settings: StoreSettings,
+                 clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.blobs = blobs
+        self.trace = TraceStore(engine, blobs, self.clock, keep_raw=settings.keep_raw)
+        self.releases = ReleaseLedger(engine, self.clock,
+                                      lease_seconds=settings.release_lease_seconds)
+        self.jobs = JobStore(engine, self.clock)
+        self.requests = RequestStore(engine, self.clock)
+        self.lists = ListStore(engine, self.clock)
+        self.audit = AuditLog(engine, self.clock)
+        self.tokens = TokenStore(engine, self.clock, prefix=settings.api_token_prefix)
+        self.retention = Retention(engine, blobs, self.clock)
+        self.rollout = RolloutStore(engine, self.clock)
+
+    @classmethod
+    def open(cls, settings: StoreSettings, *, clock: Clock | None = None,
+             migrate: bool | None = None) -> Store:
+        """Open (and by default migrate) the store the settings describe."""
+        engine = create_store_engine(settings.database_url(), schema=settings.db_schema)
+        if settings.auto_migrate if migrate is None else migrate:
+            upgrade(engine, schema=settings.db_schema)
+        return cls(engine, BlobStore(settings.blob_path()), settings, clock)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (before big queries over freshly loaded rows).
+
+        Right after a large batch insert PostgreSQL still believes the tables are nearly
+        empty (autovacuum analyses later) and picks nested loops that rescan the findings
+        index per trace row; a bulk release over thousands of rows then crawls.
+        """
+        with self.engine.begin() as conn:
+            if self.backend == "postgresql":
+                for table in ("trace", "findings", "artifact_versions", "releases"):
+                    conn.exec_driver_sql(f"ANALYZE {table}")
+            else:
+                conn.exec_driver_sql("ANALYZE")
+
+    def close(self) -> None:
+        self.blobs.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
