@@ -50,10 +50,15 @@ class MilterSettings(_Section):
 
 
 class HttpSettings(_Section):
+    """The HTTP listener: REST API (tokens), scan endpoints and the web console."""
+
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8025, ge=0, le=65535)
     max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    scan_requires_token: bool = Field(
+        False, description="require an API token on /v1/scan and /checkv2 (MTAs speaking "
+        "Rspamd's protocol usually cannot send one; keep the listener on loopback then)")
 
 
 class GatewaySettings(_Section):

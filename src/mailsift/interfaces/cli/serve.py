@@ -48,13 +48,25 @@ async def _spool_retry(parts: Any, stop: asyncio.Event) -> None:
 
 
 def build_http_app(parts: Any) -> Any:
-    from fastapi import FastAPI
-
+    """One app: the ``/v1`` REST API (tokens), rollout and incidents, the scan endpoints."""
+    from mailsift.interfaces.http.app import create_app
+    from mailsift.interfaces.http.deps import get_caller
+    from mailsift.interfaces.http.routes_rollout import router as rollout_router
     from mailsift.interfaces.http.scan_api import build_scan_router
+    from mailsift.services.gateway import message_ref
+    from mailsift.services.store_services import StoreServices
 
-    app = FastAPI(title="mailsift", version="0.1.0")
-    app.include_router(build_scan_router(parts.gateway,
-                                         max_bytes=parts.settings.http.max_message_bytes))
+    gateway = parts.gateway
+
+    async def rescan(raw: bytes, env: Any) -> Any:
+        return await gateway.scan(raw, env, message_ref(raw, env))
+
+    services = StoreServices.build(parts.store, rescan=rescan)
+    app = create_app(services, routers=[rollout_router])
+    app.state.rollout = parts.rollout
+    guard = get_caller if parts.settings.http.scan_requires_token else None
+    app.include_router(build_scan_router(gateway, max_bytes=parts.settings.http.max_message_bytes,
+                                         scan_guard=guard))
     return app
 
 
