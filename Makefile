@@ -3,7 +3,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= server,postgres,redis,ml,attachments,dev
+EXTRAS ?= server,postgres,redis,ml,attachments,milter,dev
 PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck bench clean
@@ -33,3 +33,12 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Rebuild the content model shipped in the package, reproducibly (deterministic sampling and
+# fit: the same corpus gives the same version hash). See docs/model-card.md.
+MODEL_CORPUS ?= ../shared/corpus
+MODEL_ARGS ?= --cap 2000 --workers 2
+.PHONY: model
+model: $(BIN)/.installed
+	$(BIN)/mailsift train --corpus $(MODEL_CORPUS) $(MODEL_ARGS) --name default \
+		--out src/mailsift/ml/models/default.json

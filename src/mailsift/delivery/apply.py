@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, DecisionStep, Override, Verdict
 from mailsift.delivery.headers import add_headers, tag_subject
+from mailsift.delivery.journal import RelayJournal
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.delivery.relay import Relay, RelayOutcome
 from mailsift.delivery.spool import Spool
@@ -93,8 +94,10 @@ def _is_temp(reply: str) -> bool:
 class Deliverer:
     def __init__(self, relays: RelayPool, recorder: AsyncRecorder, spool: Spool, *,
                  reject_text: str, tempfail_text: str, junk_tag: str = "",
-                 add_result_headers: bool = True) -> None:
+                 add_result_headers: bool = True, journal: RelayJournal | None = None) -> None:
         self.relays = relays
+        self.journal = journal
+        self._in_flight: set[str] = set()
         self.recorder = recorder
         self.spool = spool
         self.reject_text = reject_text
@@ -130,6 +133,21 @@ class Deliverer:
 
     async def apply(self, result: ScanResult, raw: bytes, ref: str, received_at: float,
                     prior: Mapping[str, str] | None = None) -> Reply:
+        self._in_flight.add(ref)
+        try:
+            return await self._apply(result, raw, ref, received_at, prior)
+        finally:
+            self._in_flight.discard(ref)
+            if self.journal is not None:
+                self.journal.compact_if_large(self._in_flight)
+
+    def _relayed(self, ref: str, recipients: Sequence[str]) -> None:
+        """The next hop said 250: note it at once, before anything can yield (see journal)."""
+        if self.journal is not None:
+            self.journal.mark(ref, recipients)
+
+    async def _apply(self, result: ScanResult, raw: bytes, ref: str, received_at: float,
+                     prior: Mapping[str, str] | None = None) -> Reply:
         verdicts = self._verdicts(result)
         prior = {k.lower(): v for k, v in (prior or {}).items()}
         overall = result.verdict
@@ -163,6 +181,7 @@ class Deliverer:
                 data = tag_subject(data, self.junk_tag)
             outcome = await self.relays.send(data, result.envelope.mail_from, rcpts)
             if outcome.accepted:
+                self._relayed(ref, outcome.accepted)
                 await self.recorder.set_status(ref, "delivered", outcome.accepted)
             failed = [r for r in rcpts if r not in outcome.accepted]
             if not failed:
@@ -192,6 +211,7 @@ class Deliverer:
         for entry in list(self.spool.due(now)):
             outcome = await self.relays.send(entry.raw(), entry.mail_from, entry.rcpt_to)
             if outcome.accepted:
+                self._relayed(entry.ref, outcome.accepted)
                 await self.recorder.set_status(entry.ref, "delivered", outcome.accepted)
             left = tuple(r for r in entry.rcpt_to if r not in outcome.accepted)
             if not left:

@@ -1,0 +1,151 @@
+"""What the milter tells the MTA about one message: scan, record, then one decision.
+
+A milter gives one answer for the whole message, so the **strictest** recipient action applies
+(reject > tempfail > quarantine > junk > tag > deliver). This module runs on the gateway's event
+loop: the scan goes to the gateway's worker pool, the trace write to its recorder, so the milter
+and the SMTP content filter explain a message the same way (same reference, same trace).
+
+Guarantees, in milter terms:
+
+* ``accept`` / ``hold``: the MTA keeps the message (hold: in Postfix's hold queue).
+* ``discard`` (quarantine kept by mailsift): answered only after the raw message is durably in
+  our quarantine (blob fsynced, trace row committed), so the MTA's copy can go.
+* ``reject``: 550 with the reference id, so an admin finds the message in trace.
+* ``tempfail``: 451; the sender keeps the message and retries. A retry has the same reference and
+  is not recorded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from mailsift.config.gateway import GatewaySettings, MilterSettings
+from mailsift.core.envelope import Envelope
+from mailsift.core.result import ScanResult
+from mailsift.core.verdict import Action, Verdict
+from mailsift.delivery.apply import result_headers
+from mailsift.services.gateway import Gateway, message_ref
+
+__all__ = ["MilterDecision", "MilterService", "split_reply", "strictest"]
+
+log = logging.getLogger("mailsift.milter")
+_XCODE = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s+(.*)$", re.S)
+
+Kind = Literal["accept", "hold", "discard", "reject", "tempfail"]
+
+# Trace status of every recipient after each decision. "hold": Postfix keeps the message in its
+# hold queue (released there with postsuper -H), so for mailsift it was handed on, not kept.
+_STATUS: dict[str, str] = {"accept": "accepted", "hold": "accepted", "discard": "quarantined",
+                           "reject": "rejected", "tempfail": "deferred"}
+
+
+@dataclass(frozen=True, slots=True)
+class MilterDecision:
+    """One answer to the MTA plus the header edits that go with it."""
+
+    kind: Kind
+    ref: str
+    add_headers: tuple[tuple[str, str], ...] = ()
+    subject_tag: str = ""
+    rcode: str = ""
+    xcode: str = ""
+    text: str = ""
+    category: str = ""
+    action: str = ""
+
+
+def split_reply(text: str, default_xcode: str) -> tuple[str, str]:
+    """``"5.7.1 Message rejected"`` -> (``"5.7.1"``, ``"Message rejected"``)."""
+    match = _XCODE.match(text.strip())
+    if match is None:
+        return default_xcode, text.strip()
+    return match.group(1), match.group(2)
+
+
+def strictest(result: ScanResult) -> Verdict:
+    """The verdict of the recipient with the strictest action (the message verdict if none)."""
+    verdicts = list(result.recipients.values()) or [result.verdict]
+    return max(verdicts, key=lambda v: v.action.strictness)
+
+
+class MilterService:
+    """Turns a rebuilt message into a :class:`MilterDecision` (call on the gateway's loop)."""
+
+    def __init__(self, gateway: Gateway, gateway_settings: GatewaySettings,
+                 milter_settings: MilterSettings) -> None:
+        self.gateway = gateway
+        self.gw = gateway_settings
+        self.settings = milter_settings
+
+    def _reply(self, kind: Kind, template: str, verdict: Verdict | None,
+               ref: str) -> MilterDecision:
+        category = verdict.category.value if verdict is not None else "error"
+        action = verdict.action.value if verdict is not None else "tempfail"
+        text = template.format(category=category, ref=ref, action=action)
+        default = "5.7.1" if kind == "reject" else "4.7.1"
+        xcode, rest = split_reply(text, default)
+        rcode = "550" if kind == "reject" else "451"
+        return MilterDecision(kind, ref, rcode=rcode, xcode=xcode, text=rest,
+                              category=category, action=action)
+
+    async def decide(self, raw: bytes, envelope: Envelope) -> MilterDecision:
+        started = time.perf_counter()
+        received_at = self.gateway.clock()
+        ref = message_ref(raw, envelope)
+        stats = self.gateway.stats
+        stats.in_flight.inc()
+        result: ScanResult | None = None
+        try:
+            prior = await self.gateway.prior_statuses(ref)
+            clean = self.gateway.clean_incoming(raw)
+            try:
+                result = await self.gateway.scan(clean, envelope, ref)
+            except Exception as exc:
+                stats.errors.inc()
+                log.error("milter scan of %s failed: %s", ref, exc)
+                return self._reply("tempfail", "4.3.0 Temporary scanning problem, try again "
+                                   "later (ref {ref})", None, ref)
+            decision = self._decision(result, ref)
+            if not prior:
+                # Durable before we answer: a quarantined message's raw bytes are in the blob
+                # store once this returns, which is what makes "discard" safe.
+                await self.gateway.recorder.record(result, clean, received_at)
+            # The strictest action applied to every recipient: the trace says what happened to
+            # each copy (and a retry that is now accepted no longer shows "deferred").
+            await self.gateway.recorder.set_status(ref, _STATUS[decision.kind])
+            log.info("%s milter from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",
+                     ",".join(envelope.rcpt_to), decision.category, decision.action,
+                     decision.kind)
+            return decision
+        except Exception as exc:  # the store failed: the MTA must keep the message
+            stats.errors.inc()
+            log.exception("milter processing of %s failed: %s", ref, exc)
+            return self._reply("tempfail", "4.3.0 Temporary local problem, try again later "
+                               "(ref {ref})", None, ref)
+        finally:
+            stats.in_flight.dec()
+            stats.observe(result, time.perf_counter() - started)
+
+    def _decision(self, result: ScanResult, ref: str) -> MilterDecision:
+        verdict = strictest(result)
+        action = verdict.action
+        if action is Action.REJECT:
+            return self._reply("reject", self.gw.reject_text, verdict, ref)
+        if action is Action.TEMPFAIL:
+            return self._reply("tempfail", self.gw.tempfail_text, verdict, ref)
+        headers = tuple(result_headers(result, verdict, ref)) if self.gw.add_headers else ()
+        category = verdict.category.value
+        if action is Action.QUARANTINE:
+            if self.settings.quarantine == "hold":
+                return MilterDecision("hold", ref, add_headers=headers,
+                                      text=f"mailsift {category} ref {ref}",
+                                      category=category, action=action.value)
+            return MilterDecision("discard", ref, add_headers=headers, category=category,
+                                  action=action.value)
+        tag = self.gw.junk_subject_tag if action is Action.JUNK else ""
+        return MilterDecision("accept", ref, add_headers=headers, subject_tag=tag,
+                              category=category, action=action.value)
