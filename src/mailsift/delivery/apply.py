@@ -88,7 +88,7 @@ def result_headers(result: ScanResult, verdict: Verdict, ref: str) -> list[tuple
 
 
 def _is_temp(reply: str) -> bool:
-    return not reply[:1] == "5"
+    return reply[:1] != "5"
 
 
 class Deliverer:

@@ -77,7 +77,8 @@ class Pipeline:
                  limits: LimitSettings | None = None, authenticate: Authenticate | None = None,
                  timeout_ms: int = 2000, offline: bool = False,
                  clock: Clock | None = None,
-                 prepare_envelope: PrepareEnvelope | None = None) -> None:
+                 prepare_envelope: PrepareEnvelope | None = None,
+                 canary_scopes: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self.detectors = sorted(detectors, key=lambda d: d.stage.order)
         self.policy = policy
         self.limits = limits or LimitSettings()
@@ -86,6 +87,7 @@ class Pipeline:
         self.offline = offline
         self.clock = clock or SystemClock()
         self.prepare_envelope = prepare_envelope
+        self.canary_scopes = MappingProxyType(dict(canary_scopes or {}))
         policy_json = json.dumps(policy.model_dump(mode="json"), sort_keys=True)
         versions = {"policy": hashlib.sha256(policy_json.encode()).hexdigest()[:12]}
         for det in self.detectors:
@@ -143,7 +145,8 @@ class Pipeline:
             auth=ctx.auth,
             lists=lists,
             now=ctx.received_at,
-            canary_scopes=MappingProxyType(dict(canary_scopes or {})),
+            canary_scopes=(self.canary_scopes if canary_scopes is None
+                           else MappingProxyType(dict(canary_scopes))),
         )
         per_rcpt: dict[str, Verdict] = {}
         for rcpt in envelope.rcpt_to:

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         raise
     if args.action == "check":
-        from mailsift.app import build_pipeline, ScanOptions
+        from mailsift.app import ScanOptions, build_pipeline
 
         # Building the pipeline proves every detector, rule pack and setting loads.
         build_pipeline(loaded.settings, ScanOptions(offline=True))

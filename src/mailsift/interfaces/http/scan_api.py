@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -93,18 +93,18 @@ def _rspamd(result: ScanResult, gateway: Gateway, started: float) -> dict[str, A
 
 
 def build_scan_router(gateway: Gateway, *, max_bytes: int,
-                      scan_guard: Callable[..., Awaitable[Any]] | None = None) -> APIRouter:
+                      scan_guard: Callable[..., Any] | None = None) -> APIRouter:
     """``scan_guard`` is a FastAPI dependency that authenticates the caller for scanning."""
     deps = [Depends(scan_guard)] if scan_guard is not None else []
     router = APIRouter()
 
     @router.post("/v1/scan", dependencies=deps, tags=["scan"],
                  summary="Scan a raw message and explain the verdict")
-    async def scan(request: Request, client_ip: str | None = Query(None),
-                   helo: str | None = Query(None), mail_from: str | None = Query(None),
-                   rcpt: list[str] = Query(default=[])) -> dict[str, Any]:
+    async def scan(request: Request, client_ip: str | None = None, helo: str | None = None,
+                   mail_from: str | None = None,
+                   rcpt: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
         raw = await _body(request, max_bytes)
-        env = Envelope(mail_from=mail_from, rcpt_to=tuple(rcpt),
+        env = Envelope(mail_from=mail_from, rcpt_to=tuple(rcpt or ()),
                        connection=Connection(client_ip=_ip(client_ip), helo=helo))
         result = await gateway.scan(gateway.clean_incoming(raw), env, message_ref(raw, env))
         return result.to_dict()

@@ -14,7 +14,8 @@ import logging
 import socket
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from mailsift.config.gateway import SmtpSettings
 from mailsift.core.envelope import Connection, Envelope
