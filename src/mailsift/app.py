@@ -69,6 +69,7 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
         offline=offline,
         clock=services.clock,
         prepare_envelope=_prepare_envelope(settings),
+        budgets_ms=settings.detectors.timeouts_ms,
         canary_scopes=options.rollout.canary_scopes() if options.rollout is not None else None,
     )
 

@@ -112,3 +112,22 @@ def test_configured_nameservers_are_used_and_must_be_ips(dns):
     assert r.query("example.com", "A").records == ("192.0.2.1",)
     with pytest.raises(ConfigError):
         make_resolver(DnsSettings(), "localhost:53")
+
+
+def test_outage_fails_fast_after_repeated_timeouts():
+    """During a DNS outage every check would wait its full timeout and stall the scan workers;
+    after a few slow failures the resolver answers temperror at once (one probe per period)."""
+    import time
+
+    from mailsift.testing.dns import DnsServer
+
+    zones = {f"{n}.example.org": {"behaviour": "timeout"} for n in ("a0", "a1", "a2", "b")}
+    with DnsServer(zones) as srv:
+        resolver = make_resolver(DnsSettings(timeout=0.2, lifetime=0.3), f"127.0.0.1:{srv.port}")
+        for i in range(3):
+            with pytest.raises(DnsTempError):
+                resolver.query(f"a{i}.example.org", "TXT")
+        start = time.monotonic()
+        with pytest.raises(DnsTempError, match="not asked"):
+            resolver.query("b.example.org", "TXT")
+        assert time.monotonic() - start < 0.1

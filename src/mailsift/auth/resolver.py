@@ -87,9 +87,18 @@ def _rdata_text(rdtype: str, rdata: object) -> str:
 class DnsResolver:
     """Implements ``mailsift.core.protocols.Resolver`` on a private dnspython resolver."""
 
+    #: After this many consecutive timeouts the resolver answers temperror at once for
+    #: ``OUTAGE_HOLD`` seconds (one probe at a time still goes out): during a DNS outage every
+    #: check would otherwise wait its full timeout, and the gateway's scan workers would stall.
+    OUTAGE_AFTER = 3
+    OUTAGE_HOLD = 15.0
+
     def __init__(self, resolver: dns.resolver.Resolver, cache_size: int = 10000) -> None:
         self._resolver = resolver
         self.cache = TtlCache(cache_size)
+        self._timeouts = 0
+        self._outage_until = 0.0
+        self._lock = threading.Lock()
 
     def query(self, name: str, rdtype: str) -> DnsAnswer:
         name = name.rstrip(".").lower()
@@ -98,7 +107,30 @@ class DnsResolver:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        answer = self._lookup(name, rdtype)
+        now = time.monotonic()
+        with self._lock:
+            probing = self._outage_until > now
+            if probing:
+                # Fail fast, but let one query through per hold period to notice recovery.
+                self._outage_until = now + self.OUTAGE_HOLD
+        if probing and self._timeouts >= self.OUTAGE_AFTER + 1:
+            raise DnsTempError(f"{name}/{rdtype}: DNS unreachable (recent timeouts), not asked")
+        started = time.monotonic()
+        try:
+            answer = self._lookup(name, rdtype)
+        except BaseException:
+            # Count the failures that made us wait (timeouts, unreachable servers being
+            # retried, or a scan deadline that cut the wait short); a quick SERVFAIL for one
+            # broken domain says nothing about an outage.
+            if time.monotonic() - started >= 0.9 * float(self._resolver.timeout):
+                with self._lock:
+                    self._timeouts += 1
+                    if self._timeouts >= self.OUTAGE_AFTER:
+                        self._outage_until = time.monotonic() + self.OUTAGE_HOLD
+            raise
+        with self._lock:
+            self._timeouts = 0
+            self._outage_until = 0.0
         self.cache.put(key, answer)
         return answer
 

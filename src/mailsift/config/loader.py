@@ -53,7 +53,7 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _is_free_mapping(path: str) -> bool:
     # Mappings whose keys are data (rule ids, categories), not schema fields.
-    return path.endswith((".weights", ".actions", ".guardrails"))
+    return path.endswith((".weights", ".actions", ".guardrails", ".timeouts_ms"))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -15,9 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from mailsift.core.errors import DetectorTimeout
 
-__all__ = ["deadline"]
+__all__ = ["DeadlineExceeded", "deadline"]
+
+
+class DeadlineExceeded(BaseException):  # noqa: N818 - named for what happened
+    """Raised inside a detector by the interval timer. Like asyncio's CancelledError it is a
+    BaseException on purpose: libraries that catch ``Exception`` broadly (DNS and SPF code do)
+    must not swallow it and carry on with the next lookup."""
 
 _CAN_SIGNAL = hasattr(signal, "setitimer")
 
@@ -30,7 +35,7 @@ def deadline(name: str, seconds: float) -> Iterator[None]:
         return
 
     def _expired(signum: int, frame: FrameType | None) -> None:
-        raise DetectorTimeout(name, f"exceeded its {seconds * 1000:.0f} ms budget")
+        raise DeadlineExceeded(name, seconds)
 
     previous = signal.signal(signal.SIGALRM, _expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)

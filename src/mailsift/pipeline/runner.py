@@ -29,7 +29,7 @@ from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Verdict
 from mailsift.detectors.base import Detector
 from mailsift.parsing import parse_message, registrable_domain
-from mailsift.pipeline.deadline import deadline
+from mailsift.pipeline.deadline import DeadlineExceeded, deadline
 from mailsift.policy import MessageFacts, PolicyInput, decide
 
 __all__ = ["Authenticate", "Pipeline", "PrepareEnvelope", "message_facts"]
@@ -78,12 +78,14 @@ class Pipeline:
                  timeout_ms: int = 2000, offline: bool = False,
                  clock: Clock | None = None,
                  prepare_envelope: PrepareEnvelope | None = None,
-                 canary_scopes: Mapping[str, tuple[str, ...]] | None = None) -> None:
+                 canary_scopes: Mapping[str, tuple[str, ...]] | None = None,
+                 budgets_ms: Mapping[str, int] | None = None) -> None:
         self.detectors = sorted(detectors, key=lambda d: d.stage.order)
         self.policy = policy
         self.limits = limits or LimitSettings()
         self.authenticate = authenticate
         self.budget = timeout_ms / 1000.0
+        self.budgets = {k: v / 1000.0 for k, v in (budgets_ms or {}).items()}
         self.offline = offline
         self.clock = clock or SystemClock()
         self.prepare_envelope = prepare_envelope
@@ -100,13 +102,17 @@ class Pipeline:
 
     def _run(self, name: str, call: Callable[[], object]) -> tuple[object, Finding | None, float]:
         start = time.perf_counter()
+        budget = self.budgets.get(name, self.budget)
         try:
-            with deadline(name, self.budget):
+            with deadline(name, budget):
                 value = call()
+        except DeadlineExceeded:
+            exc = DetectorTimeout(name, f"exceeded its {budget * 1000:.0f} ms budget")
+            return None, _error_finding(name, exc), (time.perf_counter() - start) * 1000
         except Exception as exc:  # isolation: one broken detector never breaks the scan
             return None, _error_finding(name, exc), (time.perf_counter() - start) * 1000
         elapsed = time.perf_counter() - start
-        if elapsed > self.budget:
+        if elapsed > budget:
             late = DetectorTimeout(name, f"took {elapsed * 1000:.0f} ms")
             return None, _error_finding(name, late), elapsed * 1000
         return value, None, elapsed * 1000

@@ -27,9 +27,9 @@ def _toml_value(value: object) -> str:
 
 def _dump_toml(data: dict[str, object], prefix: str = "") -> list[str]:
     scalars = [(k, v) for k, v in data.items() if not isinstance(v, dict) or k in
-               ("weights", "actions", "guardrails")]
+               ("weights", "actions", "guardrails", "timeouts_ms")]
     tables = [(k, v) for k, v in data.items() if isinstance(v, dict) and k not in
-              ("weights", "actions", "guardrails")]
+              ("weights", "actions", "guardrails", "timeouts_ms")]
     lines: list[str] = []
     if prefix and scalars:
         lines.append(f"[{prefix}]")
