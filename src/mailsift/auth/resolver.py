@@ -87,9 +87,10 @@ def _rdata_text(rdtype: str, rdata: object) -> str:
 class DnsResolver:
     """Implements ``mailsift.core.protocols.Resolver`` on a private dnspython resolver."""
 
-    #: After this many consecutive timeouts the resolver answers temperror at once for
-    #: ``OUTAGE_HOLD`` seconds (one probe at a time still goes out): during a DNS outage every
-    #: check would otherwise wait its full timeout, and the gateway's scan workers would stall.
+    #: After this many consecutive slow failures the resolver answers temperror at once for
+    #: ``OUTAGE_HOLD`` seconds, then lets queries through again (the first failure after that
+    #: starts a new hold): during a DNS outage every check would otherwise wait its full
+    #: timeout, and the gateway's scan workers would stall.
     OUTAGE_AFTER = 3
     OUTAGE_HOLD = 15.0
 
@@ -109,12 +110,9 @@ class DnsResolver:
             return cached
         now = time.monotonic()
         with self._lock:
-            probing = self._outage_until > now
-            if probing:
-                # Fail fast, but let one query through per hold period to notice recovery.
-                self._outage_until = now + self.OUTAGE_HOLD
-        if probing and self._timeouts >= self.OUTAGE_AFTER + 1:
-            raise DnsTempError(f"{name}/{rdtype}: DNS unreachable (recent timeouts), not asked")
+            if now < self._outage_until:
+                raise DnsTempError(f"{name}/{rdtype}: DNS unreachable (recent timeouts), "
+                                   "not asked")
         started = time.monotonic()
         try:
             answer = self._lookup(name, rdtype)
