@@ -106,6 +106,12 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     from mailsift.store.store import Store
 
     gw = settings.gateway
+    if settings.history.backend == "memory":
+        # The gateway learns in this process and scans in worker processes: they must share
+        # the history, so a running gateway keeps it in a SQLite file under the data dir.
+        history = settings.history.model_copy(update={
+            "backend": "sqlite", "path": str(Path(settings.store.data_dir) / "history.sqlite3")})
+        settings = settings.model_copy(update={"history": history})
     store = Store.open(settings.store)
     rollout = RolloutService(store, settings)
     options = replace(options or ScanOptions(), rollout=store.rollout.state())
@@ -140,4 +146,26 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
                           time.time)
     parts.watcher = RolloutWatcher(parts, rollout, breaker)
     gateway.observers.append(parts.watcher.observe)
+    gateway.observers.append(_history_learner(settings, recorder))
     return parts
+
+
+def _history_learner(settings: Settings, recorder: Any) -> Any:
+    """An observer that teaches the sender history what was delivered (off the event loop)."""
+    import asyncio
+    import time
+
+    from mailsift.history import learn, open_history
+    from mailsift.parsing import registrable_domain
+
+    history = open_history(settings.history)
+    pending: set[asyncio.Future[Any]] = set()
+
+    def observe(result: Any) -> None:
+        domain = registrable_domain(result.message.from_domain) if result.message.from_addr else ""
+        task = asyncio.ensure_future(recorder.call(
+            lambda: learn(history, result, domain, time.time())))
+        pending.add(task)  # keep a reference until it ran (asyncio holds only weak ones)
+        task.add_done_callback(pending.discard)
+
+    return observe

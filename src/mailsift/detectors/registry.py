@@ -20,6 +20,11 @@ REGISTRY: dict[str, str] = {
     "parse": "mailsift.detectors.parse",
     "auth": "mailsift.detectors.auth",
     "rules": "mailsift.detectors.rules",
+    "links": "mailsift.detectors.links",
+    "attachments": "mailsift.detectors.attachments",
+    "impersonation": "mailsift.detectors.impersonation",
+    "bulk": "mailsift.detectors.bulk",
+    "history": "mailsift.detectors.history",
     "ml": "mailsift.detectors.ml",
 }
 

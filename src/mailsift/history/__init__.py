@@ -1,0 +1,31 @@
+"""Sender history: who writes to whom, first seen / last seen / count, bounded in size.
+
+``SenderHistory`` is the protocol detectors read; ``MemoryHistory`` and ``SqliteHistory`` are its
+implementations (a SQL implementation on the shared store slots in behind the same protocol).
+``learn`` feeds it from scan results, and only from mail that was delivered and not judged
+harmful, so an attacker cannot make himself "known" by being quarantined often.
+"""
+
+from mailsift.history.base import (
+    Contact,
+    SenderHistory,
+    SenderStats,
+    normalise_name,
+    open_history,
+    shared_history,
+)
+from mailsift.history.learn import learn
+from mailsift.history.memory import MemoryHistory
+from mailsift.history.sqlite import SqliteHistory
+
+__all__ = [
+    "Contact",
+    "MemoryHistory",
+    "SenderHistory",
+    "SenderStats",
+    "SqliteHistory",
+    "learn",
+    "normalise_name",
+    "open_history",
+    "shared_history",
+]

@@ -1,0 +1,155 @@
+"""Sender history: both implementations behind one protocol (bounded, persistent for SQLite),
+learning only from delivered clean/bulk mail, and the history detector's signals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mailsift.config.schema import Settings
+from mailsift.core.auth import AuthResults, AuthStatus, DmarcResult
+from mailsift.core.context import ScanContext
+from mailsift.core.envelope import Envelope
+from mailsift.core.errors import ConfigError
+from mailsift.core.findings import Stage
+from mailsift.core.result import ScanResult
+from mailsift.core.verdict import Action, Category, DecisionStep, Verdict
+from mailsift.detectors.base import Detector, Services
+from mailsift.detectors.history import CODES, HistoryDetector, build
+from mailsift.history import (
+    MemoryHistory,
+    SenderHistory,
+    SqliteHistory,
+    learn,
+    open_history,
+    shared_history,
+)
+from mailsift.parsing import parse_message
+from mailsift.testing.messages import make_message
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SenderHistory]:
+    if request.param == "memory":
+        yield MemoryHistory(max_entries=100)
+    else:
+        hist = SqliteHistory(str(tmp_path / "h.db"), max_entries=100, prune_every=10)
+        yield hist
+        hist.close()
+
+
+def test_protocol_and_counts(history: SenderHistory) -> None:
+    assert isinstance(history, SenderHistory)
+    assert history.pair("a@x.test", "b@y.test") is None and history.learned() == 0
+    history.record("A@x.test", "x.test", ["b@y.test", "c@y.test"], 100.0, "Alice Smith",
+                   link_domains=["docs.test"])
+    history.record("a@x.test", "x.test", ["b@y.test"], 200.0, "Smith, Alice")
+    pair = history.pair("a@x.test", "B@y.test")
+    assert pair is not None and (pair.first_seen, pair.last_seen, pair.count) == (100, 200, 2)
+    stats = history.sender("a@x.test")
+    assert stats is not None and stats.count == 2 and stats.recipients == 2
+    dom = history.domain("x.test")
+    assert dom is not None and dom.recipients == 2
+    assert history.domain_pair("x.test", "c@y.test") is not None
+    assert history.addresses_for_name("alice smith") == ("a@x.test",)
+    assert history.domain_first_seen("docs.test") == 100.0
+    assert history.domain_first_seen("x.test") == 100.0
+    assert history.domain_first_seen("never.test") is None
+    assert history.learned() == 2
+
+
+def test_bounded(history: SenderHistory) -> None:
+    for i in range(300):
+        history.record(f"s{i}@x{i}.test", f"x{i}.test", ["r@y.test"], float(i))
+    if isinstance(history, SqliteHistory):
+        history.prune()
+        (rows,) = history._db.execute("SELECT count(*) FROM hist_pair").fetchone()
+        assert rows <= 100
+    else:
+        assert len(history) <= 100  # type: ignore[arg-type]
+    assert history.pair("s299@x299.test", "r@y.test") is not None  # the newest survive
+    assert history.pair("s0@x0.test", "r@y.test") is None  # the oldest went first
+
+
+def test_sqlite_persists(tmp_path: Path) -> None:
+    path = str(tmp_path / "sub" / "hist.db")
+    first = SqliteHistory(path)
+    first.record("a@x.test", "x.test", ["b@y.test"], 1.0)
+    first.close()
+    again = SqliteHistory(path)
+    assert again.learned() == 1 and again.pair("a@x.test", "b@y.test") is not None
+    again.close()
+
+
+def test_open_and_shared_history(tmp_path: Path) -> None:
+    assert isinstance(open_history(Settings().history), MemoryHistory)
+    with pytest.raises(ConfigError):
+        open_history(Settings(history={"backend": "sqlite"}).history)
+    given = MemoryHistory()
+    assert shared_history(Settings().history, {"history": given}) is given
+    assert shared_history(Settings().history, {}) is shared_history(Settings().history, {})
+    with pytest.raises(TypeError):
+        shared_history(Settings().history, {"history": object()})
+
+
+def _result(action: Action, category: Category, auth: AuthResults | None = None,
+            rcpt: tuple[str, ...] = ("bob@example.org",)) -> ScanResult:
+    msg = parse_message(make_message(from_="Alice <alice@sender.test>",
+                                     text="see https://docs.test/x\n"))
+    verdict = Verdict(category=category, action=action, score=0.0,
+                      decided_by=DecisionStep.DETECTION, explanation="test")
+    return ScanResult(id="1", verdict=verdict, message=msg, envelope=Envelope(rcpt_to=rcpt),
+                      auth=auth)
+
+
+def test_learns_only_delivered_clean_or_bulk_mail() -> None:
+    hist = MemoryHistory()
+    assert not learn(hist, _result(Action.QUARANTINE, Category.PHISH), "sender.test", 5.0)
+    assert not learn(hist, _result(Action.JUNK, Category.SPAM), "sender.test", 5.0)
+    assert not learn(hist, _result(Action.DELIVER, Category.CLEAN,
+                                   AuthResults(dmarc=DmarcResult(AuthStatus.FAIL, "sender.test"))),
+                     "sender.test", 5.0)
+    assert hist.learned() == 0
+    assert learn(hist, _result(Action.DELIVER, Category.CLEAN), "sender.test", 5.0)
+    assert learn(hist, _result(Action.TAG, Category.BULK), "sender.test", 6.0)
+    assert hist.pair("alice@sender.test", "bob@example.org") is not None
+    assert hist.domain_first_seen("docs.test") == 5.0
+    # per-recipient verdicts: only the recipients whose copy was delivered are learned
+    res = _result(Action.DELIVER, Category.CLEAN, rcpt=("a@example.org", "q@example.org"))
+    ok = Verdict(category=Category.CLEAN, action=Action.DELIVER, score=0.0,
+                 decided_by=DecisionStep.DETECTION, explanation="test")
+    res = replace(res, recipients={"a@example.org": ok,
+                                   "q@example.org": replace(ok, action=Action.QUARANTINE)})
+    assert learn(hist, res, "sender.test", 7.0)
+    assert hist.pair("alice@sender.test", "a@example.org") is not None
+    assert hist.pair("alice@sender.test", "q@example.org") is None
+
+
+def _det(hist: MemoryHistory, min_learned: int = 2) -> HistoryDetector:
+    return build(Settings(history={"min_learned": min_learned, "established_messages": 2}),
+                 Services(extras={"history": hist}))
+
+
+def _ctx(from_: str) -> ScanContext:
+    return ScanContext(parse_message(make_message(from_=from_)),
+                       Envelope(rcpt_to=("bob@example.org",)), None, True, 86400.0 * 10)
+
+
+def test_detector_signals() -> None:
+    hist = MemoryHistory()
+    det = _det(hist)
+    assert isinstance(det, Detector) and det.stage is Stage.REPUTATION
+    assert det.codes == frozenset(CODES) and all(c.startswith("HIST_") for c in CODES)
+    assert list(det.run(_ctx("New <new@fresh.test>"))) == []  # cold history: silent
+    hist.record("ceo@corp.test", "corp.test", ["bob@example.org"], 0.0, "Carol Chief")
+    hist.record("ceo@corp.test", "corp.test", ["bob@example.org"], 86400.0, "Carol Chief")
+    assert det.run(_ctx("Carol Chief <ceo@corp.test>"))[0].code == "HIST_ESTABLISHED"
+    found = {f.code: f for f in det.run(_ctx("Carol Chief <carol.chief.ceo@gmail.com>"))}
+    assert set(found) == {"HIST_FIRST_CONTACT", "HIST_NEW_DOMAIN", "HIST_NAME_NEW_ADDRESS"}
+    assert found["HIST_NAME_NEW_ADDRESS"].category == "impersonation_user"
+    assert "ceo@corp.test" in found["HIST_NAME_NEW_ADDRESS"].evidence[0]
+    assert found["HIST_FIRST_CONTACT"].weight == 0.0
+    assert found["HIST_FIRST_CONTACT"].category is None
