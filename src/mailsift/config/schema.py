@@ -22,6 +22,7 @@ from mailsift.config.detectors import (
 )
 from mailsift.config.ml import MlSettings
 from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSettings, SmtpSettings
+from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
 
 __all__ = [
@@ -78,9 +79,13 @@ class LimitSettings(_Section):
 class DetectorSettings(_Section):
     """Which detectors run, and how long each may take."""
 
-    enabled: tuple[str, ...] = ("parse", "auth", "rules")
+    enabled: tuple[str, ...] = ("parse", "auth", "rules", "links", "attachments", "impersonation",
+                                "bulk", "history")
     disabled: tuple[str, ...] = ()
     timeout_ms: int = Field(2000, ge=1)
+    timeouts_ms: dict[str, int] = Field(
+        default_factory=lambda: {"auth": 8000},
+        description="per-detector budgets; auth waits on DNS (2 s per query by default)")
 
 
 class ScanSettings(_Section):
@@ -101,6 +106,10 @@ class RuleSettings(_Section):
     weights: dict[str, float] = Field(default_factory=dict)
     max_raw_bytes: int = Field(
         256 * 1024, ge=1024, description="how much of the raw message `raw` rules search"
+    )
+    max_body_chars: int = Field(
+        128 * 1024, ge=1024,
+        description="how much of the text, rendered HTML and HTML source body rules search",
     )
 
 
@@ -301,6 +310,7 @@ class Settings(_Section):
     clamav: ClamavSettings = Field(default_factory=ClamavSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)

@@ -1,0 +1,52 @@
+"""Settings of the store (trace, quarantine, lists, audit) and of quarantine release.
+
+Kept in its own module so the store's knobs live next to each other; ``Settings.store`` in
+``config/schema.py`` holds one of these. Empty ``url``/``blob_dir`` derive from ``data_dir`` so a
+single-node install needs no setting at all (SQLite in WAL mode under ``./data``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["StoreSettings"]
+
+
+class StoreSettings(BaseModel):
+    """Where the store lives, how long it keeps things and where released mail goes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    data_dir: str = "./data"
+    url: str = Field(
+        "",
+        description="SQLAlchemy URL; empty = sqlite under data_dir. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    db_schema: str = Field("", description="PostgreSQL schema to use (created if missing)")
+    blob_dir: str = Field("", description="raw message blobs; empty = <data_dir>/blobs")
+    keep_raw: Literal["quarantine", "all"] = Field(
+        "quarantine", description="which raw messages go to the blob store"
+    )
+    retention_days: float = Field(30.0, gt=0, description="trace and quarantine retention")
+    auto_migrate: bool = Field(True, description="run Alembic migrations when the store opens")
+    release_host: str = Field("127.0.0.1", description="next hop for released mail")
+    release_port: int = Field(10026, ge=1, le=65535)
+    release_timeout: float = Field(30.0, gt=0)
+    release_helo: str = ""
+    release_connections: int = Field(4, ge=1, le=64, description="parallel SMTP sessions")
+    release_lease_seconds: float = Field(
+        300.0, gt=0, description="a claim older than this, never confirmed, becomes uncertain"
+    )
+    api_token_prefix: str = Field("msk_", description="prefix of generated API tokens")
+
+    def database_url(self) -> str:
+        if self.url:
+            return self.url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'mailsift.db'}"
+
+    def blob_path(self) -> Path:
+        return Path(self.blob_dir) if self.blob_dir else Path(self.data_dir) / "blobs"
