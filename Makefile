@@ -3,10 +3,13 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= server,postgres,redis,ml,attachments,milter,dev
+# The milter extra builds pymilter against Debian's libmilter-dev; include it only where the
+# headers are installed (.ci/run installs them), so `make run` works on a fresh machine.
+MILTER := $(shell test -f /usr/include/libmilter/mfapi.h && echo ,milter)
+EXTRAS ?= server,postgres,redis,ml,attachments,dev$(MILTER)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run scan-samples test lint typecheck bench model clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,6 +18,9 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
+	$(BIN)/mailsift serve
+
+scan-samples: $(BIN)/.installed
 	$(BIN)/mailsift scan samples/
 
 test: $(BIN)/.installed

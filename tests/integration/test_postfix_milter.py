@@ -69,7 +69,8 @@ def _start(root: Path, quarantine: str) -> tuple[SmtpSink, MailsiftProcess, Post
         "gateway": {"next_hop_port": sink.port, "workers": 0, "junk_subject_tag": "[SPAM] "},
         "smtp": {"enabled": False},
         "http": {"enabled": False},
-        "milter": {"socket": f"inet:{milter_port}@127.0.0.1", "quarantine": quarantine},
+        "milter": {"enabled": True, "socket": f"inet:{milter_port}@127.0.0.1",
+                   "quarantine": quarantine},
         "scan": {"offline": True},
         "policy": {"policies": POLICIES},
     })

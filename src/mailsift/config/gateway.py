@@ -39,7 +39,9 @@ class SmtpSettings(_Section):
 
 
 class MilterSettings(_Section):
-    enabled: bool = True
+    """The milter listener (needs the ``milter`` extra: pymilter on Debian's libmilter-dev)."""
+
+    enabled: bool = False
     socket: str = Field("inet:9900@127.0.0.1", description="libmilter socket spec")
     quarantine: Literal["hold", "store"] = Field(
         "store",
