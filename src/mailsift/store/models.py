@@ -297,4 +297,7 @@ class AuditRecord(Base):
 
 # The rollout registry's tables live beside the code that uses them; importing the module here
 # registers them on ``Base.metadata`` for migrations and the schema-drift test.
-import mailsift.store.rollout  # noqa: E402,F401  (circular by design: it needs Base above)
+import mailsift.store.rollout  # noqa: E402  (circular by design: it needs Base above)
+
+# The web console's users and sessions (issue 9), registered the same way.
+import mailsift.store.users  # noqa: E402,F401

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailsift.config.store import StoreSettings
+from mailsift.core.errors import StoreError
 from mailsift.core.protocols import Clock, SystemClock
 from mailsift.store.audit import AuditLog
 from mailsift.store.blobs import BlobStore
@@ -44,9 +46,12 @@ class Store:
     def open(cls, settings: StoreSettings, *, clock: Clock | None = None,
              migrate: bool | None = None) -> Store:
         """Open (and by default migrate) the store the settings describe."""
-        engine = create_store_engine(settings.database_url(), schema=settings.db_schema)
-        if settings.auto_migrate if migrate is None else migrate:
-            upgrade(engine, schema=settings.db_schema)
+        try:
+            engine = create_store_engine(settings.database_url(), schema=settings.db_schema)
+            if settings.auto_migrate if migrate is None else migrate:
+                upgrade(engine, schema=settings.db_schema)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store: {exc}") from exc
         return cls(engine, BlobStore(settings.blob_path()), settings, clock)
 
     @property

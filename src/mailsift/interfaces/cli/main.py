@@ -22,6 +22,14 @@ COMMANDS: tuple[str, ...] = (
     "mailsift.interfaces.cli.scan",
     "mailsift.interfaces.cli.config_cmd",
     "mailsift.interfaces.cli.serve",
+    "mailsift.interfaces.cli.train",
+    "mailsift.interfaces.cli.eval",
+    "mailsift.interfaces.cli.quarantine",
+    "mailsift.interfaces.cli.trace",
+    "mailsift.interfaces.cli.lists",
+    "mailsift.interfaces.cli.store_admin",
+    "mailsift.interfaces.cli.rollout",
+    "mailsift.interfaces.cli.users",
 )
 
 EXIT_OK = 0

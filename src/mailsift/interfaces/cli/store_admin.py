@@ -1,0 +1,137 @@
+"""``mailsift db``, ``mailsift token`` and ``mailsift audit``: running the store.
+
+    mailsift db upgrade | current           (Alembic migrations; also run on open)
+    mailsift token create --role admin|analyst|recipient [--name N] [--subject ADDR]
+                          [--expires 90d]
+    mailsift token list | revoke TOKEN-ID
+    mailsift audit [--actor A] [--action A] [--target T] [--since T] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mailsift.config import load_settings
+from mailsift.interfaces.cli.storecli import (
+    add_common,
+    emit,
+    fmt_time,
+    open_services,
+    parse_time,
+    principal,
+)
+from mailsift.services.lists import parse_duration
+from mailsift.services.store_services import StoreServices
+from mailsift.store import ROLES
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("db", help="store schema migrations", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    ds = p.add_subparsers(dest="dcmd", metavar="ACTION")
+    ds.required = True
+    for name in ("upgrade", "current"):
+        c = ds.add_parser(name, help=f"{name} the store schema")
+        add_common(c)
+        c.set_defaults(func=_db, what=name)
+
+    p = sub.add_parser("token", help="API tokens", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    ts = p.add_subparsers(dest="tcmd", metavar="ACTION")
+    ts.required = True
+    c = ts.add_parser("create", help="create a token (printed once)")
+    c.add_argument("--role", required=True, choices=ROLES)
+    c.add_argument("--name", default="")
+    c.add_argument("--subject", help="mailbox a recipient token may see")
+    c.add_argument("--expires", help="lifetime, e.g. 90d")
+    add_common(c)
+    c.set_defaults(func=_token_create)
+    c = ts.add_parser("list", help="list tokens (never the secrets)")
+    add_common(c)
+    c.set_defaults(func=_token_list)
+    c = ts.add_parser("revoke", help="revoke a token by id")
+    c.add_argument("token_id")
+    add_common(c)
+    c.set_defaults(func=_token_revoke)
+
+    p = sub.add_parser("audit", help="read the audit log", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--actor")
+    p.add_argument("--action")
+    p.add_argument("--target")
+    p.add_argument("--since")
+    p.add_argument("--limit", type=int, default=100)
+    add_common(p)
+    p.set_defaults(func=_audit)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from mailsift.store.db import create_store_engine, current_revision, head_revision, upgrade
+
+    conf = load_settings(args.config).settings.store
+    engine = create_store_engine(conf.database_url(), schema=conf.db_schema)
+    try:
+        if args.what == "upgrade":
+            rev = upgrade(engine, schema=conf.db_schema)
+        else:
+            rev = current_revision(engine)
+        head = head_revision()
+        emit(args, {"revision": rev, "head": head},
+             f"schema at {rev or 'nothing'} (head {head})")
+        return 0 if rev == head else 1
+    finally:
+        engine.dispose()
+
+
+def _with(args: argparse.Namespace, fn: object) -> int:
+    svc = open_services(args)
+    try:
+        return int(fn(svc, args))  # type: ignore[operator]
+    finally:
+        svc.close()
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    def go(svc: StoreServices, a: argparse.Namespace) -> int:
+        expires = svc.store.clock.now() + parse_duration(a.expires) if a.expires else None
+        token, info = svc.tokens.create(principal(a), a.role, name=a.name, subject=a.subject,
+                                        expires_at=expires)
+        emit(a, {"token": token, **info.to_dict()}, token)
+        if not a.json:
+            print(f"id {info.id}, role {info.role}: store it now, it is not shown again",
+                  file=sys.stderr)
+        return 0
+    return _with(args, go)
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    def go(svc: StoreServices, a: argparse.Namespace) -> int:
+        tokens = svc.tokens.list(principal(a))
+        emit(a, [t.to_dict() for t in tokens], "\n".join(
+            f"{t.id}  {t.role:9} {t.name or '-':16} {t.subject or '-':28} "
+            f"created {fmt_time(t.created_at)}"
+            f"{'  REVOKED' if t.revoked_at else ''}" for t in tokens) or "no tokens")
+        return 0
+    return _with(args, go)
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    def go(svc: StoreServices, a: argparse.Namespace) -> int:
+        svc.tokens.revoke(principal(a), a.token_id)
+        emit(a, {"revoked": a.token_id}, f"revoked {a.token_id}")
+        return 0
+    return _with(args, go)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    def go(svc: StoreServices, a: argparse.Namespace) -> int:
+        entries = svc.audit.entries(principal(a), who=a.actor, action=a.action,
+                                    target=a.target, since=parse_time(a.since), limit=a.limit)
+        emit(a, [e.to_dict() for e in entries], "\n".join(
+            f"{fmt_time(e.at)}  {e.actor:24} {e.action:32} {e.target}" for e in entries)
+             or "no entries")
+        return 0
+    return _with(args, go)

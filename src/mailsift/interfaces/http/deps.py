@@ -1,0 +1,58 @@
+"""Request plumbing shared by the routers: the services bundle, the caller, trace queries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mailsift.services.access import Principal
+from mailsift.services.store_services import StoreServices
+from mailsift.store import TraceQuery
+
+__all__ = ["Caller", "Services", "TraceFilter", "get_services"]
+
+_bearer = HTTPBearer(auto_error=False, description="an API token from `mailsift token create`")
+
+
+def get_services(request: Request) -> StoreServices:
+    services: StoreServices = request.app.state.services
+    return services
+
+
+def get_caller(
+    services: Annotated[StoreServices, Depends(get_services)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(401, "an API token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    who = services.tokens.authenticate(creds.credentials)
+    if who is None:
+        raise HTTPException(401, "invalid, expired or revoked token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return who
+
+
+def trace_filter(
+    sender: str | None = None,
+    recipient: str | None = None,
+    subject: str | None = None,
+    since: Annotated[float | None, Query(description="epoch seconds, inclusive")] = None,
+    until: Annotated[float | None, Query(description="epoch seconds, exclusive")] = None,
+    category: str | None = None,
+    action: str | None = None,
+    status: str | None = None,
+    finding: Annotated[str | None, Query(description="finding code, e.g. RULE_X")] = None,
+    artifact: str | None = None,
+    version: str | None = None,
+) -> TraceQuery:
+    return TraceQuery(sender=sender, recipient=recipient, subject=subject, since=since,
+                      until=until, category=category, action=action, status=status,
+                      finding=finding, artifact=artifact, version=version)
+
+
+Services = Annotated[StoreServices, Depends(get_services)]
+Caller = Annotated[Principal, Depends(get_caller)]
+TraceFilter = Annotated[TraceQuery, Depends(trace_filter)]

@@ -1,0 +1,150 @@
+"""Quarantine use cases: list, show (with a safe preview), download, delete, release requests.
+
+Release itself lives in ``services.release`` (single) and ``services.bulk_release`` (by query).
+A recipient principal only ever sees rows addressed to its own mailbox; the check is here, so
+every interface inherits it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailsift.core.errors import LimitExceeded, ParseError
+from mailsift.parsing import parse_message
+from mailsift.services.access import NotFound, Principal, require
+from mailsift.services.preview import sanitize_html
+from mailsift.store import MessageRecord, Page, RequestInfo, Store, TraceQuery
+
+__all__ = ["QuarantineService", "QuarantineView"]
+
+_PREVIEW_TEXT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineView:
+    """What an operator (or the recipient) sees of one quarantined message."""
+
+    record: MessageRecord
+    headers: tuple[tuple[str, str], ...] = ()
+    text: str = ""
+    preview_html: str = ""
+    releases: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.record.to_dict()
+        out["headers_all"] = [[k, v] for k, v in self.headers]
+        out["text"] = self.text
+        out["preview_html"] = self.preview_html
+        out["releases"] = {r: {"state": s, "release_id": rid}
+                           for r, (s, rid) in self.releases.items()}
+        return out
+
+
+class QuarantineService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _scope(self, actor: Principal, query: TraceQuery) -> TraceQuery:
+        if actor.restricted:
+            require(actor, "quarantine.read.own")
+            return dataclasses.replace(query, recipient=actor.mailbox or "\x00",
+                                       action="quarantine")
+        require(actor, "quarantine.read")
+        return dataclasses.replace(query, action="quarantine")
+
+    def search(self, actor: Principal, query: TraceQuery | None = None, *,
+             cursor: str | None = None, limit: int = 50) -> Page:
+        """Quarantined recipients, newest first (``status`` defaults to ``quarantined``)."""
+        q = query or TraceQuery()
+        if q.status is None:
+            q = dataclasses.replace(q, status="quarantined")
+        return self.store.trace.search(self._scope(actor, q), cursor=cursor, limit=limit)
+
+    def count(self, actor: Principal, query: TraceQuery | None = None) -> tuple[int, int]:
+        q = query or TraceQuery()
+        if q.status is None:
+            q = dataclasses.replace(q, status="quarantined")
+        return self.store.trace.count(self._scope(actor, q))
+
+    def record(self, actor: Principal, message: str) -> MessageRecord:
+        """The stored record, limited to what ``actor`` may see; NotFound otherwise."""
+        rec = self.store.trace.get(message)
+        if rec is None:
+            raise NotFound(f"no quarantined message {message}")
+        visible = [r for r in rec.recipients if r.action == "quarantine"]
+        if actor.restricted:
+            require(actor, "quarantine.read.own")
+            mine = (actor.mailbox or "").lower()
+            visible = [r for r in visible if r.recipient == mine]
+        else:
+            require(actor, "quarantine.read")
+        if not visible:
+            raise NotFound(f"no quarantined message {message}")
+        if actor.restricted:
+            rec = dataclasses.replace(rec, recipients=tuple(visible),
+                                      rcpt_to=tuple(r.recipient for r in visible))
+        return rec
+
+    def show(self, actor: Principal, message: str) -> QuarantineView:
+        rec = self.record(actor, message)
+        releases = self.store.releases.states(message)
+        if actor.restricted:
+            releases = {r: s for r, s in releases.items() if r == (actor.mailbox or "").lower()}
+        if not rec.raw_available:
+            return QuarantineView(rec, releases=releases)
+        raw = self.store.trace.raw(message)
+        try:
+            parsed = parse_message(raw)
+        except (ParseError, LimitExceeded) as exc:
+            return QuarantineView(rec, text=f"[cannot parse the message: {exc}]",
+                                  releases=releases)
+        return QuarantineView(
+            rec,
+            headers=parsed.headers,
+            text=parsed.text[:_PREVIEW_TEXT],
+            preview_html=sanitize_html(parsed.html) if parsed.html else "",
+            releases=releases,
+        )
+
+    def download(self, actor: Principal, message: str) -> bytes:
+        """The original ``.eml`` bytes, exactly as received."""
+        self.record(actor, message)
+        self.store.audit.append(actor.name, "quarantine.download", message)
+        return self.store.trace.raw(message)
+
+    def delete(self, actor: Principal, message: str, *, reason: str = "") -> int:
+        """Delete the quarantined original; the trace record stays (status ``deleted``)."""
+        require(actor, "quarantine.delete")
+        rec = self.record(actor, message)
+        self.store.retention.delete_raw(message)
+        n = self.store.trace.set_status(
+            message, "deleted", [r.recipient for r in rec.recipients], only_from="quarantined"
+        )
+        self.store.audit.append(actor.name, "quarantine.delete", message,
+                                {"recipients": n, "reason": reason})
+        return n
+
+    def request_release(self, actor: Principal, message: str, *, recipient: str | None = None,
+                        reason: str = "") -> RequestInfo:
+        """A recipient asks for its copy; admins or analysts may file one on its behalf."""
+        require(actor, "request.create")
+        rec = self.record(actor, message)
+        rcpt = (actor.mailbox if actor.restricted else recipient) or ""
+        rcpt = rcpt.lower()
+        if not any(r.recipient == rcpt and r.status == "quarantined" for r in rec.recipients):
+            raise NotFound(f"{rcpt or 'recipient'} has no quarantined copy of {message}")
+        info = self.store.requests.create(message, rcpt, requested_by=actor.name, reason=reason)
+        self.store.audit.append(actor.name, "request.create", message,
+                                {"request": info.id, "recipient": rcpt, "reason": reason})
+        return info
+
+    def requests(self, actor: Principal, *, state: str | None = None,
+                 limit: int = 100) -> list[RequestInfo]:
+        if actor.restricted:
+            require(actor, "quarantine.read.own")
+            return self.store.requests.list(state=state, recipient=actor.mailbox or "\x00",
+                                            limit=limit)
+        require(actor, "quarantine.read")
+        return self.store.requests.list(state=state, limit=limit)

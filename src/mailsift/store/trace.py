@@ -1,0 +1,326 @@
+"""Message trace: record every scanned message per recipient, search it, read it back.
+
+``record``/``record_many`` are what the gateway calls after a verdict: raw bytes go to the blob
+store first (durably), then all rows of a batch are inserted in one transaction — one commit
+(one fsync) per batch is what lets the gateway record hundreds of messages per second.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from mailsift.core.errors import StoreError
+from mailsift.core.protocols import Clock
+from mailsift.core.result import ScanResult
+from mailsift.core.verdict import Action, Verdict
+from mailsift.store.blobs import BlobStore
+from mailsift.store.db import read_only
+from mailsift.store.models import (
+    ArtifactVersion,
+    FindingRow,
+    Hold,
+    HoldMember,
+    MessageRow,
+    TraceRow,
+)
+from mailsift.store.query import TraceQuery, decode_cursor, encode_cursor, keyset_before
+from mailsift.store.records import MessageRecord, Page, TraceRecord
+
+__all__ = ["STATUSES", "Recordable", "TraceStore", "status_for"]
+
+#: Delivery statuses of a trace row.
+STATUSES = (
+    "accepted", "delivered", "quarantined", "released", "deleted", "rejected", "deferred",
+    "failed",
+)
+
+_STATUS_OF_ACTION = {
+    Action.DELIVER: "accepted",
+    Action.TAG: "accepted",
+    Action.JUNK: "accepted",
+    Action.QUARANTINE: "quarantined",
+    Action.REJECT: "rejected",
+    Action.TEMPFAIL: "deferred",
+}
+
+
+def status_for(action: Action) -> str:
+    """The initial delivery status of a recipient given the verdict's action."""
+    return _STATUS_OF_ACTION[action]
+
+
+@dataclass(frozen=True, slots=True)
+class Recordable:
+    """One scanned message handed to ``record_many``."""
+
+    result: ScanResult
+    raw: bytes
+    received_at: float | None = None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _recipient_verdicts(result: ScanResult) -> list[tuple[str, Verdict]]:
+    if result.recipients:
+        return list(result.recipients.items())
+    if result.envelope.rcpt_to:
+        return [(r, result.verdict) for r in result.envelope.rcpt_to]
+    return [("", result.verdict)]
+
+
+class TraceStore:
+    """Trace rows, findings and artifact versions of scanned messages."""
+
+    def __init__(self, engine: Engine, blobs: BlobStore, clock: Clock, *,
+                 keep_raw: str = "quarantine") -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.clock = clock
+        self.keep_raw = keep_raw
+
+    # -- writing -------------------------------------------------------------------------------
+    def record(self, result: ScanResult, raw: bytes, *, received_at: float | None = None) -> str:
+        """Record one scanned message; returns its id (``result.id``)."""
+        self.record_many([Recordable(result, raw, received_at)])
+        return result.id
+
+    def record_many(self, items: Sequence[Recordable]) -> list[str]:
+        """Record a batch in one transaction; blobs are durable before the rows commit."""
+        if not items:
+            return []
+        now = self.clock.now()
+        keep: list[bytes] = []
+        keep_idx: list[int] = []
+        for i, item in enumerate(items):
+            verdicts = _recipient_verdicts(item.result)
+            if self.keep_raw == "all" or any(v.action is Action.QUARANTINE for _, v in verdicts):
+                keep.append(item.raw)
+                keep_idx.append(i)
+        digests = dict(zip(keep_idx, self.blobs.put_many(keep), strict=True))
+
+        messages: list[dict[str, Any]] = []
+        traces: list[dict[str, Any]] = []
+        findings: list[dict[str, Any]] = []
+        versions: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            res = item.result
+            ts = item.received_at if item.received_at is not None else now
+            msg = res.message
+            sender = (res.envelope.mail_from or "").lower()
+            from_addr = msg.from_addr.addr.lower() if msg.from_addr else ""
+            v = res.verdict
+            messages.append({
+                "id": res.id,
+                "received_at": ts,
+                "mail_from": res.envelope.mail_from,
+                "rcpt_to": _dumps(list(res.envelope.rcpt_to)),
+                "client_ip": res.envelope.client_ip,
+                "helo": res.envelope.helo,
+                "from_header": msg.first_header("from") or from_addr,
+                "to_header": msg.first_header("to")[:10000],
+                "subject": msg.subject,
+                "message_id_header": msg.message_id,
+                "date_header": msg.date[:255],
+                "size": len(item.raw),
+                "blob_sha256": digests.get(i),
+                "category": v.category.value,
+                "action": v.action.value,
+                "score": float(v.score),
+                "decided_by": v.decided_by.value,
+                "explanation": v.explanation,
+                "auth_json": _dumps(res.auth.to_dict() if res.auth else None),
+                "verdict_json": _dumps(v.to_dict()),
+                "raw_deleted_at": None,
+            })
+            for rcpt, rv in _recipient_verdicts(res):
+                traces.append({
+                    "message_pk": res.id,
+                    "recipient": rcpt.lower(),
+                    "received_at": ts,
+                    "mail_from": sender,
+                    "from_addr": from_addr,
+                    "subject": msg.subject,
+                    "category": rv.category.value,
+                    "action": rv.action.value,
+                    "score": float(rv.score),
+                    "decided_by": rv.decided_by.value,
+                    "policy": rv.policy,
+                    "verdict_json": _dumps(rv.to_dict()),
+                    "status": status_for(rv.action),
+                    "updated_at": now,
+                })
+            merged: dict[str, str] = {}
+            for f in res.findings:
+                findings.append({
+                    "message_pk": res.id,
+                    "code": f.code,
+                    "weight": float(f.weight),
+                    "family": f.category,
+                    "detector": f.detector,
+                    "artifact": f.artifact,
+                    "version": f.version,
+                    "state": f.state.value,
+                    "description": f.description,
+                    "evidence_json": _dumps(list(f.evidence)),
+                })
+                if f.artifact:
+                    merged.setdefault(f.artifact, f.version)
+            merged.update(v.versions)
+            merged.update(res.versions)
+            versions.extend(
+                {"message_pk": res.id, "artifact": a, "version": ver} for a, ver in merged.items()
+            )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(MessageRow), messages)
+                conn.execute(insert(TraceRow), traces)
+                if findings:
+                    conn.execute(insert(FindingRow), findings)
+                if versions:
+                    conn.execute(insert(ArtifactVersion), versions)
+        except Exception as exc:
+            raise StoreError(f"cannot record trace: {exc}") from exc
+        return [it.result.id for it in items]
+
+    def set_status(self, message: str, status: str, recipients: Iterable[str] | None = None,
+                   *, only_from: str | None = None) -> int:
+        """Update the delivery status of a message's recipients (all when ``None``)."""
+        if status not in STATUSES:
+            raise StoreError(f"unknown status {status!r}")
+        stmt = update(TraceRow).where(TraceRow.message_pk == message)
+        if recipients is not None:
+            stmt = stmt.where(TraceRow.recipient.in_([r.lower() for r in recipients]))
+        if only_from is not None:
+            stmt = stmt.where(TraceRow.status == only_from)
+        with self.engine.begin() as conn:
+            return conn.execute(
+                stmt.values(status=status, updated_at=self.clock.now())
+            ).rowcount
+
+    # -- reading -------------------------------------------------------------------------------
+    def search(self, query: TraceQuery, *, cursor: str | None = None, limit: int = 50) -> Page:
+        limit = max(1, min(limit, 1000))
+        stmt = select(TraceRow).where(*query.conditions())
+        after = keyset_before(decode_cursor(cursor))
+        if after is not None:
+            stmt = stmt.where(after)
+        stmt = stmt.order_by(TraceRow.received_at.desc(), TraceRow.id.desc()).limit(limit + 1)
+        with read_only(self.engine) as conn:
+            rows = conn.execute(stmt).all()
+        items = tuple(_trace_record(r) for r in rows[:limit])
+        nxt = encode_cursor((items[-1].received_at, items[-1].id)) if len(rows) > limit else None
+        return Page(items=items, next_cursor=nxt)
+
+    def count(self, query: TraceQuery) -> tuple[int, int]:
+        """(recipients, distinct messages) matching ``query``."""
+        stmt = select(func.count(), func.count(func.distinct(TraceRow.message_pk))).where(
+            *query.conditions()
+        )
+        with read_only(self.engine) as conn:
+            n, m = conn.execute(stmt).one()
+        return int(n), int(m)
+
+    def statuses(self, message: str) -> dict[str, str]:
+        """Delivery status per recipient of one message ({} when unknown): one indexed query,
+        used by the gateway on every message to recognise retries."""
+        with read_only(self.engine) as conn:
+            rows = conn.execute(
+                select(TraceRow.recipient, TraceRow.status).where(TraceRow.message_pk == message)
+            ).all()
+        return {r.recipient: r.status for r in rows}
+
+    def get(self, message: str) -> MessageRecord | None:
+        with read_only(self.engine) as conn:
+            row = conn.execute(select(MessageRow).where(MessageRow.id == message)).first()
+            if row is None:
+                return None
+            traces = conn.execute(
+                select(TraceRow).where(TraceRow.message_pk == message).order_by(TraceRow.id)
+            ).all()
+            finds = conn.execute(
+                select(FindingRow).where(FindingRow.message_pk == message).order_by(FindingRow.id)
+            ).all()
+            vers = conn.execute(
+                select(ArtifactVersion.artifact, ArtifactVersion.version).where(
+                    ArtifactVersion.message_pk == message
+                )
+            ).all()
+            holds = conn.execute(
+                select(Hold.name)
+                .join(HoldMember, HoldMember.hold_id == Hold.id)
+                .where(HoldMember.message_pk == message, Hold.released_at.is_(None))
+            ).scalars().all()
+        return MessageRecord(
+            id=row.id,
+            received_at=row.received_at,
+            mail_from=row.mail_from,
+            rcpt_to=tuple(json.loads(row.rcpt_to or "[]")),
+            client_ip=row.client_ip,
+            helo=row.helo,
+            from_header=row.from_header,
+            to_header=row.to_header,
+            subject=row.subject,
+            message_id_header=row.message_id_header,
+            date_header=row.date_header,
+            size=row.size,
+            blob_sha256=row.blob_sha256,
+            category=row.category,
+            action=row.action,
+            score=row.score,
+            decided_by=row.decided_by,
+            explanation=row.explanation,
+            auth=json.loads(row.auth_json),
+            verdict=json.loads(row.verdict_json),
+            findings=tuple(_finding_dict(f) for f in finds),
+            versions={a: v for a, v in vers},
+            recipients=tuple(_trace_record(t) for t in traces),
+            holds=tuple(holds),
+            raw_deleted_at=row.raw_deleted_at,
+        )
+
+    def raw(self, message: str) -> bytes:
+        """The original bytes of a message, as received."""
+        with read_only(self.engine) as conn:
+            row = conn.execute(
+                select(MessageRow.blob_sha256, MessageRow.raw_deleted_at).where(
+                    MessageRow.id == message
+                )
+            ).first()
+        if row is None:
+            raise StoreError(f"no message {message}")
+        if row.blob_sha256 is None or row.raw_deleted_at is not None:
+            raise StoreError(f"the original of message {message} is not kept")
+        return self.blobs.get(row.blob_sha256)
+
+
+def _trace_record(r: Any) -> TraceRecord:
+    return TraceRecord(
+        id=r.id, message=r.message_pk, recipient=r.recipient, received_at=r.received_at,
+        mail_from=r.mail_from, from_addr=r.from_addr, subject=r.subject, category=r.category,
+        action=r.action, score=r.score, decided_by=r.decided_by, policy=r.policy,
+        status=r.status, updated_at=r.updated_at,
+    )
+
+
+def _finding_dict(f: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "code": f.code,
+        "weight": f.weight,
+        "category": f.family,
+        "detector": f.detector,
+        "evidence": json.loads(f.evidence_json),
+        "state": f.state,
+    }
+    if f.artifact:
+        out["artifact"] = f.artifact
+        out["version"] = f.version
+    if f.description:
+        out["description"] = f.description
+    return out

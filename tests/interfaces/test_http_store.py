@@ -1,0 +1,168 @@
+"""The /v1/ store API: tokens and roles, trace, quarantine, release, lists, audit, OpenAPI."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mailsift.core.findings import Finding
+from mailsift.interfaces.http import create_app
+from mailsift.services.access import Principal
+from mailsift.services.store_services import StoreServices
+from mailsift.store import Store
+from mailsift.testing.messages import make_message
+from mailsift.testing.storekit import SmtpSink, make_result, pg_unavailable, temp_store_settings
+
+ROOT = Principal("root", "admin")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestClient,
+                                                                          StoreServices,
+                                                                          SmtpSink]]:
+    if request.param == "postgresql" and (why := pg_unavailable()):
+        pytest.skip(why)
+    sink = SmtpSink().start()
+    with temp_store_settings(request.param, tmp_path, release_port=sink.port) as settings:
+        svc = StoreServices.build(Store.open(settings))
+        rule = Finding("RULE_FP", 7.0, ("x",), "rules", "phish", artifact="rules/default",
+                       version="7")
+        for i in range(5):
+            raw = make_message(message_id=f"<h{i}@example.org>",
+                               html='<p onmouseover="x()">hi<script>evil()</script>'
+                                    '<img src="http://track.example/p.gif"></p>')
+            rcpts = ("bob@corp.example", "carol@corp.example")
+            svc.store.trace.record(make_result(f"h{i}", raw, recipients=rcpts,
+                                               findings=[rule],
+                                               versions={"rules/default": "7"}), raw,
+                                   received_at=time.time() - 60)
+        with TestClient(create_app(svc)) as client:
+            yield client, svc, sink
+        svc.close()
+    sink.stop()
+
+
+def _auth(svc: StoreServices, role: str, subject: str | None = None) -> dict[str, str]:
+    token, _ = svc.tokens.create(ROOT, role, subject=subject)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_openapi_is_published(env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    client, _, _ = env
+    spec = client.get("/openapi.json").json()
+    assert "/v1/quarantine/release" in spec["paths"]
+    assert "/v1/trace" in spec["paths"]
+
+
+def test_tokens_are_required_and_checked(env: tuple[TestClient, StoreServices,
+                                                    SmtpSink]) -> None:
+    client, svc, _ = env
+    assert client.get("/v1/trace").status_code == 401
+    assert client.get("/v1/trace", headers={"Authorization": "Bearer nope"}).status_code == 401
+    token, info = svc.tokens.create(ROOT, "analyst")
+    ok = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/whoami", headers=ok).json()["role"] == "analyst"
+    svc.tokens.revoke(ROOT, info.id)
+    assert client.get("/v1/whoami", headers=ok).status_code == 401
+
+
+def test_analyst_reads_and_releases_but_cannot_administer(
+        env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    client, svc, sink = env
+    h = _auth(svc, "analyst")
+    page = client.get("/v1/trace", params={"finding": "RULE_FP", "limit": 3}, headers=h).json()
+    assert len(page["items"]) == 3 and page["next_cursor"]
+    more = client.get("/v1/trace", params={"finding": "RULE_FP", "cursor": page["next_cursor"]},
+                      headers=h).json()
+    assert len(more["items"]) == 7
+    assert client.get("/v1/trace/count", params={"artifact": "rules/default", "version": "7"},
+                      headers=h).json() == {"recipients": 10, "messages": 5}
+    shown = client.get("/v1/quarantine/h1", headers=h).json()
+    assert "<script" not in shown["preview_html"] and "onmouseover" not in shown["preview_html"]
+    assert "track.example" not in shown["preview_html"]
+    r = client.post("/v1/quarantine/h1/release", json={"recipients": ["bob@corp.example"]},
+                    headers=h)
+    assert r.status_code == 200 and r.json()["sent"] == ["bob@corp.example"]
+    assert client.delete("/v1/quarantine/h2", headers=h).status_code == 403
+    assert client.post("/v1/lists", json={"kind": "domain", "value": "x.example",
+                                          "action": "block"}, headers=h).status_code == 403
+    assert client.get("/v1/audit", headers=h).status_code == 403
+    assert len(sink.messages) == 1
+
+
+def test_recipient_sees_only_own_quarantine(env: tuple[TestClient, StoreServices,
+                                                       SmtpSink]) -> None:
+    client, svc, sink = env
+    h = _auth(svc, "recipient", "bob@corp.example")
+    items = client.get("/v1/quarantine", headers=h).json()["items"]
+    assert {i["recipient"] for i in items} == {"bob@corp.example"} and len(items) == 5
+    shown = client.get("/v1/quarantine/h0", headers=h).json()
+    assert shown["envelope"]["rcpt_to"] == ["bob@corp.example"]
+    eml = client.get("/v1/quarantine/h0/eml", headers=h)
+    assert eml.status_code == 200 and b"<h0@example.org>" in eml.content
+    assert eml.headers["content-type"].startswith("message/rfc822")
+    assert client.get("/v1/trace", headers=h).status_code == 403
+    assert client.post("/v1/quarantine/h0/release", json={}, headers=h).status_code == 403
+    req = client.post("/v1/quarantine/h0/requests",
+                      json={"recipient": "carol@corp.example", "reason": "mine"}, headers=h)
+    assert req.status_code == 201 and req.json()["recipient"] == "bob@corp.example"
+    # carol's token cannot see bob's requests, and an unknown mailbox sees nothing
+    other = _auth(svc, "recipient", "eve@corp.example")
+    assert client.get("/v1/quarantine/h0", headers=other).status_code == 404
+    assert client.get("/v1/requests", headers=other).json() == []
+    admin = _auth(svc, "admin")
+    rid = req.json()["id"]
+    approved = client.post(f"/v1/requests/{rid}/approve", json={"note": "ok"}, headers=admin)
+    assert approved.json()["release"]["sent"] == ["bob@corp.example"]
+    assert client.post(f"/v1/requests/{rid}/deny", json={}, headers=admin).status_code == 409
+    assert [m.rcpt_tos for m in sink.messages] == [("bob@corp.example",)]
+
+
+def test_bulk_release_dry_run_then_job(env: tuple[TestClient, StoreServices,
+                                                  SmtpSink]) -> None:
+    client, svc, sink = env
+    h = _auth(svc, "analyst")
+    body = {"query": {"finding": "RULE_FP", "version": "7"}}
+    dry = client.post("/v1/quarantine/release", json=body, headers=h)
+    assert dry.status_code == 200 and dry.json()["recipients"] == 10
+    assert client.post("/v1/quarantine/release", json={"query": {}, "dry_run": False},
+                       headers=h).status_code == 400
+    started = client.post("/v1/quarantine/release", json={**body, "dry_run": False},
+                          headers=h)
+    assert started.status_code == 202
+    job_id = started.json()["job"]["id"]
+    for _ in range(200):
+        job = client.get(f"/v1/release-jobs/{job_id}", headers=h).json()
+        if job["state"] == "done":
+            break
+        time.sleep(0.05)
+    assert job["state"] == "done" and job["sent"] == 10
+    assert job["ledger"] == {"sent": 10}
+    again = client.post("/v1/quarantine/release", json=body, headers=h).json()
+    assert again["recipients"] == 0 and again["already_released"] == 10
+    assert len(sink.deliveries()) == 10
+
+
+def test_lists_and_audit_for_admin(env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    client, svc, _ = env
+    h = _auth(svc, "admin")
+    made = client.post("/v1/lists", json={"kind": "ip", "value": "192.0.2.0/24",
+                                          "action": "block", "note": "botnet"}, headers=h)
+    assert made.status_code == 201 and made.json()["author"].startswith("token:")
+    bad = client.post("/v1/lists", json={"kind": "ip", "value": "nope", "action": "block"},
+                      headers=h)
+    assert bad.status_code == 400
+    snap = client.get("/v1/lists/snapshot", headers=h).json()
+    assert snap["version"] != "empty" and len(snap["entries"]) == 1
+    assert client.delete(f"/v1/lists/{made.json()['id']}", headers=h).status_code == 200
+    assert client.delete(f"/v1/lists/{made.json()['id']}", headers=h).status_code == 404
+    actions = [e["action"] for e in client.get("/v1/audit", headers=h).json()]
+    assert actions[:2] == ["lists.remove", "lists.add"]
+    hold = client.post("/v1/holds", json={"name": "INC-7", "query": {"message": "h3"}},
+                       headers=h)
+    assert hold.status_code == 201 and hold.json()["messages"] == 1
+    assert client.delete("/v1/quarantine/h3", headers=h).status_code == 409

@@ -1,0 +1,51 @@
+"""Store fixtures: every store test runs on SQLite and on PostgreSQL (skipped, with the reason,
+only when the server is unreachable)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailsift.store import Store
+from mailsift.testing.storekit import FakeClock, SmtpSink, pg_unavailable, temp_store_settings
+
+_PG_WHY: list[str | None] = []
+
+
+def _pg_reason() -> str | None:
+    if not _PG_WHY:
+        _PG_WHY.append(pg_unavailable())
+    return _PG_WHY[0]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql" and (why := _pg_reason()):
+        pytest.skip(why)
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    with temp_store_settings(backend, tmp_path) as settings:
+        s = Store.open(settings, clock=clock)
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    s = SmtpSink().start()
+    try:
+        yield s
+    finally:
+        s.stop()
