@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-
 __all__ = ["DeadlineExceeded", "deadline"]
 
 
-class DeadlineExceeded(BaseException):  # noqa: N818 - named for what happened
+class DeadlineExceeded(BaseException):
     """Raised inside a detector by the interval timer. Like asyncio's CancelledError it is a
     BaseException on purpose: libraries that catch ``Exception`` broadly (DNS and SPF code do)
     must not swallow it and carry on with the next lookup."""
