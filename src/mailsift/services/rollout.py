@@ -333,6 +333,17 @@ class RolloutService:
                     trip.reason, action, incident, len(affected))
         return incident
 
+    def refresh_incident(self, incident: str) -> int:
+        """Add messages the subject quarantined after the incident opened: until every node has
+        restarted its scan workers on the demotion, a few more can be caught. Returns how many."""
+        info = self.store.rollout.incident(incident)
+        if info is None or info.subject.startswith("category:"):
+            return 0
+        window = max(24 * 3600.0, self.settings.rollout.window_buckets
+                     * self.settings.rollout.bucket_seconds)
+        return self.store.rollout.add_incident_messages(
+            incident, self._affected(info.subject, info.opened_at - window))
+
     def incident_allow(self, actor: Principal, incident: str, kind: str, value: str, *,
                        hours: float, note: str = "") -> ListEntry:
         """A time-boxed, audited allow that beats even high-confidence verdicts (step 4)."""
@@ -360,6 +371,7 @@ class RolloutService:
         if info is None:
             raise NotFound(f"no incident {incident}")
         started = self.clock()
+        self.refresh_incident(incident)
         pipeline = build_pipeline(self.settings, ScanOptions(offline=offline,
                                                              rollout=self.state()))
         lists = self.store.lists.snapshot()

@@ -116,6 +116,10 @@ class RolloutWatcher:
                 incidents.append(incident)
         if incidents:
             await self.reload_if_changed()
+            # Scans already under way when the demotion landed may have quarantined more.
+            for incident in incidents:
+                await self.parts.recorder.call(
+                    lambda i=incident: self.service.refresh_incident(i))
         return incidents
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -36,6 +36,7 @@ from mailsift.core.errors import StoreError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.protocols import Clock
 from mailsift.core.rollout import CanaryScope, Deployment, RolloutState
+from mailsift.store.db import read_only
 from mailsift.store.models import ADDR, Base, BigId
 
 __all__ = ["AlertInfo", "DeploymentRow", "IncidentInfo", "RolloutStore"]
@@ -188,11 +189,11 @@ class RolloutStore:
             stmt = stmt.where(DeploymentRow.kind == kind)
         if name:
             stmt = stmt.where(DeploymentRow.name == name)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [_deployment(r) for r in conn.execute(stmt)]
 
     def row(self, kind: str, name: str, version: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             r = conn.execute(select(DeploymentRow).where(
                 DeploymentRow.kind == kind, DeploymentRow.name == name,
                 DeploymentRow.version == version)).first()
@@ -240,7 +241,7 @@ class RolloutStore:
                     actor=actor, reason=reason))
 
     def rule_states(self) -> dict[str, dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return {r.rule: dict(r._mapping) for r in conn.execute(select(RuleStateRow))}
 
     def state(self) -> RolloutState:
@@ -265,7 +266,7 @@ class RolloutStore:
                        func.count()).where(ShadowVerdictRow.artifact == artifact,
                                            ShadowVerdictRow.at >= since)
                 .group_by(ShadowVerdictRow.actual_action, ShadowVerdictRow.action))
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(stmt).all()
             first = conn.execute(select(func.min(ShadowVerdictRow.at)).where(
                 ShadowVerdictRow.artifact == artifact)).scalar()
@@ -298,7 +299,7 @@ class RolloutStore:
         return len(new)
 
     def incident_messages(self, incident: str) -> list[tuple[str, str]]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [(r.message_pk, r.outcome) for r in conn.execute(
                 select(IncidentMessageRow).where(IncidentMessageRow.incident_id == incident)
                 .order_by(IncidentMessageRow.message_pk))]
@@ -320,7 +321,7 @@ class RolloutStore:
         stmt = select(IncidentRow, count.label("n")).order_by(IncidentRow.opened_at.desc())
         if state:
             stmt = stmt.where(IncidentRow.state == state)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [self._incident(r) for r in conn.execute(stmt)]
 
     def incident(self, incident: str) -> IncidentInfo | None:
@@ -353,7 +354,7 @@ class RolloutStore:
                 .values(rolled_back=1)).rowcount
 
     def alerts(self, limit: int = 100) -> list[AlertInfo]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [AlertInfo(id=r.id, at=r.at, kind=r.kind, subject=r.subject,
                               message=r.message, artifact=r.artifact, version=r.version,
                               incident_id=r.incident_id, rolled_back=bool(r.rolled_back))
