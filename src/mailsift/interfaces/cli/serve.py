@@ -67,6 +67,10 @@ def build_http_app(parts: Any) -> Any:
     guard = get_caller if parts.settings.http.scan_requires_token else None
     app.include_router(build_scan_router(gateway, max_bytes=parts.settings.http.max_message_bytes,
                                          scan_guard=guard))
+    # the web console at / (issue 9): store and rollout only, so it works when scanning does not
+    from mailsift.interfaces.web import build_web_router
+
+    app.include_router(build_web_router(services, settings=parts.settings, rollout=parts.rollout))
     return app
 
 

@@ -1,0 +1,105 @@
+"""``mailsift user``: accounts of the web console (create, list, disable, enable, password).
+
+Passwords are never taken from the command line (it would end up in shell history and ``ps``):
+they are prompted for twice, or read from the first line of standard input with
+``--password-stdin`` (scripts, CI). Every change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from mailsift.config import load_settings
+from mailsift.core.errors import InputError
+from mailsift.store import Store
+from mailsift.store.users import ROLES, UserStore
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("user", help="web console users", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    us = p.add_subparsers(dest="ucmd", metavar="ACTION")
+    us.required = True
+
+    c = us.add_parser("create", help="create a user")
+    c.add_argument("name")
+    c.add_argument("--role", choices=ROLES, required=True)
+    c.add_argument("--mailbox", help="the one mailbox a recipient user sees")
+    c.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input")
+    c.add_argument("--config", metavar="FILE")
+    c.set_defaults(func=_create)
+
+    c = us.add_parser("list", help="list users")
+    c.add_argument("--config", metavar="FILE")
+    c.set_defaults(func=_list)
+
+    for name, helptext in (("disable", "disable a user (ends its sessions)"),
+                           ("enable", "enable a user again")):
+        c = us.add_parser(name, help=helptext)
+        c.add_argument("name")
+        c.add_argument("--config", metavar="FILE")
+        c.set_defaults(func=_toggle, disable=name == "disable")
+
+    c = us.add_parser("password", help="set a new password (ends the user's sessions)")
+    c.add_argument("name")
+    c.add_argument("--password-stdin", action="store_true")
+    c.add_argument("--config", metavar="FILE")
+    c.set_defaults(func=_password)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise InputError("no password on standard input")
+        return line
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise InputError("the passwords do not match")
+    return first
+
+
+def _open(args: argparse.Namespace) -> Store:
+    return Store.open(load_settings(args.config).settings.store)
+
+
+def _create(args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+    with _open(args) as store:
+        info = UserStore(store.engine, store.clock).create(args.name, password, args.role,
+                                                           mailbox=args.mailbox)
+        store.audit.append("cli", "user.create", info.username,
+                           {"role": info.role, "mailbox": info.mailbox})
+    print(f"created {info.role} {info.username}"
+          + (f" (mailbox {info.mailbox})" if info.mailbox else ""))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        for u in UserStore(store.engine, store.clock).list():
+            flags = " disabled" if u.disabled else ""
+            print(f"{u.username}\t{u.role}\t{u.mailbox or '-'}{flags}")
+    return 0
+
+
+def _toggle(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        UserStore(store.engine, store.clock).set_disabled(args.name, args.disable)
+        store.audit.append("cli", "user.disable" if args.disable else "user.enable",
+                           args.name.lower())
+    return 0
+
+
+def _password(args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+    with _open(args) as store:
+        UserStore(store.engine, store.clock).set_password(args.name, password)
+        store.audit.append("cli", "user.password", args.name.lower())
+    print(f"password of {args.name.lower()} changed")
+    return 0

@@ -1,0 +1,184 @@
+"""Lists, rollouts and incidents: allow/block entries with expiry; artifact versions with their
+state, gate report and shadow diff, and the promote/rollback buttons; incidents with their
+affected messages and the one-click incident release. Every button is a call on
+``ListService`` or ``RolloutService`` (which check permissions and write the audit log).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from mailsift.core.errors import InputError
+from mailsift.core.lists import LIST_KINDS
+from mailsift.core.rollout import CanaryScope
+from mailsift.interfaces.web.context import WebContext, page, parse_time
+from mailsift.services.access import NotFound, require
+from mailsift.services.lists import parse_duration
+
+__all__ = ["register"]
+
+
+def _scope(form: Any) -> CanaryScope | None:
+    items = [s.strip() for s in str(form.get("scope", "")).replace(",", " ").split() if s]
+    if not items:
+        return None
+    recipients = tuple(s for s in items if "@" in s and not s.startswith("@"))
+    domains = tuple(s.lstrip("@") for s in items if s.startswith("@") or
+                    ("@" not in s and not s.endswith("%")))
+    percent = next((float(s[:-1]) for s in items if s.endswith("%")), 0.0)
+    return CanaryScope(recipients, domains, percent)
+
+
+def register(router: APIRouter, ctx: WebContext) -> None:
+    svc = ctx.services
+
+    # -- lists ----------------------------------------------------------------------------------
+    @router.get("/lists")
+    @page(ctx)
+    def lists(request: Request, kind: str = "", action: str = "") -> Response:
+        who = ctx.require(request)
+        entries = svc.lists.entries(who.principal, kind=kind or None, action=action or None)
+        return ctx.render(request, "lists.html", who, entries=entries, kinds=LIST_KINDS,
+                          kind=kind, action=action, now=ctx.now())
+
+    @router.post("/lists/add")
+    @page(ctx)
+    async def lists_add(request: Request) -> Response:
+        who, form = await ctx.posted(request)
+        expires = str(form.get("expires", "")).strip()
+        expires_at = None
+        if expires:
+            expires_at = (ctx.now() + parse_duration(expires) if expires[-1:].isalpha()
+                          else parse_time(expires, ctx.now()))
+        entry = svc.lists.add(who.principal, str(form.get("kind", "")),
+                              str(form.get("value", "")), str(form.get("action", "")),
+                              scope=str(form.get("scope", "admin")) or "admin",
+                              expires_at=expires_at, note=str(form.get("note", "")))
+        return ctx.redirect("/lists", f"added {entry.action} {entry.kind} {entry.value}")
+
+    @router.post("/lists/{entry_id}/remove")
+    @page(ctx)
+    async def lists_remove(request: Request, entry_id: str) -> Response:
+        who, _ = await ctx.posted(request)
+        entry = svc.lists.remove(who.principal, entry_id)
+        return ctx.redirect("/lists", f"removed {entry.action} {entry.kind} {entry.value}")
+
+    # -- rollouts -------------------------------------------------------------------------------
+    @router.get("/rollouts")
+    @page(ctx)
+    def rollouts(request: Request) -> Response:
+        who = ctx.require(request)
+        require(who.principal, "rollout.read")
+        status = ctx.rollout.status()
+        for dep in status["deployments"]:
+            kind, _, name = dep["artifact"].partition(":")
+            row = ctx.store.rollout.row(kind, name, dep["version"]) or {}
+            dep["gate_full"] = json.loads(row.get("gate_json") or "null")
+            dep["name"] = name
+        packs = sorted({d["name"] for d in status["deployments"]
+                        if d["artifact"].startswith("rules:")})
+        return ctx.render(request, "rollouts.html", who, status=status, packs=packs)
+
+    @router.post("/rollouts/check")
+    @page(ctx)
+    async def rollout_check(request: Request) -> Response:
+        who, form = await ctx.posted(request)
+        name, version = str(form.get("name", "")), str(form.get("version", "")) or None
+        # The gate replays corpora through two pipelines: seconds of CPU, off the event loop.
+        report = await run_in_threadpool(ctx.rollout.check, who.principal, name, version)
+        verdict = "passed" if report.passed else "refused: " + "; ".join(report.reasons)
+        return ctx.redirect("/rollouts", f"gate for {name}@{version or 'latest'} {verdict}")
+
+    @router.post("/rollouts/promote")
+    @page(ctx)
+    async def rollout_promote(request: Request) -> Response:
+        who, form = await ctx.posted(request)
+        to = str(form.get("to", "active"))
+        dep = ctx.rollout.promote(who.principal, str(form.get("name", "")),
+                                  str(form.get("version", "")) or None, to=to,
+                                  scope=_scope(form) if to == "canary" else None,
+                                  force=form.get("force") == "yes",
+                                  reason=str(form.get("reason", "")))
+        return ctx.redirect("/rollouts", f"{dep.artifact}@{dep.version} is now {dep.state.value}")
+
+    @router.post("/rollouts/rollback")
+    @page(ctx)
+    async def rollout_rollback(request: Request) -> Response:
+        who, form = await ctx.posted(request)
+        name = str(form.get("name", ""))
+        back = ctx.rollout.rollback(who.principal, name, reason=str(form.get("reason", "")))
+        return ctx.redirect("/rollouts", f"rules:{name} rolled back to {back.version}")
+
+    @router.post("/rollouts/rule")
+    @page(ctx)
+    async def rollout_rule(request: Request) -> Response:
+        who, form = await ctx.posted(request)
+        rule, state = str(form.get("rule", "")), str(form.get("state", "")) or None
+        ctx.rollout.set_rule(who.principal, rule, state, reason=str(form.get("reason", "")))
+        return ctx.redirect("/rollouts", f"rule {rule}: {state or 'override cleared'}")
+
+    # -- audit log ------------------------------------------------------------------------------
+    @router.get("/audit")
+    @page(ctx)
+    def audit(request: Request, actor: str = "", action: str = "", target: str = "",
+              before_id: int | None = None) -> Response:
+        who = ctx.require(request)
+        entries = svc.audit.entries(who.principal, who=actor or None, action=action or None,
+                                    target=target or None, before_id=before_id, limit=100)
+        return ctx.render(request, "audit.html", who, entries=entries,
+                          form={"actor": actor, "action": action, "target": target},
+                          next_id=entries[-1].id if len(entries) == 100 else None)
+
+    # -- incidents ------------------------------------------------------------------------------
+    @router.get("/incidents")
+    @page(ctx)
+    def incidents(request: Request) -> Response:
+        who = ctx.require(request)
+        require(who.principal, "rollout.read")
+        items = ctx.store.rollout.incidents()
+        return ctx.render(request, "incidents.html", who, items=items,
+                          alerts=ctx.store.rollout.alerts(30))
+
+    @router.get("/incidents/{incident}")
+    @page(ctx)
+    def incident(request: Request, incident: str) -> Response:
+        who = ctx.require(request)
+        require(who.principal, "rollout.read")
+        info = ctx.store.rollout.incident(incident)
+        if info is None:
+            raise NotFound(f"no incident {incident}")
+        members = []
+        for message, outcome in ctx.store.rollout.incident_messages(incident):
+            rec = ctx.store.trace.get(message)
+            members.append((message, outcome, rec))
+        return ctx.render(request, "incident.html", who, info=info, members=members,
+                          kinds=LIST_KINDS)
+
+    @router.post("/incidents/{incident}/release")
+    @page(ctx)
+    async def incident_release(request: Request, incident: str) -> Response:
+        who, _ = await ctx.posted(request)
+        summary = await ctx.rollout.release_incident(who.principal, incident)
+        return ctx.redirect(
+            f"/incidents/{incident}",
+            "incident release: {released} released, {kept} kept by the re-scan, "
+            "{already} already released, {failed} failed, {skipped} skipped".format(**summary))
+
+    @router.post("/incidents/{incident}/allow")
+    @page(ctx)
+    async def incident_allow(request: Request, incident: str) -> Response:
+        who, form = await ctx.posted(request)
+        try:
+            hours = float(str(form.get("hours", "24")))
+        except ValueError as exc:
+            raise InputError("hours must be a number") from exc
+        entry = ctx.rollout.incident_allow(who.principal, incident, str(form.get("kind", "")),
+                                           str(form.get("value", "")), hours=hours,
+                                           note=str(form.get("note", "")))
+        return ctx.redirect(f"/incidents/{incident}",
+                            f"incident allow {entry.kind} {entry.value} for {hours:g} h")

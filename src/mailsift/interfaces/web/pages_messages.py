@@ -1,0 +1,231 @@
+"""Quarantine and trace pages: search, the explanation of one message, the sanitised preview,
+release (all, some recipients), delete, allow the sender, bulk release of a whole query (count,
+confirmation, then a resumable job), and release requests.
+
+The preview is served on its own URL into an iframe with ``sandbox`` (no scripts, a unique
+origin) and a CSP that forbids everything but inline styles; its HTML was already rebuilt inert
+by ``services.preview``. Three independent layers, so one mistake in any of them loads nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from mailsift.core.errors import InputError
+from mailsift.interfaces.web.context import WebContext, page, secure_headers
+from mailsift.services.access import NotFound, require
+from mailsift.services.lists import parse_duration
+
+__all__ = ["PREVIEW_CSP", "register"]
+
+PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; "
+               "form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox")
+_PREVIEW_DOC = ('<!doctype html><html><head><meta charset="utf-8"><style>body{{font:14px '
+                'sans-serif;margin:8px;color:#111;overflow-wrap:anywhere}}</style></head>'
+                '<body>{}</body></html>')
+
+
+def _explain_values(rec: Any) -> dict[str, Any]:
+    """What the explanation partial shows, from a stored ``MessageRecord``."""
+    verdict = rec.verdict or {}
+    return {"rec": rec, "verdict": verdict, "findings": list(rec.findings),
+            "reasons": set(verdict.get("reasons") or ()), "auth": rec.auth,
+            "overrides": verdict.get("overrides") or []}
+
+
+def register(router: APIRouter, ctx: WebContext) -> None:
+    svc = ctx.services
+
+    # -- quarantine -----------------------------------------------------------------------------
+    @router.get("/quarantine")
+    @page(ctx)
+    def quarantine(request: Request, cursor: str | None = None) -> Response:
+        who = ctx.require(request)
+        params = request.query_params
+        query = ctx.query_from(params)
+        result = svc.quarantine.search(who.principal, query, cursor=cursor, limit=50)
+        count = svc.quarantine.count(who.principal, query)
+        form = ctx.form_values(params)
+        return ctx.render(request, "quarantine.html", who, page=result, count=count,
+                          form=form, query=query)
+
+    @router.get("/quarantine/{message}")
+    @page(ctx)
+    def quarantine_message(request: Request, message: str) -> Response:
+        who = ctx.require(request)
+        view = svc.quarantine.show(who.principal, message)
+        rec = view.record
+        held = [r for r in rec.recipients if r.action == "quarantine"]
+        # the service scopes the list: a recipient sees only its own requests
+        requests = [r for r in svc.quarantine.requests(who.principal) if r.message == message]
+        return ctx.render(request, "message.html", who, view=view, held=held,
+                          mode="quarantine", requests=requests, **_explain_values(rec))
+
+    @router.get("/quarantine/{message}/preview")
+    @page(ctx)
+    def preview(request: Request, message: str) -> Response:
+        who = ctx.require(request)
+        view = svc.quarantine.show(who.principal, message)
+        body = view.preview_html or "<p><i>(no HTML part)</i></p>"
+        response = HTMLResponse(_PREVIEW_DOC.format(body))
+        secure_headers(response, PREVIEW_CSP)
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+
+    @router.get("/quarantine/{message}/eml")
+    @page(ctx)
+    def download(request: Request, message: str) -> Response:
+        who = ctx.require(request)
+        raw = svc.quarantine.download(who.principal, message)
+        return Response(raw, media_type="message/rfc822", headers={
+            "Content-Disposition": f'attachment; filename="{message}.eml"',
+            "X-Content-Type-Options": "nosniff"})
+
+    @router.post("/quarantine/{message}/release")
+    @page(ctx)
+    async def release(request: Request, message: str) -> Response:
+        who, form = await ctx.posted(request)
+        chosen = [str(r) for r in form.getlist("recipients")]  # type: ignore[attr-defined]
+        report = await svc.release.release(who.principal, message, chosen or None,
+                                           reason=str(form.get("reason", "")),
+                                           rescan=False)
+        parts = []
+        if report.sent:
+            parts.append(f"released to {', '.join(report.sent)}")
+        if report.already:
+            parts.append(f"already released: {', '.join(report.already)}")
+        if report.failed or report.uncertain:
+            problems = [f"{r}: {why}" for r, why in report.failed.items()]
+            problems += [f"{r}: uncertain" for r in report.uncertain]
+            return ctx.redirect(f"/quarantine/{message}", "; ".join(parts),
+                                err="not released: " + "; ".join(problems))
+        return ctx.redirect(f"/quarantine/{message}", "; ".join(parts) or "nothing to release")
+
+    @router.post("/quarantine/{message}/delete")
+    @page(ctx)
+    async def delete(request: Request, message: str) -> Response:
+        who, form = await ctx.posted(request)
+        n = svc.quarantine.delete(who.principal, message, reason=str(form.get("reason", "")))
+        return ctx.redirect("/quarantine", f"deleted {message} ({n} recipient(s))")
+
+    @router.post("/quarantine/{message}/allow")
+    @page(ctx)
+    async def allow_sender(request: Request, message: str) -> Response:
+        who, form = await ctx.posted(request)
+        rec = svc.quarantine.record(who.principal, message)
+        kind = str(form.get("kind", "sender"))
+        sender = (rec.mail_from or "").lower() or rec.recipients[0].from_addr
+        if not sender:
+            raise InputError("this message has no sender address to allow")
+        value = sender if kind == "sender" else sender.rpartition("@")[2]
+        duration = str(form.get("expires", "")).strip()
+        expires = ctx.now() + parse_duration(duration) if duration else None
+        entry = svc.lists.add(who.principal, kind, value, "allow", expires_at=expires,
+                              note=f"from quarantined message {message}")
+        return ctx.redirect(f"/quarantine/{message}",
+                            f"allowed {entry.kind} {entry.value}"
+                            + (f" until expiry ({duration})" if duration else ""))
+
+    @router.post("/quarantine/{message}/request")
+    @page(ctx)
+    async def request_release(request: Request, message: str) -> Response:
+        who, form = await ctx.posted(request)
+        info = svc.quarantine.request_release(who.principal, message,
+                                              recipient=str(form.get("recipient", "")) or None,
+                                              reason=str(form.get("reason", "")))
+        return ctx.redirect(f"/quarantine/{message}",
+                            f"release requested for {info.recipient}: an administrator decides")
+
+    # -- bulk release of a whole query ----------------------------------------------------------
+    @router.get("/bulk")
+    @page(ctx)
+    def bulk_confirm(request: Request) -> Response:
+        who = ctx.require(request)
+        query = ctx.query_from(request.query_params)
+        preview = svc.bulk.preview(who.principal, query)
+        return ctx.render(request, "bulk.html", who, preview=preview,
+                          form=ctx.form_values(request.query_params),
+                          empty=not query.to_dict())
+
+    @router.post("/bulk")
+    @page(ctx)
+    async def bulk_start(request: Request) -> Response:
+        who, form = await ctx.posted(request)
+        query = ctx.query_from(form)
+        if not query.to_dict() and form.get("all") != "yes":
+            raise InputError("an empty query releases everything quarantined: tick the box")
+        if str(form.get("confirm", "")) != "yes":
+            raise InputError("the release was not confirmed")
+        job = svc.bulk.start(who.principal, query)
+        task = asyncio.get_running_loop().create_task(svc.bulk.run(who.principal, job.id))
+        ctx.jobs.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(ctx.jobs.discard)
+        return ctx.redirect(f"/jobs/{job.id}", f"bulk release started: {job.total} recipient(s)")
+
+    @router.get("/jobs/{job_id}")
+    @page(ctx)
+    def job(request: Request, job_id: str) -> Response:
+        who = ctx.require(request)
+        require(who.principal, "quarantine.release")
+        info = svc.store.jobs.get(job_id)
+        if info is None:
+            raise NotFound(f"no release job {job_id}")
+        running = info.state in ("pending", "running")
+        response = ctx.render(request, "job.html", who, job=info, query=info.query,
+                              running=running)
+        if running:  # follow the progress without JavaScript
+            response.headers["Refresh"] = "2"
+        return response
+
+    # -- release requests -----------------------------------------------------------------------
+    @router.get("/requests")
+    @page(ctx)
+    def requests(request: Request, state: str = "pending") -> Response:
+        who = ctx.require(request)
+        items = svc.quarantine.requests(who.principal, state=state or None)
+        return ctx.render(request, "requests.html", who, items=items, state=state)
+
+    @router.post("/requests/{request_id}/{decision}")
+    @page(ctx)
+    async def decide(request: Request, request_id: int, decision: str) -> Response:
+        who, form = await ctx.posted(request)
+        if decision not in ("approve", "deny"):
+            raise InputError("approve or deny")
+        info, report = await svc.release.decide_request(
+            who.principal, request_id, approve=decision == "approve",
+            note=str(form.get("note", "")))
+        msg = f"request {request_id} {info.state}"
+        if report is not None and report.sent:
+            msg += f": released to {', '.join(report.sent)}"
+        return ctx.redirect("/requests", msg)
+
+    # -- trace ----------------------------------------------------------------------------------
+    @router.get("/trace")
+    @page(ctx)
+    def trace(request: Request, cursor: str | None = None) -> Response:
+        who = ctx.require(request)
+        query = ctx.query_from(request.query_params)
+        result = svc.trace.search(who.principal, query, cursor=cursor, limit=50)
+        count = svc.trace.count(who.principal, query)
+        quarantined = dataclasses.replace(query, action="quarantine", status="quarantined")
+        held = svc.trace.count(who.principal, quarantined)
+        form = ctx.form_values(request.query_params)
+        return ctx.render(request, "trace.html", who, page=result, count=count, form=form,
+                          held=held, bulk_link="/bulk?" + urlencode(
+                              {k: v for k, v in form.items() if v and k not in
+                               ("action", "status")}))
+
+    @router.get("/trace/{message}")
+    @page(ctx)
+    def trace_message(request: Request, message: str) -> Response:
+        who = ctx.require(request)
+        rec = svc.trace.get(who.principal, message)
+        held = [r for r in rec.recipients if r.action == "quarantine"]
+        return ctx.render(request, "message.html", who, view=None, held=held, mode="trace",
+                          requests=[], **_explain_values(rec))
