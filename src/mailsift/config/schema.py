@@ -20,8 +20,8 @@ from mailsift.config.detectors import (
     ImpersonationSettings,
     LinkSettings,
 )
-from mailsift.config.ml import MlSettings
 from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSettings, SmtpSettings
+from mailsift.config.ml import MlSettings
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
 

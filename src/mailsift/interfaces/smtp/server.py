@@ -100,7 +100,8 @@ class SmtpListener:
     def _factory(self) -> _Smtp:
         # The line limit is read when the stream reader is made inside SMTP.__init__, so it
         # must be a class attribute, not set afterwards.
-        cls = type("MailsiftSMTP", (_Smtp,), {"line_length_limit": self.settings.max_line_bytes})
+        cls: type[_Smtp] = type("MailsiftSMTP", (_Smtp,),
+                                {"line_length_limit": self.settings.max_line_bytes})
         return cls(
             _Handler(self.gateway, self.settings),
             xforward=self.settings.xforward,
