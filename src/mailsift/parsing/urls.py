@@ -121,10 +121,17 @@ def make_url(text: str, source: str = "text", display_text: str = "") -> Url | N
     )
 
 
-def urls_in_text(text: str, source: str, limit: int) -> list[Url]:
+def urls_in_text(text: str, source: str, limit: int,
+                 skip: frozenset[str] | set[str] = frozenset()) -> list[Url]:
+    """URLs written out in ``text``; ``skip`` holds URLs already known (not parsed again)."""
     out: list[Url] = []
+    if "://" not in text and "www." not in text and "WWW." not in text:
+        return out
     for match in URL_IN_TEXT.finditer(text):
-        found = make_url(match.group(0).rstrip(_TRAILING), source)
+        raw = match.group(0).rstrip(_TRAILING)
+        if raw in skip:
+            continue
+        found = make_url(raw, source)
         if found is not None:
             out.append(found)
             if len(out) >= limit:

@@ -71,9 +71,24 @@ def _matches(policy: RecipientPolicy, recipient: str) -> bool:
 
 def choose_policy(settings: PolicySettings, recipient: str | None) -> ResolvedPolicy:
     """The recipient's first matching policy (policies are never merged), else the default."""
+    chosen: RecipientPolicy | None = None
     if recipient:
-        for policy in settings.policies:
-            if _matches(policy, recipient):
-                return _resolve(settings, policy.name, policy.preset, policy.actions,
-                                policy.on_error)
-    return _resolve(settings, "default", settings.preset, {}, None)
+        chosen = next((p for p in settings.policies if _matches(p, recipient)), None)
+    key = (id(settings), chosen.name if chosen else "")
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    if chosen is not None:
+        resolved = _resolve(settings, chosen.name, chosen.preset, chosen.actions,
+                            chosen.on_error)
+    else:
+        resolved = _resolve(settings, "default", settings.preset, {}, None)
+    if len(_CACHE) > 256:
+        _CACHE.clear()
+    _CACHE[key] = (settings, resolved)
+    return resolved
+
+
+# Settings are immutable; resolving a policy per message cost ~0.1 ms (enum look-ups), so the
+# result is kept per settings object (checked by identity, ids can be reused).
+_CACHE: dict[tuple[int, str], tuple[PolicySettings, ResolvedPolicy]] = {}
