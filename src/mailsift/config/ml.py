@@ -54,11 +54,13 @@ class MlSettings(_Section):
 
     enabled: bool = True
     model_path: str = ""
-    bands: tuple[MlBand, ...] = DEFAULT_BANDS
     top_features: int = Field(5, ge=0, le=50, description="contributing features in evidence")
     state: Literal["active", "shadow"] = Field(
         "active", description="shadow: findings are recorded but never act"
     )
+    # Last on purpose: a TOML dump writes it as [[ml.bands]] tables, and any plain key written
+    # after them would land inside the last band.
+    bands: tuple[MlBand, ...] = DEFAULT_BANDS
 
     @field_validator("bands")
     @classmethod

@@ -1,0 +1,212 @@
+"""The linear model artifact: safe storage, loading, and scoring with explanations.
+
+A model is two files side by side: ``NAME.json`` (metadata: classes, calibration temperature,
+feature version, training sources and their licences, metrics, version hash) and ``NAME.npz``
+(plain arrays: the weight matrix, intercepts and the vocabulary as UTF-8 bytes). Nothing is
+pickled: ``numpy.load(allow_pickle=False)`` reads the arrays and ``json`` the rest, so a model
+file cannot run code. The version is a hash of everything that changes a score, checked on load.
+
+Scoring is a sparse dot product done with dict look-ups (the vocabulary maps a feature name to
+its row), which keeps it around a tenth of a millisecond per message, and lets every score name
+the features that pushed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mailsift.core.errors import ConfigError
+from mailsift.ml.features import FEATURE_VERSION
+
+__all__ = ["FORMAT", "LinearModel", "Prediction", "load_model", "save_model", "shipped_model_path"]
+
+FORMAT = "mailsift-linear/1"
+_ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed, so the same model always gives the same bytes
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Calibrated class probabilities and the features that pushed the threat classes.
+
+    ``contributions`` maps a class (``phish``, ``spam``) to (feature, contribution towards that
+    class against ham) pairs, strongest first.
+    """
+
+    probabilities: Mapping[str, float]
+    contributions: Mapping[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+
+    def p(self, name: str) -> float:
+        """``phish``, ``spam``, ``ham``, or ``threat`` (= 1 - P(ham))."""
+        if name == "threat":
+            return 1.0 - self.probabilities.get("ham", 1.0)
+        return self.probabilities.get(name, 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class LinearModel:
+    """A multinomial linear model over named features (rows of ``coef`` follow ``vocabulary``)."""
+
+    name: str
+    classes: tuple[str, ...]
+    vocabulary: tuple[str, ...]
+    coef: FloatArray
+    intercept: FloatArray
+    temperature: float = 1.0
+    feature_version: str = FEATURE_VERSION
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    index: Mapping[str, int] = field(init=False, repr=False)
+    version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.coef.shape != (len(self.vocabulary), len(self.classes)):
+            raise ConfigError(f"model {self.name}: weights {self.coef.shape} do not match "
+                              f"{len(self.vocabulary)} features x {len(self.classes)} classes")
+        if "ham" not in self.classes:
+            raise ConfigError(f"model {self.name}: no 'ham' class")
+        object.__setattr__(self, "index", {n: i for i, n in enumerate(self.vocabulary)})
+        object.__setattr__(self, "version", self._hash())
+
+    def _hash(self) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps([FORMAT, self.classes, self.temperature, self.feature_version])
+                 .encode())
+        h.update(np.ascontiguousarray(self.coef, dtype=np.float32).tobytes())
+        h.update(np.ascontiguousarray(self.intercept, dtype=np.float32).tobytes())
+        h.update("\n".join(self.vocabulary).encode())
+        return h.hexdigest()[:12]
+
+    def logits(self, features: Mapping[str, float]) -> tuple[FloatArray, list[int], FloatArray]:
+        rows: list[int] = []
+        values: list[float] = []
+        get = self.index.get
+        for name, value in features.items():
+            row = get(name)
+            if row is not None:
+                rows.append(row)
+                values.append(value)
+        vals = np.asarray(values, dtype=np.float32)
+        if rows:
+            # L2 normalisation over the known features, exactly as in training.
+            vals /= float(np.sqrt(np.dot(vals, vals)))
+            z = vals @ self.coef[rows] + self.intercept
+        else:
+            z = self.intercept.copy()
+        return z, rows, vals
+
+    def predict(self, features: Mapping[str, float], top: int = 0) -> Prediction:
+        z, rows, vals = self.logits(features)
+        z = z / self.temperature
+        z = z - z.max()
+        e = np.exp(z)
+        probs = e / e.sum()
+        probabilities = {c: float(p) for c, p in zip(self.classes, probs, strict=True)}
+        contributions: dict[str, tuple[tuple[str, float], ...]] = {}
+        if top and rows:
+            ham = self.classes.index("ham")
+            block = self.coef[rows]
+            for ci, cls in enumerate(self.classes):
+                if cls == "ham":
+                    continue
+                push = vals * (block[:, ci] - block[:, ham])
+                order = np.argsort(-push)[:top]
+                contributions[cls] = tuple(
+                    (self.vocabulary[rows[int(i)]], round(float(push[int(i)]), 3))
+                    for i in order if push[int(i)] > 0
+                )
+        return Prediction(probabilities, contributions)
+
+    def predict_logits_batch(self, matrix: Any) -> npt.NDArray[np.float64]:
+        """Raw logits for an already normalised sparse matrix (training and evaluation)."""
+        return np.asarray(matrix @ self.coef.astype(np.float64) + self.intercept, dtype=np.float64)
+
+
+def _write_npz(path: Path, arrays: Mapping[str, np.ndarray[Any, Any]]) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+
+
+def save_model(model: LinearModel, json_path: Path) -> Path:
+    """Write ``json_path`` and its ``.npz`` twin; returns the JSON path."""
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    vocab = np.frombuffer("\n".join(model.vocabulary).encode(), dtype=np.uint8)
+    _write_npz(json_path.with_suffix(".npz"), {
+        "coef": model.coef.astype(np.float32),
+        "intercept": model.intercept.astype(np.float32),
+        "vocabulary": vocab,
+    })
+    meta = {
+        **dict(model.metadata),
+        "format": FORMAT,
+        "name": model.name,
+        "version": model.version,
+        "classes": list(model.classes),
+        "temperature": model.temperature,
+        "feature_version": model.feature_version,
+        "features": len(model.vocabulary),
+    }
+    json_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return json_path
+
+
+def load_model(json_path: str | Path) -> LinearModel:
+    """Load a model; a wrong format, feature version or hash is a ``ConfigError``."""
+    path = Path(json_path)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        with np.load(path.with_suffix(".npz"), allow_pickle=False) as data:
+            coef = np.asarray(data["coef"], dtype=np.float32)
+            intercept = np.asarray(data["intercept"], dtype=np.float32)
+            vocab_bytes = bytes(np.asarray(data["vocabulary"], dtype=np.uint8).tobytes())
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot load model: {exc}", source=str(path)) from exc
+    if meta.get("format") != FORMAT:
+        raise ConfigError(f"unknown model format {meta.get('format')!r}", source=str(path))
+    if meta.get("feature_version") != FEATURE_VERSION:
+        raise ConfigError(f"model built for features v{meta.get('feature_version')}, this "
+                          f"mailsift extracts v{FEATURE_VERSION}: retrain it", source=str(path))
+    vocabulary = tuple(vocab_bytes.decode("utf-8").split("\n")) if vocab_bytes else ()
+    temperature = float(meta.get("temperature", 1.0))
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ConfigError(f"bad temperature {temperature}", source=str(path))
+    model = LinearModel(
+        name=str(meta.get("name", path.stem)),
+        classes=tuple(meta["classes"]),
+        vocabulary=vocabulary,
+        coef=coef,
+        intercept=intercept,
+        temperature=temperature,
+        feature_version=str(meta["feature_version"]),
+        metadata={k: v for k, v in meta.items() if k not in _OWN_KEYS},
+    )
+    if meta.get("version") and meta["version"] != model.version:
+        raise ConfigError(f"model hash {model.version} does not match its metadata "
+                          f"{meta['version']} (damaged or edited)", source=str(path))
+    return model
+
+
+_OWN_KEYS = frozenset({"format", "name", "version", "classes", "temperature", "feature_version",
+                       "features"})
+
+
+def shipped_model_path() -> Path:
+    """The model that ships inside the package (built by ``make model``)."""
+    return Path(__file__).resolve().parent / "models" / "default.json"
