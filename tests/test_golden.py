@@ -5,6 +5,7 @@ offline with the default settings and checked against its sidecar `NAME.expect.t
     absent = ["ML_PHISH"]                  # must not be
     category = "phish"                     # optional: the final category
     action = "quarantine"                  # optional: the message-level action
+    max_action = "junk"                    # optional: the action may be at most this strict
     [envelope]                             # optional
     client_ip = "192.0.2.1"
     mail_from = "a@example.org"
@@ -21,6 +22,7 @@ import pytest
 from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config import load_settings
 from mailsift.core.envelope import Connection, Envelope
+from mailsift.core.verdict import Action
 from mailsift.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +62,9 @@ def test_golden_case(path: Path, pipeline: Pipeline) -> None:
         assert result.verdict.category.value == expect["category"], result.verdict.explanation
     if "action" in expect:
         assert result.verdict.action.value == expect["action"], result.verdict.explanation
+    if "max_action" in expect:
+        limit = Action(str(expect["max_action"]))
+        assert result.verdict.action.strictness <= limit.strictness, result.verdict.explanation
 
 
 def test_golden_corpus_is_not_empty() -> None:

@@ -124,3 +124,18 @@ def test_config_check_dump_explain(tmp_path: Path) -> None:
     cfg.write_text("[policy]\npreset = 3\n")
     bad = run_cli("config", "check", "--config", str(cfg))
     assert bad.returncode == 1 and b"INVALID" in bad.stderr
+
+
+def test_every_command_is_mapped_to_the_module_that_registers_it() -> None:
+    import argparse
+
+    from mailsift.interfaces.cli.main import COMMAND_MODULES, COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(COMMAND_MODULES)
+    assert set(COMMAND_MODULES.values()) == set(COMMANDS)
+    for command, module in COMMAND_MODULES.items():  # the lazy path finds each command
+        only = build_parser(command)
+        sub = next(a for a in only._actions if isinstance(a, argparse._SubParsersAction))
+        assert command in sub.choices, (command, module)

@@ -24,16 +24,14 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from publicsuffixlist import PublicSuffixList
-
 from mailsift.auth.dmarc_record import DmarcRecord, DmarcSyntaxError, is_dmarc, parse_record
 from mailsift.core.auth import AuthStatus, DkimResult, DmarcResult, SpfResult
 from mailsift.core.errors import DnsTempError
 from mailsift.core.protocols import Resolver
+from mailsift.parsing.urls import public_suffix_list
 
 __all__ = ["DmarcEvaluator", "walk_targets"]
 
-_PSL = PublicSuffixList()
 _DOWNGRADE = {"reject": "quarantine", "quarantine": "none", "none": "none"}
 
 
@@ -102,7 +100,7 @@ class DmarcEvaluator:
 
     @staticmethod
     def psl_org(domain: str) -> str:
-        return _PSL.privatesuffix(domain) or domain
+        return public_suffix_list().privatesuffix(domain) or domain
 
     def org_domain(self, domain: str) -> str:
         if self.discovery == "psl":

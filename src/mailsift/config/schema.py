@@ -80,7 +80,7 @@ class DetectorSettings(_Section):
     """Which detectors run, and how long each may take."""
 
     enabled: tuple[str, ...] = ("parse", "auth", "rules", "links", "attachments", "impersonation",
-                                "bulk", "history")
+                                "bulk", "history", "ml")
     disabled: tuple[str, ...] = ()
     timeout_ms: int = Field(2000, ge=1)
     timeouts_ms: dict[str, int] = Field(

@@ -16,7 +16,13 @@ from publicsuffixlist import PublicSuffixList
 
 from mailsift.core.message import Url
 
-__all__ = ["URL_IN_TEXT", "make_url", "registrable_domain", "urls_in_text"]
+__all__ = [
+    "URL_IN_TEXT",
+    "make_url",
+    "public_suffix_list",
+    "registrable_domain",
+    "urls_in_text",
+]
 
 URL_IN_TEXT = re.compile(
     r"""(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>"'`{}|\\^\[\]]{2,2048}""",
@@ -27,7 +33,8 @@ _TRAILING = ".,;:!?)]}>'\"*"
 _psl: PublicSuffixList | None = None
 
 
-def _get_psl() -> PublicSuffixList:
+def public_suffix_list() -> PublicSuffixList:
+    """The one parsed public suffix list of this process (parsing it costs ~130 ms)."""
     global _psl
     if _psl is None:
         _psl = PublicSuffixList()
@@ -41,7 +48,7 @@ def registrable_domain(host: str) -> str:
     if not host or _ip_literal(host):
         return host
     try:
-        found = _get_psl().privatesuffix(host)
+        found = public_suffix_list().privatesuffix(host)
     except Exception:  # the library rejects some hostile labels
         return host
     return found or host

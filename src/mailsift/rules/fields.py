@@ -68,11 +68,10 @@ def registrable_domain(host: str) -> str:
     return str(found) if found else host
 
 
-@lru_cache(maxsize=1)
 def _psl() -> Any:
-    from publicsuffixlist import PublicSuffixList
+    from mailsift.parsing.urls import public_suffix_list
 
-    return PublicSuffixList()
+    return public_suffix_list()
 
 
 class MessageView:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import multiprocessing
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -106,7 +107,16 @@ def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tupl
 
 def _parallel(items: Iterable[tuple[str, bytes]], envelope: Envelope, workers: int,
               initargs: tuple[Any, ...]) -> Iterator[list[str]]:
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as pool:
+    # Build the pipeline once here and fork: workers inherit it ready (rules compiled, public
+    # suffix list parsed) instead of each spending ~0.5 s rebuilding it. This command has no
+    # threads or event loop yet, so fork is safe; where fork does not exist, spawn and rebuild.
+    if "fork" in multiprocessing.get_all_start_methods():
+        _init_worker(*initargs)
+        context = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+    else:  # pragma: no cover - not on Linux
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs)
+    with pool:
         pending: deque[Future[list[str]]] = deque()
         for chunk in _chunks(items, _CHUNK):
             pending.append(pool.submit(_scan_chunk, chunk, envelope))
