@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# The store fixtures (backend x SQLite/PostgreSQL, store, clock, sink) for tests/store,
+# tests/services and anything else that needs them.
+pytest_plugins = ("mailsift.testing.store_fixtures",)
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SHARED = ROOT.parent / "shared"

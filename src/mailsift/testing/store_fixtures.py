@@ -1,5 +1,6 @@
-"""Store fixtures: every store test runs on SQLite and on PostgreSQL (skipped, with the reason,
-only when the server is unreachable)."""
+"""Store fixtures for tests (a pytest plugin): every store test runs on SQLite and on
+PostgreSQL (skipped, with the reason, only when the server is unreachable). Loaded by the
+test suite's root ``conftest.py`` (``pytest_plugins``)."""
 
 from __future__ import annotations
 
