@@ -37,5 +37,6 @@ class RolloutSettings(BaseModel):
                               "after promotion")
     young_max_per_hour: int = Field(100, ge=1)
     # alerts
-    alert_webhook: str = ""
-    alert_mail_to: tuple[str, ...] = ()
+    alert_webhook: str = Field("", description="URL that receives every alert as a JSON POST")
+    alert_mail_to: tuple[str, ...] = Field(
+        (), description="addresses mailed every alert (sent through [store] release_host:port)")

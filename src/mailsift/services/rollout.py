@@ -29,6 +29,7 @@ from mailsift.rollout.breaker import Trip
 from mailsift.rollout.gate import GateInput, GateReport, candidate_state, run_gate
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal, require
+from mailsift.services.alerts import Alerter
 from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
 
@@ -46,6 +47,7 @@ class RolloutService:
         base = settings.rollout.artifacts_dir or str(Path(settings.store.data_dir) / "artifacts")
         self.artifacts = Path(base)
         self._pack_rules: dict[str, frozenset[str]] = {}
+        self.alerts = Alerter(store, settings)
 
     # -- the registry ---------------------------------------------------------------------------
     def state(self) -> RolloutState:
@@ -175,7 +177,7 @@ class RolloutService:
                                 {"to": target.value, "overridden": problems, "reason": reason,
                                  "scope": scope.members() if scope else None})
         if problems:
-            self.store.rollout.alert("forced_promotion", f"{dep.artifact}@{dep.version}",
+            self.alerts.raise_alert("forced_promotion", f"{dep.artifact}@{dep.version}",
                                      f"{actor.name} forced promotion to {target.value}: "
                                      + "; ".join(problems), artifact=dep.artifact,
                                      version=dep.version)
@@ -293,7 +295,7 @@ class RolloutService:
         if subject.startswith("artifact:"):
             artifact, _, version = subject[9:].rpartition("@")
         if not self.young(subject):
-            self.store.rollout.alert(f"breaker_{trip.kind}", subject,
+            self.alerts.raise_alert(f"breaker_{trip.kind}", subject,
                                      f"{trip.reason}; established, so not demoted: review",
                                      artifact=artifact, version=version)
             log.warning("circuit breaker (alert only): %s: %s", subject, trip.reason)
@@ -325,7 +327,7 @@ class RolloutService:
                 subject, artifact=artifact, version=version, reason=trip.reason,
                 action_taken=action, messages=affected,
                 hold_id=hold.id if hold is not None else "")
-        self.store.rollout.alert(f"breaker_{trip.kind}", subject,
+        self.alerts.raise_alert(f"breaker_{trip.kind}", subject,
                                  f"{trip.reason}; {action}; incident {incident} lists "
                                  f"{len(affected)} message(s)", artifact=artifact,
                                  version=version, incident=incident)
