@@ -22,6 +22,7 @@ from mailsift.core.context import ScanContext
 from mailsift.core.errors import ConfigError
 from mailsift.core.findings import ArtifactState, Finding, Stage
 from mailsift.core.message import ParsedMessage
+from mailsift.core.rollout import RolloutState
 from mailsift.detectors.base import Services
 from mailsift.ml.features import extract
 from mailsift.ml.model import LinearModel, Prediction, load_model, shipped_model_path
@@ -59,21 +60,31 @@ class MlDetector:
     stage = Stage.ML
     codes = frozenset(CODES)
 
-    def __init__(self, model: LinearModel, settings: MlSettings) -> None:
+    def __init__(self, model: LinearModel, settings: MlSettings,
+                 candidates: Sequence[tuple[LinearModel, ArtifactState]] = ()) -> None:
         self.model = model
         self.settings = settings
         self.artifact = f"model:{model.name}"
         self.state = ArtifactState(settings.state)
+        # Staged versions (shadow/canary) from the rollout registry: scored on the same
+        # features, their findings carry their own version and state.
+        self.candidates = tuple(candidates)
 
     def predict(self, message: ParsedMessage, recipients: Sequence[str] = ()) -> Prediction:
         """The model's view of one message (also used by ``mailsift eval`` for its curves)."""
         return self.model.predict(extract(message, recipients), top=self.settings.top_features)
 
     def run(self, ctx: ScanContext) -> Sequence[Finding]:
-        prediction = self.predict(ctx.message, ctx.envelope.rcpt_to)
-        return self.findings(prediction)
+        features = extract(ctx.message, ctx.envelope.rcpt_to)
+        top = self.settings.top_features
+        found = self.findings(self.model.predict(features, top=top))
+        for model, state in self.candidates:
+            found.extend(self.findings(model.predict(features, top=top), model, state))
+        return found
 
-    def findings(self, prediction: Prediction) -> list[Finding]:
+    def findings(self, prediction: Prediction, model: LinearModel | None = None,
+                 state: ArtifactState | None = None) -> list[Finding]:
+        model = model or self.model
         best: dict[str, tuple[float, str, str]] = {}
         for band in self.settings.bands:
             p = prediction.p(band.score)
@@ -88,18 +99,36 @@ class MlDetector:
             out.append(Finding(
                 code=_CODE_OF_FAMILY[family], weight=weight, evidence=evidence,
                 detector=self.name, category=family, description=CODES[_CODE_OF_FAMILY[family]],
-                artifact=self.artifact, version=self.model.version, state=self.state,
+                artifact=f"model:{model.name}", version=model.version,
+                state=state or self.state,
             ))
         return out
 
     def versions(self) -> Mapping[str, str]:
-        return {self.artifact: self.model.version}
+        out = {self.artifact: self.model.version}
+        for model, state in self.candidates:
+            out[f"model:{model.name}#{state.value}"] = model.version
+        return out
 
 
 def build(settings: Settings, services: Services) -> MlDetector:
+    """The configured model (or the shipped one), replaced by the registry's active version of
+    it when there is one, plus its staged versions (``services.extras["rollout"]``)."""
     ml = settings.ml
     if not ml.enabled:
         raise ConfigError("detector 'ml' is listed in [detectors] enabled but [ml] enabled is "
                           "false; remove one of the two", source="ml")
-    path = ml.model_path or shipped_model_path()
-    return MlDetector(cached_model(path), ml)
+    model = cached_model(ml.model_path or shipped_model_path())
+    rollout = services.extras.get("rollout")
+    candidates: list[tuple[LinearModel, ArtifactState]] = []
+    if isinstance(rollout, RolloutState):
+        # One model slot: a registry version of any name replaces or shadows the configured one.
+        for dep in (d for d in rollout.deployments if d.kind == "model"):
+            if not dep.path or (dep.version == model.version
+                                and dep.state is ArtifactState.ACTIVE):
+                continue
+            if dep.state is ArtifactState.ACTIVE:
+                model = cached_model(dep.path)
+            elif dep.state in (ArtifactState.SHADOW, ArtifactState.CANARY):
+                candidates.append((cached_model(dep.path), dep.state))
+    return MlDetector(model, ml, candidates)

@@ -64,41 +64,72 @@ class RolloutService:
             out[pack.name] = (pack.version, str(path))
         return out
 
-    def _find(self, name: str, version: str | None, kind: str = "rules") -> Deployment:
-        deps = self.store.rollout.deployments(kind, name)
+    @staticmethod
+    def _split(name: str) -> tuple[str | None, str]:
+        """``rules:site`` / ``model:default`` / a bare name (kind looked up)."""
+        kind, sep, bare = name.partition(":")
+        return (kind, bare) if sep and kind in ("rules", "model") else (None, name)
+
+    def _find(self, name: str, version: str | None) -> Deployment:
+        kind, bare = self._split(name)
+        deps = self.store.rollout.deployments(kind, bare)
         if version:
             deps = [d for d in deps if d.version.startswith(version)]
         else:
-            deps = [d for d in deps if d.state is not ArtifactState.RETIRED][-1:]
-        if len(deps) != 1:
-            raise InputError(f"no single staged version of {kind}:{name}"
-                             + (f"@{version}" if version else "") + " (see rollout status)")
+            live = [d for d in deps if d.state is not ArtifactState.RETIRED]
+            deps = [d for d in live if d.state is not ArtifactState.ACTIVE][-1:] or live[-1:]
+        kinds = {d.kind for d in deps}
+        if len(deps) != 1 or len(kinds) != 1:
+            raise InputError(f"no single staged version of {name}"
+                             + (f"@{version}" if version else "")
+                             + " (see rollout status; name it rules:NAME or model:NAME)")
         return deps[0]
 
     def stage(self, actor: Principal, path: str, *, note: str = "") -> Deployment:
-        """Register a rule pack file as a new version in shadow (validated, copied locally)."""
+        """Register a new version in shadow, validated and copied locally: a rule pack
+        (``.toml`` file or folder) or a model (its ``.json`` with the ``.npz`` beside it)."""
         require(actor, "rollout.write")
-        pack = load_pack(path)  # a bad pack fails here with file:line
-        target = self.artifacts / "rules" / pack.name / f"{pack.version}.toml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        src = Path(path)
-        if src.is_dir():
-            merged = "\n".join(p.read_text() for p in sorted(src.glob("*.toml")))
-            target.write_text(merged)
+        if path.endswith(".json"):
+            dep = self._stage_model(actor, Path(path))
         else:
-            shutil.copyfile(src, target)
-        configured = self._configured_packs()
-        if pack.name in configured and not self.store.rollout.deployments("rules", pack.name):
-            # Record what runs today as the active baseline, so rollback has a target.
-            version, cpath = configured[pack.name]
-            self.store.rollout.stage(Deployment("rules", pack.name, version,
-                                                ArtifactState.ACTIVE, cpath),
-                                     actor=actor.name, note="configured version (baseline)")
-        dep = Deployment("rules", pack.name, pack.version, ArtifactState.SHADOW, str(target))
+            dep = self._stage_pack(actor, Path(path))
         self.store.rollout.stage(dep, actor=actor.name, note=note)
         self.store.audit.append(actor.name, "rollout.stage", f"{dep.artifact}@{dep.version}",
                                 {"path": str(path), "note": note})
         return dep
+
+    def _baseline(self, actor: Principal, kind: str, name: str, version: str, path: str) -> None:
+        """Record what runs today as the active baseline, so rollback has a target."""
+        if not self.store.rollout.deployments(kind, name):
+            self.store.rollout.stage(Deployment(kind, name, version, ArtifactState.ACTIVE, path),
+                                     actor=actor.name, note="configured version (baseline)")
+
+    def _stage_pack(self, actor: Principal, src: Path) -> Deployment:
+        pack = load_pack(src)  # a bad pack fails here with file:line
+        target = self.artifacts / "rules" / pack.name / f"{pack.version}.toml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            target.write_text("\n".join(p.read_text() for p in sorted(src.glob("*.toml"))))
+        else:
+            shutil.copyfile(src, target)
+        configured = self._configured_packs()
+        if pack.name in configured:
+            self._baseline(actor, "rules", pack.name, *configured[pack.name])
+        return Deployment("rules", pack.name, pack.version, ArtifactState.SHADOW, str(target))
+
+    def _stage_model(self, actor: Principal, src: Path) -> Deployment:
+        from mailsift.ml.model import load_model, shipped_model_path
+
+        model = load_model(src)  # format, feature version and hash are checked here
+        target = self.artifacts / "model" / model.name / f"{model.version}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        shutil.copyfile(src.with_suffix(".npz"), target.with_suffix(".npz"))
+        current = load_model(self.settings.ml.model_path or shipped_model_path())
+        if not self.store.rollout.deployments("model"):
+            self._baseline(actor, "model", current.name, current.version,
+                           self.settings.ml.model_path)
+        return Deployment("model", model.name, model.version, ArtifactState.SHADOW, str(target))
 
     # -- the gate -------------------------------------------------------------------------------
     def _inputs(self, corpora: Iterable[tuple[str, str]], recent: int) -> Iterator[GateInput]:
@@ -167,7 +198,9 @@ class RolloutService:
             raise InputError("promotion refused: " + "; ".join(problems)
                              + " (use --force to override; it is audited)")
         if target is ArtifactState.ACTIVE:
-            for other in self.store.rollout.deployments(dep.kind, dep.name):
+            slot = self.store.rollout.deployments(
+                dep.kind, None if dep.kind == "model" else dep.name)
+            for other in slot:
                 if other.version != dep.version and other.state is ArtifactState.ACTIVE:
                     self.store.rollout.set_state(other.kind, other.name, other.version,
                                                  ArtifactState.RETIRED)
@@ -186,21 +219,25 @@ class RolloutService:
     def rollback(self, actor: Principal, name: str, *, reason: str = "") -> Deployment:
         """Retire the active version and re-activate the previous one (from local copies)."""
         require(actor, "rollout.write")
-        deps = self.store.rollout.deployments("rules", name)
+        kind, bare = self._split(name)
+        deps = self.store.rollout.deployments(kind, bare)
+        if kind == "model" or any(d.kind == "model" for d in deps):
+            deps = self.store.rollout.deployments("model")  # one model slot, any name
         current = next((d for d in reversed(deps) if d.state is ArtifactState.ACTIVE), None)
         if current is None:
-            raise InputError(f"rules:{name} has no active version to roll back")
+            raise InputError(f"{name} has no active version to roll back")
         previous = [d for d in deps if d.state is ArtifactState.RETIRED
-                    and d.version != current.version]
+                    and d.kind == current.kind and d.version != current.version]
         if not previous:
-            raise InputError(f"rules:{name} has no earlier version to return to")
+            raise InputError(f"{current.artifact} has no earlier version to return to")
         back = previous[-1]
         if back.path and not Path(back.path).is_file():
             raise InputError(f"the local copy of {back.version} is missing: {back.path}")
-        self.store.rollout.set_state("rules", name, current.version, ArtifactState.RETIRED)
-        self.store.rollout.set_state("rules", name, back.version, ArtifactState.ACTIVE)
+        self.store.rollout.set_state(current.kind, current.name, current.version,
+                                     ArtifactState.RETIRED)
+        self.store.rollout.set_state(back.kind, back.name, back.version, ArtifactState.ACTIVE)
         self.store.rollout.mark_alerts_rolled_back(current.artifact, current.version)
-        self.store.audit.append(actor.name, "rollout.rollback", f"rules:{name}",
+        self.store.audit.append(actor.name, "rollout.rollback", current.artifact,
                                 {"from": current.version, "to": back.version, "reason": reason})
         return replace(back, state=ArtifactState.ACTIVE)
 
@@ -307,7 +344,7 @@ class RolloutService:
         elif subject.startswith("artifact:"):
             kind, _, name = artifact.partition(":")
             try:
-                back = self.rollback(actor, name, reason=trip.reason)
+                back = self.rollback(actor, artifact, reason=trip.reason)
                 action = f"{artifact} rolled back to {back.version}"
             except InputError:
                 self.store.rollout.set_state(kind, name, version, ArtifactState.SHADOW)

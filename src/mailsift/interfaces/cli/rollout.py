@@ -1,7 +1,7 @@
 """``mailsift rollout`` and ``mailsift incident``: safe rollout of detection changes.
 
     mailsift rollout status
-    mailsift rollout stage PACK.toml [--note TEXT]             (new version, in shadow)
+    mailsift rollout stage PACK.toml|MODEL.json [--note TEXT]  (new version, in shadow)
     mailsift rollout check CANDIDATE [--corpus LABEL:PATH ...] (the gate; exit 1 when refused)
     mailsift rollout promote NAME [--version V] --to canary|active
                      [--recipient A ...] [--domain D ...] [--percent N] [--force --reason TEXT]
@@ -9,7 +9,8 @@
     mailsift rollout rule RULE_ID --state shadow|canary|active|retired|clear
     mailsift incident list | show ID | release ID | allow ID --domain D --hours H
 
-CANDIDATE is a staged pack name or a pack file (staged first if new). Rollback returns to the
+CANDIDATE and NAME are a staged pack or model name (``rules:NAME``/``model:NAME`` where both
+exist) or, for ``check``, a pack or model file (staged first if new). Rollback returns to the
 previous version from its local copy; it never needs the update that broke.
 """
 
@@ -140,11 +141,18 @@ def _check(args: argparse.Namespace) -> int:
     service = _service(args)
     name, version = args.candidate, args.version
     if Path(args.candidate).exists():
-        from mailsift.rules import load_pack
+        if args.candidate.endswith(".json"):
+            from mailsift.ml.model import load_model
 
-        pack = load_pack(args.candidate)
-        name, version = pack.name, pack.version
-        if service.store.rollout.row("rules", name, version) is None:
+            model = load_model(args.candidate)
+            kind, bare, version = "model", model.name, model.version
+        else:
+            from mailsift.rules import load_pack
+
+            pack = load_pack(args.candidate)
+            kind, bare, version = "rules", pack.name, pack.version
+        name = f"{kind}:{bare}"
+        if service.store.rollout.row(kind, bare, version) is None:
             service.stage(principal(args), args.candidate, note="staged by rollout check")
     corpora = []
     for item in args.corpus:

@@ -1,0 +1,56 @@
+"""A retrained model goes through the same rollout as a rule pack: staged in shadow (its
+findings recorded, never acting), gated, promoted, rolled back from its local copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailsift.app import ScanOptions, build_pipeline
+from mailsift.config.schema import Settings
+from mailsift.core.findings import ArtifactState
+from mailsift.ml.synthetic import train_synthetic_model
+from mailsift.services.access import Principal
+from mailsift.services.rollout import RolloutService
+from mailsift.store.store import Store
+from mailsift.testing.messages import make_message
+
+ADMIN = Principal("ops", "admin")
+
+
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_synthetic_model(tmp_path_factory.mktemp("retrain"))
+
+
+def test_model_stage_shadow_promote_rollback(tmp_path: Path, retrained: Path) -> None:
+    settings = Settings.model_validate({"store": {"data_dir": str(tmp_path)},
+                                        "rollout": {"known_good": [], "recent_messages": 0}})
+    with Store.open(settings.store) as store:
+        service = RolloutService(store, settings)
+        dep = service.stage(ADMIN, str(retrained))
+        assert (dep.kind, dep.state) == ("model", ArtifactState.SHADOW)
+        assert Path(dep.path).is_file() and Path(dep.path).with_suffix(".npz").is_file()
+        deps = {d.name: d for d in store.rollout.deployments("model")}
+        assert deps["default"].state is ArtifactState.ACTIVE  # the baseline to return to
+
+        pipeline = build_pipeline(settings, ScanOptions(offline=True, rollout=service.state()))
+        result = pipeline.scan(make_message(subject="Verify your account now"))
+        staged = [f for f in result.findings if f.artifact == "model:synthetic"]
+        assert all(f.state is ArtifactState.SHADOW for f in staged)
+        assert "model:synthetic#shadow" in result.versions
+
+        report = service.check(ADMIN, "model:synthetic")
+        assert report.passed  # nothing known-good to refuse on in this test
+        service.promote(ADMIN, "model:synthetic", to="active", force=True, reason="test")
+        states = {d.name: d.state for d in store.rollout.deployments("model")}
+        assert states == {"default": ArtifactState.RETIRED, "synthetic": ArtifactState.ACTIVE}
+        pipeline = build_pipeline(settings, ScanOptions(offline=True, rollout=service.state()))
+        assert pipeline.versions()["model:synthetic"] == dep.version
+
+        back = service.rollback(ADMIN, "model:synthetic", reason="worse on our mail")
+        assert back.name == "default"
+        pipeline = build_pipeline(settings, ScanOptions(offline=True, rollout=service.state()))
+        assert "model:default" in pipeline.versions()
+        assert "model:synthetic" not in pipeline.versions()
