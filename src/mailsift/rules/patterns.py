@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -203,38 +204,9 @@ def _cut(text: str, bars: list[int]) -> list[str]:
     return [text[a + 1: b] for a, b in itertools.pairwise(edges)]
 
 
-def _top_level_bars(text: str, depth: int) -> list[int]:
-    """Positions of ``|`` outside groups and classes (escapes skipped)."""
-    bars: list[int] = []
-    in_class = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            if ch == "]":
-                in_class = False
-        elif ch == "[":
-            in_class = True
-            if text[i + 1: i + 2] == "^":
-                i += 1
-            if text[i + 1: i + 2] == "]":
-                i += 1
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            bars.append(i)
-        i += 1
-    return bars
-
-
-def _closing(text: str, start: int) -> int:
-    """Index of the ``)`` closing the group opened at ``start`` (or -1)."""
-    depth = 0
+def _walk(text: str, start: int = 0, depth: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(position, character, group depth after it)`` for every character outside escapes
+    and character classes: the one regex tokenizer the helpers below share."""
     in_class = False
     i = start
     while i < len(text):
@@ -251,13 +223,25 @@ def _closing(text: str, start: int) -> int:
                 i += 1
             if text[i + 1: i + 2] == "]":
                 i += 1
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+        else:
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            yield i, ch, depth
         i += 1
+
+
+def _top_level_bars(text: str, depth: int) -> list[int]:
+    """Positions of ``|`` outside groups and classes (escapes skipped)."""
+    return [i for i, ch, d in _walk(text, 0, depth) if ch == "|" and d == 0]
+
+
+def _closing(text: str, start: int) -> int:
+    """Index of the ``)`` closing the group opened at ``start`` (or -1)."""
+    for i, ch, d in _walk(text, start):
+        if ch == ")" and d == 0:
+            return i
     return -1
 
 
