@@ -139,3 +139,15 @@ def test_every_command_is_mapped_to_the_module_that_registers_it() -> None:
         only = build_parser(command)
         sub = next(a for a in only._actions if isinstance(a, argparse._SubParsersAction))
         assert command in sub.choices, (command, module)
+
+
+def test_config_dump_round_trips_as_a_config_file(tmp_path: Path) -> None:
+    """The TOML dump is itself a valid config that loads to the same settings (array-of-table
+    sections such as [[ml.bands]] included)."""
+    from mailsift.config import load_settings
+
+    dumped = run_cli("config", "dump").stdout.decode()
+    cfg = tmp_path / "mailsift.toml"
+    cfg.write_text(dumped)
+    assert load_settings(cfg, environ={}).settings == load_settings(
+        environ={}, use_default_paths=False).settings

@@ -25,26 +25,35 @@ def _toml_value(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _is_table_array(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
 def _dump_toml(data: dict[str, object], prefix: str = "") -> list[str]:
-    scalars = [(k, v) for k, v in data.items() if not isinstance(v, dict) or k in
-               ("weights", "actions", "guardrails", "timeouts_ms")]
-    tables = [(k, v) for k, v in data.items() if isinstance(v, dict) and k not in
-              ("weights", "actions", "guardrails", "timeouts_ms")]
+    """TOML for the settings: plain keys first, then arrays of tables, then sub-tables (a
+    plain key written after a ``[[table]]`` header would land inside that table)."""
+    inline = ("weights", "actions", "guardrails", "timeouts_ms")
+    plain = [(k, v) for k, v in data.items()
+             if (not isinstance(v, dict) or k in inline) and not _is_table_array(v)]
+    arrays = [(k, v) for k, v in data.items() if _is_table_array(v)]
+    tables = [(k, v) for k, v in data.items() if isinstance(v, dict) and k not in inline]
     lines: list[str] = []
-    if prefix and scalars:
+    if prefix and (plain or not (arrays or tables)):
         lines.append(f"[{prefix}]")
-    for key, value in scalars:
+    for key, value in plain:
         if isinstance(value, dict):
             inner = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
             lines.append(f"{key} = {{ {inner} }}")
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                lines.append(f"[[{prefix}.{key}]]" if prefix else f"[[{key}]]")
-                lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
         else:
             lines.append(f"{key} = {_toml_value(value)}")
-    if scalars and prefix:
+    if plain and prefix:
         lines.append("")
+    for key, items in arrays:
+        assert isinstance(items, list)
+        for item in items:
+            lines.append(f"[[{prefix}.{key}]]" if prefix else f"[[{key}]]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
+            lines.append("")
     for key, value in tables:
         assert isinstance(value, dict)
         lines.extend(_dump_toml(value, f"{prefix}.{key}" if prefix else key))
