@@ -13,9 +13,9 @@ from mailsift.core.findings import Finding
 from mailsift.interfaces.cli.main import main
 from mailsift.store import Recordable, Store
 from mailsift.testing.messages import make_message
+from mailsift.testing.sink import SmtpSink
 from mailsift.testing.storekit import (
     PG_URL,
-    SmtpSink,
     make_result,
     pg_unavailable,
     temp_store_settings,

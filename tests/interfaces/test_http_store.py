@@ -15,7 +15,8 @@ from mailsift.services.access import Principal
 from mailsift.services.store_services import StoreServices
 from mailsift.store import Store
 from mailsift.testing.messages import make_message
-from mailsift.testing.storekit import SmtpSink, make_result, pg_unavailable, temp_store_settings
+from mailsift.testing.sink import SmtpSink
+from mailsift.testing.storekit import make_result, pg_unavailable, temp_store_settings
 
 ROOT = Principal("root", "admin")
 
@@ -119,7 +120,7 @@ def test_recipient_sees_only_own_quarantine(env: tuple[TestClient, StoreServices
     approved = client.post(f"/v1/requests/{rid}/approve", json={"note": "ok"}, headers=admin)
     assert approved.json()["release"]["sent"] == ["bob@corp.example"]
     assert client.post(f"/v1/requests/{rid}/deny", json={}, headers=admin).status_code == 409
-    assert [m.rcpt_tos for m in sink.messages] == [("bob@corp.example",)]
+    assert [m.rcpt_to for m in sink.messages] == [("bob@corp.example",)]
 
 
 def test_bulk_release_dry_run_then_job(env: tuple[TestClient, StoreServices,

@@ -17,7 +17,8 @@ from mailsift.services.access import AccessDenied, Principal
 from mailsift.services.store_services import StoreServices
 from mailsift.store import Recordable, Store, TraceQuery
 from mailsift.testing.messages import make_message
-from mailsift.testing.storekit import FakeClock, SmtpSink, SmtpSinkProcess, make_result
+from mailsift.testing.sink import SmtpSink
+from mailsift.testing.storekit import FakeClock, SmtpSinkProcess, make_result
 
 ADMIN = Principal("alice", "admin")
 ANALYST = Principal("sam", "analyst")
@@ -59,8 +60,8 @@ def test_release_one_message_with_original_envelope(store: Store, sink: SmtpSink
     assert report.sent == ["bob@corp.example"]
     (got,) = sink.messages
     assert got.mail_from == "Sender@Example.org"
-    assert got.rcpt_tos == ("Bob@Corp.example",)  # the original case
-    assert got.header("X-Mailsift-Release-Id") == report.release_ids[0]
+    assert got.rcpt_to == ("Bob@Corp.example",)  # the original case
+    assert got.header("X-Mailsift-Release-Id") == [report.release_ids[0]]
     assert got.data.endswith(raw.split(b"\n", 1)[1][-50:].replace(b"\n", b"\r\n"))
     # again, by someone else: nothing is sent twice
     again = asyncio.run(svc.release.release(ADMIN, "m1"))
@@ -110,7 +111,7 @@ def test_connection_lost_during_data_is_uncertain_not_resent(store: Store,
     # at-least-once on explicit request, with the same id so the next hop can dedupe
     forced = asyncio.run(svc.release.release(ADMIN, "q00000", reclaim_uncertain=True))
     assert forced.sent == ["bob@corp.example"]
-    ids = {m.header("X-Mailsift-Release-Id") for m in sink.messages}
+    ids = {m.header("X-Mailsift-Release-Id")[0] for m in sink.messages}
     assert len(ids) == 1
 
 

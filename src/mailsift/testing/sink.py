@@ -1,4 +1,5 @@
-"""A local SMTP sink that records what it receives (tests and benchmarks).
+"""A local SMTP sink that records what it receives (tests and benchmarks), and can refuse
+recipients or cut connections to stand in for a misbehaving next hop.
 
 It stands in for the next hop (Postfix's re-injection port, a mailbox server): a real aiosmtpd
 server on 127.0.0.1 in its own thread. What it received can be read from any thread, counted
@@ -57,12 +58,24 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.lower() in self.sink.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         reply = self.sink.reply
         if reply.startswith("250"):
             data = envelope.original_content or envelope.content
             self.sink._add(ReceivedMessage(envelope.mail_from or "", tuple(envelope.rcpt_tos),
                                            bytes(data), time.time()))
+            drop = any(r.lower() in self.sink.drop_data_for for r in envelope.rcpt_tos)
+            if drop and server.transport is not None:
+                # Taken, then the connection cut before the reply: the sender cannot know
+                # (the "uncertain" case of a release; recorded here as received).
+                server.transport.close()
         return reply
 
 
@@ -83,8 +96,13 @@ class SmtpSink:
 
     def __init__(self, port: int = 0, *, reply: str = "250 2.0.0 Ok: queued",
                  max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        self.host = "127.0.0.1"
         self.port = port or free_port()
         self.reply = reply
+        #: recipients answered 550 at RCPT, and recipients whose DATA is taken but never
+        #: answered (connection cut): both can be changed at any time
+        self.refuse: set[str] = set()
+        self.drop_data_for: set[str] = set()
         self._messages: list[ReceivedMessage] = []
         self._cond = threading.Condition()
         self._controller = _Controller(self, self.port, max_message_bytes)
@@ -116,6 +134,15 @@ class SmtpSink:
     def __len__(self) -> int:
         with self._cond:
             return len(self._messages)
+
+    def deliveries(self) -> list[tuple[str, str]]:
+        """``(X-Mailsift-Release-Id, recipient)`` for every recipient copy received."""
+        return [((m.header("X-Mailsift-Release-Id") or [""])[0], r.lower())
+                for m in self.messages for r in m.rcpt_to]
+
+    def copies(self) -> Counter[tuple[str, str]]:
+        """How many times each (Message-ID, recipient) arrived (above 1: a duplicate)."""
+        return Counter((m.message_id, r.lower()) for m in self.messages for r in m.rcpt_to)
 
     def message_ids(self) -> Counter[str]:
         """How many times each Message-ID arrived (a count above 1 is a duplicate)."""

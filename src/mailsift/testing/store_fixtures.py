@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mailsift.store import Store
-from mailsift.testing.storekit import FakeClock, SmtpSink, pg_unavailable, temp_store_settings
+from mailsift.testing.sink import SmtpSink
+from mailsift.testing.storekit import FakeClock, pg_unavailable, temp_store_settings
 
 _PG_WHY: list[str | None] = []
 

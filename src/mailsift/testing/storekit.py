@@ -11,11 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -26,12 +24,11 @@ from mailsift.core.findings import Finding
 from mailsift.core.message import Address, ParsedMessage
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, Category, DecisionStep, Verdict
+from mailsift.testing.sink import ReceivedMessage
 
 __all__ = [
     "PG_URL",
     "FakeClock",
-    "SinkMessage",
-    "SmtpSink",
     "SmtpSinkProcess",
     "make_result",
     "pg_unavailable",
@@ -102,85 +99,6 @@ def make_result(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SinkMessage:
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    data: bytes
-
-    def header(self, name: str) -> str | None:
-        head = self.data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-        for line in head.splitlines():
-            if line.lower().startswith(name.lower().encode() + b":"):
-                return line.split(b":", 1)[1].strip().decode()
-        return None
-
-
-@dataclass
-class SmtpSink:
-    """A local SMTP server (aiosmtpd) that records what it accepts.
-
-    ``refuse`` names recipients answered 550 at RCPT; ``drop_data_for`` names recipients whose
-    DATA is swallowed and then the connection cut (the next hop may have queued it: the
-    "uncertain" case, recorded as delivered here).
-    """
-
-    refuse: set[str] = field(default_factory=set)
-    drop_data_for: set[str] = field(default_factory=set)
-    messages: list[SinkMessage] = field(default_factory=list)
-    host: str = "127.0.0.1"
-    port: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _controller: Any = None
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
-        if address.lower() in self.refuse:
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = SinkMessage(envelope.mail_from, tuple(envelope.rcpt_tos), envelope.content)
-        with self._lock:
-            self.messages.append(msg)
-        if any(r.lower() in self.drop_data_for for r in envelope.rcpt_tos):
-            server.transport.close()
-        return "250 2.0.0 queued"
-
-    def start(self) -> SmtpSink:
-        from aiosmtpd.controller import Controller
-
-        with socket.socket() as s:
-            s.bind((self.host, 0))
-            self.port = s.getsockname()[1]
-        self._controller = Controller(self, hostname=self.host, port=self.port,
-                                      data_size_limit=0)
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def deliveries(self) -> list[tuple[str, str]]:
-        """(release id, recipient) for every recipient copy received."""
-        with self._lock:
-            return [(m.header("X-Mailsift-Release-Id") or "", r.lower())
-                    for m in self.messages for r in m.rcpt_tos]
-
-    def copies(self) -> dict[tuple[str, str], int]:
-        """How many times each (Message-ID, recipient) arrived."""
-        out: dict[tuple[str, str], int] = {}
-        with self._lock:
-            for m in self.messages:
-                key = m.header("Message-ID") or ""
-                for r in m.rcpt_tos:
-                    out[(key, r.lower())] = out.get((key, r.lower()), 0) + 1
-        return out
-
-
 def pg_unavailable() -> str | None:
     """Why PostgreSQL tests cannot run here, or None when they can."""
     try:
@@ -223,18 +141,19 @@ class _LogHandler:
         self.fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the server
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = SinkMessage(envelope.mail_from, tuple(envelope.rcpt_tos), envelope.content)
+        msg = ReceivedMessage(envelope.mail_from, tuple(envelope.rcpt_tos),
+                              bytes(envelope.content), time.time())
         self.fh.write(json.dumps({
-            "mail_from": msg.mail_from, "rcpt_tos": list(msg.rcpt_tos),
-            "release_id": msg.header("X-Mailsift-Release-Id") or "",
-            "message_id": msg.header("Message-ID") or "",
+            "mail_from": msg.mail_from, "rcpt_tos": list(msg.rcpt_to),
+            "release_id": (msg.header("X-Mailsift-Release-Id") or [""])[0],
+            "message_id": msg.message_id,
         }) + "\n")
         self.fh.flush()
         return "250 2.0.0 queued"
 
 
 class SmtpSinkProcess:
-    """The same sink in its own process (``python -m mailsift.testing.storekit PORT LOG``), so
+    """A recording sink in its own process (``python -m mailsift.testing.storekit PORT LOG``), so
     it does not share the GIL with the releaser being measured."""
 
     def __init__(self, log: Path, host: str = "127.0.0.1") -> None:
