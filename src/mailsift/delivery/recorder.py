@@ -65,13 +65,17 @@ class AsyncRecorder:
                         self.trace.record_many([item])
                     except Exception as single:
                         outcomes[i] = single
-        for i, (kind, item, _) in enumerate(batch):
-            if kind == "status":
-                message, status, rcpts = item
-                try:
-                    self.trace.set_status(message, status, rcpts)
-                except Exception as exc:
-                    outcomes[i] = exc
+        statuses = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "status"]
+        if statuses:
+            try:
+                self.trace.set_statuses([item for _, item in statuses])
+            except Exception as exc:  # as above: one bad update must not fail the others
+                log.warning("batch status update failed (%s); retrying one by one", exc)
+                for i, (message, status, rcpts) in statuses:
+                    try:
+                        self.trace.set_status(message, status, rcpts)
+                    except Exception as single:
+                        outcomes[i] = single
         return outcomes
 
     async def _run(self) -> None:

@@ -192,17 +192,26 @@ class TraceStore:
     def set_status(self, message: str, status: str, recipients: Iterable[str] | None = None,
                    *, only_from: str | None = None) -> int:
         """Update the delivery status of a message's recipients (all when ``None``)."""
-        if status not in STATUSES:
-            raise StoreError(f"unknown status {status!r}")
-        stmt = update(TraceRow).where(TraceRow.message_pk == message)
-        if recipients is not None:
-            stmt = stmt.where(TraceRow.recipient.in_([r.lower() for r in recipients]))
-        if only_from is not None:
-            stmt = stmt.where(TraceRow.status == only_from)
+        return self.set_statuses([(message, status, recipients)], only_from=only_from)
+
+    def set_statuses(self, changes: Sequence[tuple[str, str, Iterable[str] | None]],
+                     *, only_from: str | None = None) -> int:
+        """Several ``(message, status, recipients)`` updates in one transaction (one commit,
+        one fsync: the gateway batches the statuses of concurrent messages this way)."""
+        for _, status, _ in changes:
+            if status not in STATUSES:
+                raise StoreError(f"unknown status {status!r}")
+        now = self.clock.now()
+        count = 0
         with self.engine.begin() as conn:
-            return conn.execute(
-                stmt.values(status=status, updated_at=self.clock.now())
-            ).rowcount
+            for message, status, recipients in changes:
+                stmt = update(TraceRow).where(TraceRow.message_pk == message)
+                if recipients is not None:
+                    stmt = stmt.where(TraceRow.recipient.in_([r.lower() for r in recipients]))
+                if only_from is not None:
+                    stmt = stmt.where(TraceRow.status == only_from)
+                count += conn.execute(stmt.values(status=status, updated_at=now)).rowcount
+        return count
 
     # -- reading -------------------------------------------------------------------------------
     def search(self, query: TraceQuery, *, cursor: str | None = None, limit: int = 50) -> Page:
