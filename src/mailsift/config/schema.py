@@ -90,7 +90,7 @@ class DetectorSettings(_Section):
 
 class ScanSettings(_Section):
     offline: bool = False
-    max_workers: int = Field(2, ge=1)
+    max_workers: int = Field(1, ge=1, description="default of mailsift scan --workers")
 
 
 class RuleSettings(_Section):

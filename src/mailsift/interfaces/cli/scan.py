@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH", help=".eml, mbox, .mbox.gz, maildir or -")
     p.add_argument("--format", choices=("text", "json", "jsonl"), default="text")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="scan in N parallel processes")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="scan in N parallel processes (default: [scan] max_workers, 1)")
     p.add_argument("--offline", action="store_true", default=None,
                    help="skip every DNS-based check (said so in the result)")
     p.add_argument("--client-ip", metavar="IP")
@@ -127,13 +127,15 @@ def _parallel(items: Iterable[tuple[str, bytes]], envelope: Envelope, workers: i
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise InputError("--workers must be at least 1")
     _validate_dns(args.dns)
     paths = args.paths or ["-"]
     if paths == ["-"] and sys.stdin.isatty():
         raise InputError("no input: give PATH arguments or pipe a message on stdin")
     settings = load_settings(args.config).settings
+    if args.workers is None:
+        args.workers = settings.scan.max_workers
     envelope = _envelope(args)
     initargs = (settings, args.offline, args.dns, args.format)
     items = iter_messages(paths)
