@@ -63,6 +63,15 @@ def test_detector_on_messages(model_path: Path) -> None:
     assert det.versions() == {"model:synthetic": det.model.version}
 
 
+def test_findings_name_the_features_only_when_a_band_fires(model_path: Path) -> None:
+    det = MlDetector(cached_model(model_path), MlSettings(model_path=str(model_path)))
+    msg = parse_message(_phish())
+    found = det.run(ScanContext(msg))
+    assert found and any("(+" in e for f in found for e in f.evidence)  # explained
+    # the same probabilities as a one-pass prediction with contributions
+    assert found[0].evidence[0] == det.findings(det.predict(msg))[0].evidence[0]
+
+
 def test_shadow_state_is_carried(model_path: Path) -> None:
     det = MlDetector(cached_model(model_path), MlSettings(state="shadow"))
     findings = det.run(ScanContext(parse_message(_phish())))
@@ -107,3 +116,13 @@ def test_receiver_headers_do_not_change_the_score(model_path: Path) -> None:
     a = det.predict(parse_message(honeypot + body)).probabilities
     b = det.predict(parse_message(lists + body)).probabilities
     assert a == b
+
+
+def test_binary_threat_model_junks_and_explains(tmp_path: Path) -> None:
+    path = train_synthetic_model(tmp_path, objective="threat")
+    det = MlDetector(cached_model(path), MlSettings(model_path=str(path)))
+    assert det.model.classes == ("ham", "threat")
+    found = det.run(ScanContext(parse_message(_phish())))
+    assert [f.code for f in found] == ["ML_SPAM"]  # no phish class: the spam family only
+    assert any("(+" in e for e in found[0].evidence)
+    assert det.run(ScanContext(parse_message(_ham()))) == []

@@ -93,3 +93,15 @@ def test_long_body_is_cut_but_its_length_is_kept() -> None:
     raw = make_message(text="word " * 5000)
     view = sender_view(parse_message(raw), max_body=1000)
     assert len(view.body) == 1000 and view.body_chars >= 25000
+
+
+def test_recipient_named_in_the_subject_is_reported_and_masked() -> None:
+    from mailsift.ml.receiver import sender_view
+    from mailsift.parsing import parse_message
+    from mailsift.testing.messages import make_message
+
+    msg = parse_message(make_message(subject="jane@example.net: mailbox full",
+                                     to="jane@example.net"))
+    view = sender_view(msg)
+    assert view.recipient_in_subject and "jane" not in view.subject
+    assert not sender_view(parse_message(make_message(subject="Lunch"))).recipient_in_subject

@@ -5,7 +5,8 @@ or spam family, and the policy thresholds decide, as for every other finding; pe
 heaviest matching band counts. Each finding carries the probabilities, the band that fired, the
 model's name and version hash, and the features that pushed the score, so an admin can read why.
 
-Cost: features ~0.3-0.6 ms and scoring ~0.05 ms per message; the model is loaded once per process
+Cost: features ~0.6 ms and scoring ~0.2 ms per message (bench/ml_bench.py); the features that
+pushed a score are only computed when a band fires. The model is loaded once per process
 (a cache keyed by file path and modification time) so worker processes share nothing mutable.
 """
 
@@ -76,11 +77,19 @@ class MlDetector:
 
     def run(self, ctx: ScanContext) -> Sequence[Finding]:
         features = extract(ctx.message, ctx.envelope.rcpt_to)
-        top = self.settings.top_features
-        found = self.findings(self.model.predict(features, top=top))
+        found = self.findings(self._scored(self.model, features))
         for model, state in self.candidates:
-            found.extend(self.findings(model.predict(features, top=top), model, state))
+            found.extend(self.findings(self._scored(model, features), model, state))
         return found
+
+    def _scored(self, model: LinearModel, features: Mapping[str, float]) -> Prediction:
+        # Naming the contributing features costs about a third of scoring; most mail fires no
+        # band and gets no finding to explain, so only the messages that do are scored again.
+        prediction = model.predict(features)
+        top = self.settings.top_features
+        if top and any(prediction.p(b.score) >= b.min_probability for b in self.settings.bands):
+            prediction = model.predict(features, top=top)
+        return prediction
 
     def findings(self, prediction: Prediction, model: LinearModel | None = None,
                  state: ArtifactState | None = None) -> list[Finding]:
@@ -94,7 +103,10 @@ class MlDetector:
         out = []
         probs = ", ".join(f"p_{c}={prediction.p(c):.3f}" for c in ("phish", "spam", "threat"))
         for family, (weight, score, band_text) in best.items():
-            pushed = prediction.contributions.get(score if score != "threat" else family, ())
+            # A threat band is explained by its family's class, or by the one threat class of a
+            # binary (ham/threat) model.
+            pushed = prediction.contributions.get(
+                score if score != "threat" else family) or prediction.contributions.get(score, ())
             evidence = (probs, band_text, *(f"{n} (+{w:.2f})" for n, w in pushed))
             out.append(Finding(
                 code=_CODE_OF_FAMILY[family], weight=weight, evidence=evidence,

@@ -85,8 +85,8 @@ def _linear_loso(examples: Sequence[Example]) -> npt.NDArray[np.float64]:
         test = np.flatnonzero(table.source_of == s)
         train = np.flatnonzero(table.source_of != s)
         model = table.fit(train)
-        probs = softmax(table.logits(model, test, ("ham", "spam", "phish")))
-        out[test] = 1.0 - probs[:, 0]
+        probs = softmax(table.logits(model, test, model.classes))
+        out[test] = 1.0 - probs[:, model.classes.index("ham")]
     return out
 
 

@@ -5,7 +5,14 @@ Features are plain strings with a value, grouped by prefix so an admin can read 
 * ``s:`` subject words, ``w:`` body words (HTML rendered to text), ``b:`` body word pairs;
 * ``ud:`` registrable domains of links, ``uh:`` link hosts, ``up:`` link path words,
   ``ed:`` domains of addresses written in the body, ``fd:`` the From domain's suffix;
-* ``x:`` structure and header anomalies (parts, attachment types, HTML/text ratio, link tricks).
+* ``x:`` structure and header anomalies (parts, attachment types, HTML/text ratio, link tricks);
+* ``dn:`` words of the From display name, ``lt:`` words people see on links (anchor text),
+  ``ut:`` top-level domains of links;
+* ``k:`` word *classes* (credentials, account, verification, urgency, money, action) and their
+  pairs: the vocabulary of a lure changes with the era ("your eBay account" then, "your Microsoft
+  365 mailbox" now), the classes of words it is built from much less;
+* ``l:`` how links relate to the sender: to the From domain or only elsewhere, shorteners,
+  free hosting, long queries, many subdomains.
 
 Everything is computed on the :mod:`~mailsift.ml.receiver` sender view, so receiver-added headers
 cannot reach the model. Digits are folded to ``0`` (years and ticket numbers identify a corpus's
@@ -24,11 +31,15 @@ from collections.abc import Iterable
 from mailsift.core.message import ParsedMessage
 from mailsift.ml.receiver import SenderView, sender_view
 
-__all__ = ["FEATURE_VERSION", "MAX_BODY_CHARS", "extract", "extract_view"]
+__all__ = ["FEATURE_VERSION", "MAX_BODY_CHARS", "TEXT_PREFIXES", "extract", "extract_view"]
 
 #: Bumped whenever extraction changes; a model records it and refuses a mismatch.
-FEATURE_VERSION = "1"
+FEATURE_VERSION = "2"
 MAX_BODY_CHARS = 8_000
+#: The word families. A model normalises them apart from all other features (each group to the
+#: same length), so a long body's hundreds of words cannot drown the few link and structure
+#: features (:func:`mailsift.ml.train.group_normalize`).
+TEXT_PREFIXES = ("s:", "w:", "b:")
 _MAX_PAIRS = 300
 _MAX_TOKEN = 30
 
@@ -37,11 +48,55 @@ _DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
 _LOG_VALUE = [0.0] + [1.0 + math.log(n) for n in range(1, 64)]
 _EMAIL = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 _PATH_WORD = re.compile(r"[a-z]{3,20}")
+#: A Latin letter next to a Greek or Cyrillic one inside a word: look-alike letters ("Υour
+#: ѡallet") that dodge word filters; ordinary Greek or Russian text does not mix scripts in a word.
+_GREEK_CYRILLIC = "\u0370-\u03ff\u0400-\u04ff"
+_MIXED_SCRIPT = re.compile(rf"[a-zA-Z][{_GREEK_CYRILLIC}]|[{_GREEK_CYRILLIC}][a-zA-Z]")
 _EXEC_EXT = frozenset({"exe", "scr", "js", "jse", "vbs", "vbe", "bat", "cmd", "com", "pif", "hta",
                        "wsf", "lnk", "iso", "img", "msi", "ps1", "jar"})
 _DOC_EXT = frozenset({"doc", "docm", "xls", "xlsm", "xlsb", "ppt", "pptm", "rtf", "pdf", "htm",
                       "html", "shtml", "svg"})
 _ARCHIVE_EXT = frozenset({"zip", "rar", "7z", "gz", "tar", "cab", "ace", "arj", "z"})
+
+#: Word classes (``k:``). Lists of plain English words of lures, not of any corpus: a class
+#: fires whatever brand or product the lure names, which is what carries across eras.
+_CLASSES: dict[str, frozenset[str]] = {
+    "credential": frozenset({"password", "passwords", "passcode", "login", "logon", "signin",
+                             "credentials", "username", "pin", "ssn", "otp"}),
+    "account": frozenset({"account", "accounts", "mailbox", "profile", "membership",
+                          "subscription", "wallet", "card", "billing", "inbox", "storage"}),
+    "verify": frozenset({"verify", "verification", "verified", "confirm", "confirmation",
+                         "validate", "validation", "update", "reactivate", "restore", "unlock",
+                         "authenticate", "reconfirm", "review"}),
+    "urgency": frozenset({"urgent", "urgently", "immediately", "immediate", "suspend",
+                          "suspended", "suspension", "locked", "limited", "restricted",
+                          "expire", "expires", "expired", "expiration", "deactivated",
+                          "deactivation", "terminated", "termination", "unusual",
+                          "unauthorized", "unauthorised", "alert", "warning", "final",
+                          "deadline", "failure", "failed", "blocked", "disabled", "closure"}),
+    "money": frozenset({"payment", "invoice", "refund", "transfer", "bank", "banking",
+                        "transaction", "funds", "deposit", "tax", "overdue", "prize",
+                        "claim", "reward", "bonus"}),
+    "action": frozenset({"click", "follow", "login", "sign", "download", "open", "visit",
+                         "access", "proceed"}),
+}
+_CLASS_OF: dict[str, tuple[str, ...]] = {}
+for _name, _members in _CLASSES.items():
+    for _w in _members:
+        _CLASS_OF[_w] = (*_CLASS_OF.get(_w, ()), _name)
+#: Link shorteners and free hosting/site builders: a link there hides who really serves it.
+_SHORTENERS = frozenset({"bit.ly", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly",
+                         "rebrand.ly", "cutt.ly", "shorturl.at", "tiny.cc", "rb.gy", "t.ly",
+                         "s.id", "bl.ink", "lnkd.in", "qr.co", "short.io"})
+_FREE_HOSTS = frozenset({"000webhostapp.com", "weebly.com", "wixsite.com", "blogspot.com",
+                         "web.app", "firebaseapp.com", "appspot.com", "googleapis.com",
+                         "windows.net", "azurewebsites.net", "herokuapp.com", "netlify.app",
+                         "vercel.app", "pages.dev", "workers.dev", "r2.dev", "glitch.me",
+                         "ngrok.io", "ngrok-free.app", "ipfs.io", "dweb.link", "godaddysites.com",
+                         "webflow.io", "square.site", "mystrikingly.com", "tripod.com",
+                         "geocities.com", "freewebs.com", "angelfire.com", "formstack.com",
+                         "jotform.com", "typeform.com", "sharepoint.com", "1drv.ms",
+                         "dropboxusercontent.com", "wordpress.com", "surge.sh", "repl.co"})
 
 
 def _bucket(n: float) -> str:
@@ -71,6 +126,12 @@ def _structure(msg: ParsedMessage, view: SenderView, out: Counter[str]) -> None:
     out[f"x:body_len{_bucket(view.body_chars // 64)}"] += 1
     if len(body.strip()) < 40:
         out["x:body_empty"] += 1
+    if view.recipient_in_subject:
+        # "jane@example.org, your account ...": lures name the mailbox; people rarely do
+        out["x:rcpt_in_subject"] += 1
+    if (not view.subject.isascii() and _MIXED_SCRIPT.search(view.subject)) or \
+            (not body.isascii() and _MIXED_SCRIPT.search(body, 0, MAX_BODY_CHARS)):
+        out["x:mixed_script"] += 1
     for att in msg.attachments:
         ext = _ext(att.filename)
         out[f"x:att_ext:{ext or 'none'}"] += 1
@@ -96,6 +157,18 @@ def _structure(msg: ParsedMessage, view: SenderView, out: Counter[str]) -> None:
         for m in _EMAIL.finditer(display):
             if m.group(1).lower() != msg.from_addr.domain:
                 out["x:display_addr_mismatch"] += 1
+        # DMARC From-munging by a list server ("Jane Doe via dev-list" <dev-list@...>) is a
+        # receiver-side rewrite: keep the author's name, and do not compare it with the address.
+        munged = view.list_mail and " via " in display
+        display_words = _words(display.split(" via ", 1)[0] if munged else display)[:6]
+        out.update("dn:" + w for w in display_words)
+        addr = msg.from_addr.addr.lower()
+        if munged or not display_words:
+            pass
+        elif any(len(w) >= 3 and w in addr for w in display_words):
+            out["x:dn_in_address"] += 1
+        else:
+            out["x:dn_not_in_address"] += 1
         tld = msg.from_addr.domain.rsplit(".", 1)[-1][:12]
         out[f"fd:{tld}"] += 1
         if msg.reply_to and all(r.domain != msg.from_addr.domain for r in msg.reply_to):
@@ -111,12 +184,28 @@ def _structure(msg: ParsedMessage, view: SenderView, out: Counter[str]) -> None:
         out[f"x:mailer:{first[0] if first else 'other'}"] += 1
 
 
-def _urls(view: SenderView, out: Counter[str]) -> None:
+def _urls(view: SenderView, from_domain: str, out: Counter[str]) -> None:
     urls = view.urls
     out[f"x:urls{_bucket(len(urls))}"] += 1
     domains = set()
     for u in urls[:200]:
         domains.add(u.domain)
+        host = u.host
+        if u.domain in _SHORTENERS or host in _SHORTENERS:
+            out["l:shortener"] += 1
+        elif u.domain in _FREE_HOSTS:
+            out["l:free_host"] += 1
+        if host.count(".") >= 3 and not u.is_ip:
+            out["l:deep_host"] += 1
+        if "-" in u.domain:
+            out["l:hyphen_domain"] += 1
+        query = u.url.partition("?")[2]
+        if len(query) > 80:
+            out["l:long_query"] += 1
+        if u.source == "href" and u.display_text:
+            out.update("lt:" + w for w in _words(u.display_text)[:4])
+        if not u.is_ip and "." in u.domain:
+            out["ut:" + u.domain.rsplit(".", 1)[-1][:12]] += 1
         out[f"ud:{u.domain[:_MAX_TOKEN]}"] += 1
         out[f"uh:{u.host[:_MAX_TOKEN]}"] += 1
         if u.is_ip:
@@ -137,22 +226,56 @@ def _urls(view: SenderView, out: Counter[str]) -> None:
             out[f"up:{word}"] += 1
     if domains:
         out[f"x:url_domains{_bucket(len(domains))}"] += 1
+        if from_domain:
+            if any(from_domain == d or from_domain.endswith("." + d) for d in domains):
+                out["l:to_from_domain"] += 1
+            else:
+                out["l:only_other_domains"] += 1
+
+
+def _classes(subject_words: Counter[str], body_words: Counter[str], out: Counter[str]) -> None:
+    found: Counter[str] = Counter()
+    get = _CLASS_OF.get
+    # Over distinct words (a Counter), not tokens: a long body costs one look-up per word type.
+    for counter, factor in ((subject_words, 2), (body_words, 1)):
+        for w, n in counter.items():
+            hit = get(w)
+            if hit is not None:
+                for name in hit:
+                    found[name] += n * factor
+    if not found:
+        return
+    out.update({"k:" + name: n for name, n in found.items()})
+    # Pairs: "verify" + "account" + "suspended" together is a lure; each alone is everyday mail,
+    # and a linear model cannot form the conjunction itself.
+    for a, b in itertools.combinations(sorted(found), 2):
+        out[f"k:{a}+{b}"] += 1
+
+
+def _prefixed(prefix: str, counter: Counter[str]) -> dict[str, int]:
+    return {prefix + w: n for w, n in counter.items()}
 
 
 def extract_view(msg: ParsedMessage, view: SenderView) -> dict[str, float]:
     """Named features with their values (1 + log count), before any model vocabulary."""
-    counts: Counter[str] = Counter()
-    subject_words = _words(view.subject)
-    counts.update("s:" + w for w in subject_words)
-    if not subject_words:
-        counts["x:no_subject"] += 1
+    # The word families (s:, w:, b:) cannot collide with each other or with the rest, so they
+    # are merged with dict.update (C speed) instead of adding counts one by one.
+    subject_words = Counter(_words(view.subject))
     body = view.body[:MAX_BODY_CHARS]
     words = _words(body)
-    counts.update("w:" + w for w in words)
-    counts.update(f"b:{a}_{b}" for a, b in itertools.pairwise(words[:_MAX_PAIRS]))
-    counts.update("ed:" + d.lower()[:_MAX_TOKEN] for d in _EMAIL.findall(body)[:50])
-    _urls(view, counts)
-    _structure(msg, view, counts)
+    body_words = Counter(words)
+    counts: dict[str, int] = _prefixed("s:", subject_words)
+    counts.update(_prefixed("w:", body_words))
+    pairs = words[:_MAX_PAIRS]
+    counts.update(Counter(map("b:{}_{}".format, pairs, pairs[1:])))
+    rest: Counter[str] = Counter("ed:" + d.lower()[:_MAX_TOKEN] for d in _EMAIL.findall(body)[:50])
+    if not subject_words:
+        rest["x:no_subject"] += 1
+    _classes(subject_words, body_words, rest)
+    from_domain = msg.from_addr.domain if msg.from_addr is not None else ""
+    _urls(view, from_domain, rest)
+    _structure(msg, view, rest)
+    counts.update(rest)
     table = _LOG_VALUE
     return {name: table[n] if n < 64 else 1.0 + math.log(n) for name, n in counts.items()}
 

@@ -8,7 +8,9 @@ file cannot run code. The version is a hash of everything that changes a score, 
 
 Scoring is a sparse dot product done with dict look-ups (the vocabulary maps a feature name to
 its row), which keeps it around a tenth of a millisecond per message, and lets every score name
-the features that pushed it.
+the features that pushed it. Feature values are normalised in two groups, words
+(:data:`~mailsift.ml.features.TEXT_PREFIXES`) and everything else, each to length
+1/sqrt(2), exactly as in training (:func:`mailsift.ml.train.group_normalize`).
 """
 
 from __future__ import annotations
@@ -27,14 +29,26 @@ import numpy as np
 import numpy.typing as npt
 
 from mailsift.core.errors import ConfigError
-from mailsift.ml.features import FEATURE_VERSION
+from mailsift.ml.features import FEATURE_VERSION, TEXT_PREFIXES
 
-__all__ = ["FORMAT", "LinearModel", "Prediction", "load_model", "save_model", "shipped_model_path"]
+__all__ = ["FORMAT", "LinearModel", "Prediction", "group_normalized", "load_model", "save_model",
+           "shipped_model_path"]
 
 FORMAT = "mailsift-linear/1"
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed, so the same model always gives the same bytes
 
 FloatArray = npt.NDArray[np.float32]
+_SQRT2 = math.sqrt(2.0)
+
+
+def group_normalized(values: FloatArray, text: npt.NDArray[np.bool_]) -> FloatArray:
+    """``values`` with the word group (``text``) and the rest each scaled to length 1/sqrt(2)."""
+    out = values.copy()
+    for mask in (text, ~text):
+        part = values[mask]
+        if part.size:
+            out[mask] = part / (float(np.sqrt(np.dot(part, part))) * _SQRT2)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +82,7 @@ class LinearModel:
     feature_version: str = FEATURE_VERSION
     metadata: Mapping[str, Any] = field(default_factory=dict)
     index: Mapping[str, int] = field(init=False, repr=False)
+    text_rows: npt.NDArray[np.bool_] = field(init=False, repr=False)
     version: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +92,9 @@ class LinearModel:
         if "ham" not in self.classes:
             raise ConfigError(f"model {self.name}: no 'ham' class")
         object.__setattr__(self, "index", {n: i for i, n in enumerate(self.vocabulary)})
+        object.__setattr__(self, "text_rows", np.fromiter(
+            (n.startswith(TEXT_PREFIXES) for n in self.vocabulary), dtype=bool,
+            count=len(self.vocabulary)))
         object.__setattr__(self, "version", self._hash())
 
     def _hash(self) -> str:
@@ -99,8 +117,8 @@ class LinearModel:
                 values.append(value)
         vals = np.asarray(values, dtype=np.float32)
         if rows:
-            # L2 normalisation over the known features, exactly as in training.
-            vals /= float(np.sqrt(np.dot(vals, vals)))
+            # normalised over the known features, per group, exactly as in training
+            vals = group_normalized(vals, self.text_rows[rows])
             z = vals @ self.coef[rows] + self.intercept
         else:
             z = self.intercept.copy()

@@ -81,7 +81,8 @@ class SenderView:
 
     ``headers`` keeps only sender-side headers (original order); ``urls`` drops links to the
     list server's own pages; ``body`` may be cut to a length limit, ``body_chars`` is the length
-    of the whole body (footer removed).
+    of the whole body (footer removed). ``recipient_in_subject`` says a recipient's address or
+    local part was masked out of the subject (lures name the mailbox they target).
     """
 
     headers: tuple[tuple[str, str], ...]
@@ -90,6 +91,7 @@ class SenderView:
     urls: tuple[Url, ...]
     list_mail: bool
     body_chars: int = 0
+    recipient_in_subject: bool = False
 
 
 def _list_hosts(msg: ParsedMessage) -> set[str]:
@@ -169,11 +171,13 @@ def sender_view(msg: ParsedMessage, recipients: Iterable[str] = (), max_body: in
     if max_body:
         body = body[:max_body]
     addrs, local_parts = _recipients(msg, recipients)
+    masked_subject = mask_recipients(subject, addrs, local_parts)
     return SenderView(
         headers=headers,
-        subject=mask_recipients(subject, addrs, local_parts),
+        subject=masked_subject,
         body=mask_recipients(body, addrs, local_parts),
         urls=tuple(u for u in urls if not any(a in u.url.lower() for a in addrs)),
         list_mail=list_mail,
         body_chars=body_chars,
+        recipient_in_subject=masked_subject != subject,
     )

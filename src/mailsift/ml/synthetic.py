@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Literal
 
 from mailsift.ml.corpus import LabelledSource
 
@@ -114,14 +115,16 @@ def make_corpus(root: Path, per_source: int = 40, seed: int = 7,
     return out
 
 
-def train_synthetic_model(root: Path, per_source: int = 30, seed: int = 7) -> Path:
+def train_synthetic_model(root: Path, per_source: int = 30, seed: int = 7,
+                          objective: Literal["threat", "multinomial"] = "multinomial") -> Path:
     """Write a synthetic corpus under ``root`` and a small model trained on it; returns the
-    model's JSON path (``root/model/synthetic.json``)."""
+    model's JSON path (``root/model/synthetic.json``). Multinomial by default, so tests can
+    exercise the phish class and its bands; the shipped model's objective is ``"threat"``."""
     from mailsift.ml.model import save_model
     from mailsift.ml.train import TrainOptions, extract_examples, train_model
 
     sources = make_corpus(root / "corpus", per_source, seed)
     examples = extract_examples(sources)
-    options = TrainOptions(c=1.0, folds=3, max_iter=100)
+    options = TrainOptions(c=1.0, folds=3, max_iter=100, objective=objective)
     model, _ = train_model(examples, options, "synthetic", sources)
     return save_model(model, root / "model" / "synthetic.json")

@@ -10,6 +10,12 @@ Choices, and why:
   address, its redaction marker) are mailbox identity, not threat.
 * **Sources weigh alike.** Each source's messages together weigh the same within its label, and
   each label weighs the same overall, so the biggest source cannot define "ham".
+* **Ham against threat.** The default objective is binary: ham against everything else (spam
+  and phish as one "threat" class, ``classes = ("ham", "threat")``). The detector's junk
+  decision is P(threat) = 1 - P(ham), and a three-class softmax also spends its weights on
+  telling spam from phish, which does not transfer between phish sources (held out, phish is
+  scored as spam); the binary model ranks held-out phish against ham better (docs/model-card.md).
+  ``objective="multinomial"`` keeps the ham/spam/phish model.
 * **Calibration by temperature.** One scalar fitted on the grouped out-of-fold logits: it keeps
   the ranking, makes the probabilities honest, and is a number in JSON rather than an object.
 """
@@ -23,7 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -31,11 +37,15 @@ from scipy import sparse
 
 from mailsift.config.schema import LimitSettings
 from mailsift.ml.corpus import LABELS, LabelledSource, iter_source
-from mailsift.ml.features import FEATURE_VERSION, extract
+from mailsift.ml.features import FEATURE_VERSION, TEXT_PREFIXES, extract
 from mailsift.ml.model import LinearModel
 
+#: The merged class of the binary objective (spam and phish against ham).
+THREAT = "threat"
+
 __all__ = ["Example", "FeatureTable", "TrainOptions", "TrainReport", "extract_examples", "fit",
-           "grouped_oof", "source_folds", "train_model", "vectorize"]
+           "group_normalize", "grouped_oof", "ham_thresholds", "source_folds", "train_model",
+           "vectorize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +60,23 @@ class TrainOptions:
     c: float = 4.0
     min_sources: int = 2
     min_messages: int = 3
-    max_features: int = 150_000
+    # The 50,000 most frequent shared features rank held-out mail as well as 150,000 did
+    # (docs/model-card.md), and the smaller vocabulary makes scan-time look-ups cheaper.
+    max_features: int = 50_000
     folds: int = 5
     max_iter: int = 300
     classes: tuple[str, ...] = LABELS
+    objective: Literal["threat", "multinomial"] = "threat"
+
+    def target(self, label: str) -> str:
+        """The class a message of ``label`` is trained as."""
+        if self.objective == "threat":
+            return "ham" if label == "ham" else THREAT
+        return label
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return ("ham", THREAT) if self.objective == "threat" else self.classes
 
 
 @dataclass(frozen=True)
@@ -127,6 +150,7 @@ class FeatureTable:
         self.matrix = sparse.csr_matrix(
             (np.asarray(data, dtype=np.float64), indices, indptr),
             shape=(len(examples), len(self.names)))
+        self.text = np.array([n.startswith(TEXT_PREFIXES) for n in self.names], dtype=bool)
         self.sources = sorted({ex.source for ex in examples})
         self.source_of = np.array([self.sources.index(ex.source) for ex in examples])
         present = self.matrix.copy()
@@ -154,18 +178,18 @@ class FeatureTable:
     def fit(self, rows: npt.NDArray[np.int64], name: str = "model", temperature: float = 1.0,
             metadata: Mapping[str, Any] | None = None) -> LinearModel:
         from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import normalize
 
         options = self.options
         cols = self.vocabulary(rows)
         examples = [self.examples[int(i)] for i in rows]
-        present = [c for c in options.classes if any(ex.label == c for ex in examples)]
+        targets = [options.target(ex.label) for ex in examples]
+        present = [c for c in options.targets if c in set(targets)]
         if "ham" not in present or len(present) < 2:
             raise ValueError(f"training needs ham and at least one threat label, got {present}")
-        x = normalize(self.matrix[rows][:, cols])
-        y = np.array([present.index(ex.label) for ex in examples])
+        x = group_normalize(self.matrix[rows][:, cols], self.text[cols])
+        y = np.array([present.index(t) for t in targets])
         clf = LogisticRegression(C=options.c, max_iter=options.max_iter, tol=1e-4)
-        clf.fit(x, y, sample_weight=_weights(examples))
+        clf.fit(x, y, sample_weight=_weights(examples, options.target))
         coef = np.zeros((len(cols), len(present)), dtype=np.float32)
         intercept = np.zeros(len(present), dtype=np.float32)
         if len(present) == 2:
@@ -194,32 +218,59 @@ class FeatureTable:
 
 def vectorize(examples: Sequence[Example] | Sequence[Mapping[str, float]],
               index: Mapping[str, int]) -> sparse.csr_matrix:
-    """Rows L2-normalised over known features, as :meth:`LinearModel.logits` does."""
+    """Rows normalised over known features, per group, as :meth:`LinearModel.logits` does."""
     indptr = [0]
     indices: list[int] = []
     data: list[float] = []
     for ex in examples:
         feats = ex.features if isinstance(ex, Example) else ex
-        row = [(index[n], v) for n, v in feats.items() if n in index]
-        norm = math.sqrt(sum(v * v for _, v in row)) or 1.0
-        indices.extend(i for i, _ in row)
-        data.extend(v / norm for _, v in row)
+        for n, v in feats.items():
+            col = index.get(n)
+            if col is not None:
+                indices.append(col)
+                data.append(v)
         indptr.append(len(indices))
-    return sparse.csr_matrix((np.asarray(data, dtype=np.float64), indices, indptr),
-                             shape=(len(examples), len(index)))
+    raw = sparse.csr_matrix((np.asarray(data, dtype=np.float64), indices, indptr),
+                            shape=(len(examples), len(index)))
+    text = np.zeros(len(index), dtype=bool)
+    for n, col in index.items():
+        text[col] = n.startswith(TEXT_PREFIXES)
+    return group_normalize(raw, text)
 
 
-def _weights(examples: Sequence[Example]) -> npt.NDArray[np.float64]:
+def group_normalize(x: sparse.csr_matrix, text: npt.NDArray[np.bool_]) -> sparse.csr_matrix:
+    """Each row's word columns (``text``) and its other columns each scaled to length
+    1/sqrt(2) (a group a row does not have stays empty). One global L2 norm let a long body's
+    hundreds of word features shrink the few link and structure features of the same message;
+    per group, both keep the same weight whatever the length of the text."""
+    x = sparse.csr_matrix(x, dtype=np.float64)
+    flags = text.astype(np.float64)
+    squares = x.multiply(x).tocsr()
+    text_norm = np.sqrt(np.asarray(squares @ flags).ravel())
+    other_norm = np.sqrt(np.asarray(squares @ (1.0 - flags)).ravel())
+    row_of = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    denom = np.where(text[x.indices], text_norm[row_of], other_norm[row_of])
+    denom[denom == 0] = 1.0
+    out = x.copy()
+    out.data = x.data / denom / math.sqrt(2.0)
+    return out
+
+
+def _weights(examples: Sequence[Example], target: Callable[[str], str] | None = None
+             ) -> npt.NDArray[np.float64]:
+    """Sample weights: each class (``target`` of the label) totals the same, and inside a class
+    each source an equal share."""
+    cls = target or (lambda label: label)
     per_source = Counter(ex.source for ex in examples)
-    sources_per_label: dict[str, set[str]] = defaultdict(set)
+    sources_per_class: dict[str, set[str]] = defaultdict(set)
     for ex in examples:
-        sources_per_label[ex.label].add(ex.source)
-    n_labels = len(sources_per_label)
+        sources_per_class[cls(ex.label)].add(ex.source)
+    n_classes = len(sources_per_class)
     w = np.empty(len(examples))
     for i, ex in enumerate(examples):
-        # each label totals len(examples)/n_labels; inside it each source an equal share
-        label_share = len(examples) / n_labels
-        w[i] = label_share / len(sources_per_label[ex.label]) / per_source[ex.source]
+        # each class totals len(examples)/n_classes; inside it each source an equal share
+        class_share = len(examples) / n_classes
+        w[i] = class_share / len(sources_per_class[cls(ex.label)]) / per_source[ex.source]
     return w
 
 
@@ -237,7 +288,8 @@ def grouped_oof(table: FeatureTable, folds: int | None = None
     ``folds=None`` holds out one source at a time (leave-one-source-out).
     """
     examples = table.examples
-    classes = [c for c in table.options.classes if any(ex.label == c for ex in examples)]
+    present = {table.options.target(ex.label) for ex in examples}
+    classes = [c for c in table.options.targets if c in present]
     logits = np.zeros((len(examples), len(classes)))
     for test_idx in source_folds(table, folds):
         train_idx = np.setdiff1d(np.arange(len(examples)), test_idx)
@@ -289,8 +341,11 @@ def fit_temperature(logits: npt.NDArray[np.float64], y: npt.NDArray[np.int64],
 
 
 def oof_metrics(examples: Sequence[Example], probs: npt.NDArray[np.float64],
-                classes: Sequence[str]) -> dict[str, Any]:
-    """Per held-out source: how often the model's top class was right, and mean P(label)."""
+                classes: Sequence[str], target: Callable[[str], str] | None = None
+                ) -> dict[str, Any]:
+    """Per held-out source: how often the model's top class was right (the class its label is
+    trained as), and the share with P(threat) >= 0.5."""
+    cls = target or (lambda label: label)
     per: dict[str, dict[str, Any]] = {}
     threat = 1.0 - probs[:, classes.index("ham")]
     for source in dict.fromkeys(ex.source for ex in examples):
@@ -301,10 +356,31 @@ def oof_metrics(examples: Sequence[Example], probs: npt.NDArray[np.float64],
         per[source] = {
             "label": label,
             "messages": len(idx),
-            "accuracy": round(sum(t == label for t in top) / len(idx), 4),
+            "accuracy": round(sum(t == cls(label) for t in top) / len(idx), 4),
             "threat_rate_at_0.5": round(float(is_threat.mean()), 4),
         }
-    return {"per_source_out_of_fold": per}
+    ham = threat[[i for i, ex in enumerate(examples) if ex.label == "ham"]]
+    return {"per_source_out_of_fold": per,
+            "ham_threat_thresholds": ham_thresholds(ham, OOF_HAM_RATES)}
+
+
+#: Shares of held-out ham for which :func:`ham_thresholds` reports a p_threat threshold.
+OOF_HAM_RATES = (0.0025, 0.005, 0.0075, 0.01)
+
+
+def ham_thresholds(ham_threat: npt.NDArray[np.float64], rates: Sequence[float]
+                   ) -> dict[str, float]:
+    """For each rate r: the lowest p_threat at which at most r of ``ham_threat`` is at or above
+    it. This is how ``[ml] bands`` are chosen (docs/model-card.md): from ham alone, so picking a
+    threshold never looks at how much of any held-out threat it catches."""
+    out: dict[str, float] = {}
+    ranked = np.sort(np.asarray(ham_threat, dtype=np.float64))[::-1]
+    for rate in rates:
+        allowed = int(rate * len(ranked) + 1e-9)
+        bound = float(ranked[allowed]) if allowed < len(ranked) else 0.0
+        # rounded up, so the threshold stays strictly above the ham score it must exceed
+        out[str(rate)] = min(1.0, math.floor(bound * 10_000) / 10_000 + 0.0001)
+    return out
 
 
 def train_model(examples: Sequence[Example], options: TrainOptions, name: str,
@@ -320,9 +396,9 @@ def train_model(examples: Sequence[Example], options: TrainOptions, name: str,
     table = FeatureTable(examples, options)
     if calibrate and len(counts) >= 2:
         logits, classes = grouped_oof(table, options.folds)
-        y = np.array([classes.index(ex.label) for ex in examples])
-        temperature = fit_temperature(logits, y, _weights(examples))
-        metrics = oof_metrics(examples, softmax(logits, temperature), classes)
+        y = np.array([classes.index(options.target(ex.label)) for ex in examples])
+        temperature = fit_temperature(logits, y, _weights(examples, options.target))
+        metrics = oof_metrics(examples, softmax(logits, temperature), classes, options.target)
     meta = {
         # SOURCE_DATE_EPOCH pins the date for byte-identical rebuilds (reproducible-builds.org)
         "trained_at": time.strftime("%Y-%m-%d", time.gmtime(
@@ -330,7 +406,7 @@ def train_model(examples: Sequence[Example], options: TrainOptions, name: str,
         "training_sources": info,
         "options": {"c": options.c, "min_sources": options.min_sources,
                     "min_messages": options.min_messages, "max_features": options.max_features,
-                    "folds": options.folds},
+                    "folds": options.folds, "objective": options.objective},
         "metrics": metrics,
     }
     model = table.fit(np.arange(len(examples)), name, temperature, meta)

@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--c", type=float, default=None, help="inverse regularisation strength")
     p.add_argument("--folds", type=int, default=None, metavar="K",
                    help="source-grouped folds for calibration and metrics")
+    p.add_argument("--objective", choices=("threat", "multinomial"), default=None,
+                   help="threat: ham against spam+phish (default, one threat probability); "
+                        "multinomial: separate ham/spam/phish probabilities")
     p.set_defaults(func=run)
 
 
@@ -78,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         options = replace(options, c=args.c)
     if args.folds is not None:
         options = replace(options, folds=args.folds)
+    if args.objective is not None:
+        options = replace(options, objective=args.objective)
 
     def progress(name: str, count: int) -> None:
         print(f"features: {name}: {count} messages", file=sys.stderr)
@@ -93,4 +98,6 @@ def run(args: argparse.Namespace) -> int:
     for source, row in report.metrics.get("per_source_out_of_fold", {}).items():
         print(f"  held out {source:30s} {row['label']:6s} accuracy {row['accuracy']:.4f} "
               f"threat@0.5 {row['threat_rate_at_0.5']:.4f}")
+    for key, value in report.metrics.get("ham_threat_thresholds", {}).items():
+        print(f"  p_threat above which {key} of out-of-fold ham lies: {value}")
     return 0
