@@ -12,7 +12,8 @@ The rules are aiosmtpd's (and RFC 5321's), so the two readers accept the same by
   smuggling), and a message may be empty (the first line is the dot);
 * a leading dot of a line is removed (RFC 5321 4.5.2), everything else is kept byte for byte;
 * a line longer than ``max_line`` or data larger than ``max_bytes`` is read to its end and then
-  refused (500 / 552), as RFC 5321 4.2.5 implies, without keeping the data in memory.
+  refused (500 / 552), as RFC 5321 4.2.5 implies, without keeping the data in memory (when a
+  message breaks both limits, the reply may name the other one than aiosmtpd would).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from typing import Any
 
@@ -28,6 +29,10 @@ __all__ = ["SmtpListener"]
 
 log = logging.getLogger("mailsift.smtp")
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT")
+# <dot-atom@domain>: what nearly every MAIL FROM / RCPT TO carries. aiosmtpd parses each with the
+# email package's header parser (and builds a class per call); this form needs no parser.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"\s*<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
 
 
 class _Smtp(SMTP):
@@ -36,6 +41,16 @@ class _Smtp(SMTP):
     def __init__(self, handler: Any, *, xforward: bool, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._xforward = xforward
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parsing, with a fast path for a plain ``<local@domain>``."""
+        m = _PLAIN_PATH.match(arg)
+        if m is None or "(" in arg:  # anything else, comments included: aiosmtpd's parser
+            return super()._getaddr(arg)
+        addr = m.group(1)
+        if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return addr, arg[m.end():].lstrip()
 
     async def smtp_XFORWARD(self, arg: str) -> None:
         if not self._xforward or self.session is None:
