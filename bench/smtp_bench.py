@@ -4,7 +4,8 @@ Starts a local SMTP sink and `mailsift serve` (SQLite store in a temp dir) as su
 sends the messages of the benchmark mix over several concurrent SMTP sessions with aiosmtplib and
 prints messages/second and per-message latency (MAIL FROM to the reply to DATA) p50/p99.
 
-    python bench/smtp_bench.py [--messages 2000] [--concurrency 16] [--workers 2]
+    python bench/smtp_bench.py [--messages 2000] [--concurrency 8,16,24,32] [--workers 2]
+                               [--sink lean|aiosmtpd]
 """
 
 from __future__ import annotations
@@ -147,10 +148,10 @@ def wait_port(port: int, timeout: float = 60) -> None:
     raise SystemExit(f"port {port} did not open")
 
 
-async def send_all(port: int, messages: list[bytes], total: int, concurrency: int
-                   ) -> tuple[list[float], int]:
+async def send_all(port: int, messages: list[bytes], total: int, concurrency: int,
+                   first: int = 0) -> tuple[list[float], int]:
     queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for i in range(total):
+    for i in range(first, first + total):  # a unique header each: no message is a retry
         queue.put_nowait(messages[i % len(messages)].replace(
             b"\nSubject:", f"\nX-Bench-Seq: {i}\nSubject:".encode(), 1))
     latencies: list[float] = []
@@ -178,7 +179,8 @@ async def send_all(port: int, messages: list[bytes], total: int, concurrency: in
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", default="16",
+                        help="concurrent SMTP sessions; a comma list measures each in turn")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--mix", type=Path, default=MIX)
     parser.add_argument("--sink", choices=("lean", "aiosmtpd"), default="lean",
@@ -210,31 +212,36 @@ offline = true
                              str(sink_port)], stdout=subprocess.PIPE)
     gw = subprocess.Popen([sys.executable, "-m", "mailsift", "serve", "--config",
                            str(tmp / "mailsift.toml"), "--log-level", "WARNING"], env=env)
+    levels = [int(c) for c in str(args.concurrency).split(",")]
+    print(f"data: {args.mix} cycled, {args.messages} messages per level, {args.workers} scan "
+          f"workers, SQLite store, offline checks, {args.sink} sink; latency is MAIL FROM to "
+          "the reply to DATA; CPU is per message, by process")
+    first = 50
     try:
         wait_port(sink_port)
         wait_port(smtp_port, 120)
         asyncio.run(send_all(smtp_port, messages[:50], 50, 4))  # warm-up
-        before = cpu_snapshot(gw.pid, sink.pid)
-        start = time.perf_counter()
-        latencies, failures = asyncio.run(
-            send_all(smtp_port, messages, args.messages, args.concurrency))
-        wall = time.perf_counter() - start
-        after = cpu_snapshot(gw.pid, sink.pid)
+        for level in levels:
+            before = cpu_snapshot(gw.pid, sink.pid)
+            start = time.perf_counter()
+            latencies, failures = asyncio.run(
+                send_all(smtp_port, messages, args.messages, level, first))
+            wall = time.perf_counter() - start
+            after = cpu_snapshot(gw.pid, sink.pid)
+            first += args.messages
+            latencies.sort()
+            n = len(latencies)
+            cpu = "  ".join(f"{name} {(after[name] - before[name]) * 1000 / max(n, 1):.2f}"
+                            for name in before)
+            print(f"concurrency {level}: throughput {n / wall:.0f} messages/s ({wall:.1f} s), "
+                  f"failures {failures}; latency p50 {latencies[n // 2] * 1000:.1f} ms  "
+                  f"p99 {latencies[int(n * 0.99)] * 1000:.1f} ms  "
+                  f"max {latencies[-1] * 1000:.1f} ms; CPU ms: {cpu}", flush=True)
     finally:
         gw.terminate()
         sink.terminate()
         gw.wait(30)
         sink.wait(30)
-    latencies.sort()
-    n = len(latencies)
-    print(f"data: {args.mix} cycled to {args.messages} messages, {args.concurrency} concurrent "
-          f"SMTP sessions, {args.workers} scan workers, SQLite store, offline checks, "
-          f"{args.sink} sink")
-    print(f"throughput: {n / wall:.0f} messages/s ({wall:.1f} s), failures: {failures}")
-    print(f"latency MAIL->DATA reply: p50 {latencies[n // 2] * 1000:.1f} ms  "
-          f"p99 {latencies[int(n * 0.99)] * 1000:.1f} ms  max {latencies[-1] * 1000:.1f} ms")
-    print("CPU per message (ms):  " + "  ".join(
-        f"{name} {(after[name] - before[name]) * 1000 / max(n, 1):.2f}" for name in before))
     return 0
 
 
