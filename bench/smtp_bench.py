@@ -4,7 +4,8 @@ Starts a local SMTP sink and `mailsift serve` (SQLite store in a temp dir) as su
 sends the messages of the benchmark mix over several concurrent SMTP sessions with aiosmtplib and
 prints messages/second and per-message latency (MAIL FROM to the reply to DATA) p50/p99.
 
-    python bench/smtp_bench.py [--messages 2000] [--concurrency 16] [--workers 2]
+    python bench/smtp_bench.py [--messages 2000] [--concurrency 8,16,24,32] [--workers 2]
+                               [--sink lean|aiosmtpd]
 """
 
 from __future__ import annotations
@@ -23,6 +24,57 @@ import aiosmtplib
 
 HERE = Path(__file__).resolve().parent
 MIX = HERE.parent.parent / "shared" / "bench" / "mix-1000.mbox.gz"
+
+# The next hop stands in for Postfix (C, a few microseconds per command): a minimal SMTP sink
+# on raw asyncio that answers every command and counts messages, so that the two cores go to
+# the gateway rather than to a Python SMTP server. `--sink aiosmtpd` uses aiosmtpd instead.
+LEAN_SINK = r"""
+import asyncio, sys
+
+class Sink(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.t, self.buf, self.data = transport, b"", False
+        transport.write(b"220 sink ESMTP\r\n")
+
+    def data_received(self, chunk):
+        self.buf += chunk
+        while True:
+            if self.data:
+                if self.buf.startswith(b".\r\n"):
+                    end = 0
+                else:
+                    end = self.buf.find(b"\r\n.\r\n")
+                    if end < 0:
+                        return
+                    end += 2
+                self.buf, self.data = self.buf[end + 3:], False
+                self.t.write(b"250 2.0.0 Ok: queued\r\n")
+                continue
+            line, sep, rest = self.buf.partition(b"\r\n")
+            if not sep:
+                return
+            self.buf = rest
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                self.t.write(b"250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n")
+            elif verb == b"DATA":
+                self.data = True
+                self.t.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            elif verb == b"QUIT":
+                self.t.write(b"221 Bye\r\n")
+                self.t.close()
+                return
+            else:
+                self.t.write(b"250 Ok\r\n")
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Sink, "127.0.0.1", int(sys.argv[1]))
+    print("ready", flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
 
 SINK = r"""
 import sys, time
@@ -45,6 +97,40 @@ while True:
 """
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one live process, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_snapshot(gateway: int, sink: int) -> dict[str, float]:
+    """CPU seconds so far of each part: it says where the cores went, whatever else runs."""
+    client = os.times()
+    return {"gateway main process": cpu_seconds(gateway),
+            "scan workers": sum(cpu_seconds(c) for c in children(gateway)),
+            "sink": cpu_seconds(sink),
+            "client (this process)": client.user + client.system}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,10 +148,10 @@ def wait_port(port: int, timeout: float = 60) -> None:
     raise SystemExit(f"port {port} did not open")
 
 
-async def send_all(port: int, messages: list[bytes], total: int, concurrency: int
-                   ) -> tuple[list[float], int]:
+async def send_all(port: int, messages: list[bytes], total: int, concurrency: int,
+                   first: int = 0) -> tuple[list[float], int]:
     queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for i in range(total):
+    for i in range(first, first + total):  # a unique header each: no message is a retry
         queue.put_nowait(messages[i % len(messages)].replace(
             b"\nSubject:", f"\nX-Bench-Seq: {i}\nSubject:".encode(), 1))
     latencies: list[float] = []
@@ -93,9 +179,12 @@ async def send_all(port: int, messages: list[bytes], total: int, concurrency: in
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", default="16",
+                        help="concurrent SMTP sessions; a comma list measures each in turn")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--mix", type=Path, default=MIX)
+    parser.add_argument("--sink", choices=("lean", "aiosmtpd"), default="lean",
+                        help="the next hop: a minimal asyncio sink (default) or aiosmtpd")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
     from mailsift.parsing.sources import iter_messages
@@ -119,29 +208,40 @@ enabled = false
 offline = true
 """)
     env = dict(os.environ)
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)], stdout=subprocess.PIPE)
+    sink = subprocess.Popen([sys.executable, "-c", LEAN_SINK if args.sink == "lean" else SINK,
+                             str(sink_port)], stdout=subprocess.PIPE)
     gw = subprocess.Popen([sys.executable, "-m", "mailsift", "serve", "--config",
                            str(tmp / "mailsift.toml"), "--log-level", "WARNING"], env=env)
+    levels = [int(c) for c in str(args.concurrency).split(",")]
+    print(f"data: {args.mix} cycled, {args.messages} messages per level, {args.workers} scan "
+          f"workers, SQLite store, offline checks, {args.sink} sink; latency is MAIL FROM to "
+          "the reply to DATA; CPU is per message, by process")
+    first = 50
     try:
         wait_port(sink_port)
         wait_port(smtp_port, 120)
         asyncio.run(send_all(smtp_port, messages[:50], 50, 4))  # warm-up
-        start = time.perf_counter()
-        latencies, failures = asyncio.run(
-            send_all(smtp_port, messages, args.messages, args.concurrency))
-        wall = time.perf_counter() - start
+        for level in levels:
+            before = cpu_snapshot(gw.pid, sink.pid)
+            start = time.perf_counter()
+            latencies, failures = asyncio.run(
+                send_all(smtp_port, messages, args.messages, level, first))
+            wall = time.perf_counter() - start
+            after = cpu_snapshot(gw.pid, sink.pid)
+            first += args.messages
+            latencies.sort()
+            n = len(latencies)
+            cpu = "  ".join(f"{name} {(after[name] - before[name]) * 1000 / max(n, 1):.2f}"
+                            for name in before)
+            print(f"concurrency {level}: throughput {n / wall:.0f} messages/s ({wall:.1f} s), "
+                  f"failures {failures}; latency p50 {latencies[n // 2] * 1000:.1f} ms  "
+                  f"p99 {latencies[int(n * 0.99)] * 1000:.1f} ms  "
+                  f"max {latencies[-1] * 1000:.1f} ms; CPU ms: {cpu}", flush=True)
     finally:
         gw.terminate()
         sink.terminate()
         gw.wait(30)
         sink.wait(30)
-    latencies.sort()
-    n = len(latencies)
-    print(f"data: {args.mix} cycled to {args.messages} messages, {args.concurrency} concurrent "
-          f"SMTP sessions, {args.workers} scan workers, SQLite store, offline checks")
-    print(f"throughput: {n / wall:.0f} messages/s ({wall:.1f} s), failures: {failures}")
-    print(f"latency MAIL->DATA reply: p50 {latencies[n // 2] * 1000:.1f} ms  "
-          f"p99 {latencies[int(n * 0.99)] * 1000:.1f} ms  max {latencies[-1] * 1000:.1f} ms")
     return 0
 
 

@@ -152,20 +152,15 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
 
 def _history_learner(settings: Settings, recorder: Any) -> Any:
     """An observer that teaches the sender history what was delivered (off the event loop)."""
-    import asyncio
     import time
 
     from mailsift.history import learn, open_history
     from mailsift.parsing import registrable_domain
 
     history = open_history(settings.history)
-    pending: set[asyncio.Future[Any]] = set()
 
     def observe(result: Any) -> None:
         domain = registrable_domain(result.message.from_domain) if result.message.from_addr else ""
-        task = asyncio.ensure_future(recorder.call(
-            lambda: learn(history, result, domain, time.time())))
-        pending.add(task)  # keep a reference until it ran (asyncio holds only weak ones)
-        task.add_done_callback(pending.discard)
+        recorder.run_later(lambda: learn(history, result, domain, time.time()))
 
     return observe

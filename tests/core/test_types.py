@@ -50,3 +50,19 @@ def test_public_api_is_explicit_and_importable() -> None:
 def test_rule_error_names_file_and_line() -> None:
     err = core.RuleError("bad regex", path="packs/x.toml", line=12)
     assert str(err) == "packs/x.toml:12: bad regex"
+
+
+def test_slim_message_keeps_the_summary_and_drops_bodies_and_other_headers() -> None:
+    from mailsift.parsing import parse_message
+
+    raw = (b"From: Ann <ann@example.org>\r\nTo: bob@example.net\r\nSubject: Hi\r\n"
+           b"Received: from somewhere\r\nX-Custom: 1\r\nMessage-ID: <a@example.org>\r\n"
+           b"\r\nbody text http://example.com/x\r\n")
+    msg = parse_message(raw)
+    slim = msg.slim()
+    assert slim.raw == b"" and slim.text == "" and slim.size == len(raw)
+    assert slim.first_header("from") == "Ann <ann@example.org>"
+    assert slim.first_header("to") == "bob@example.net" and slim.subject == "Hi"
+    assert slim.header("received") == () and slim.header("x-custom") == ()
+    assert {n.lower() for n, _ in slim.headers} <= core.message.SUMMARY_HEADERS
+    assert [u.domain for u in slim.urls] == [u.domain for u in msg.urls] == ["example.com"]

@@ -198,12 +198,14 @@ def strip_forged_results(raw: bytes, authserv_id: str) -> bytes:
         else:
             fields.append([line])
     kept: list[bytes] = []
+    removed = False
     for field_lines in fields:
         first = field_lines[0]
         name, colon, rest = first.partition(b":")
         if colon and name.strip().lower() == b"authentication-results":
             value = rest + b"".join(field_lines[1:])
             if _authserv_id(value) == ours:
+                removed = True
                 continue
         kept.extend(field_lines)
-    return b"".join(kept) + body
+    return b"".join(kept) + body if removed else raw

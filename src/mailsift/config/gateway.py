@@ -80,3 +80,5 @@ class GatewaySettings(_Section):
     spool_dir: str = Field("", description="retry spool; empty = <store.data_dir>/spool")
     spool_retry_seconds: float = Field(30.0, gt=0)
     lists_refresh_seconds: float = Field(10.0, gt=0)
+    uvloop: bool = Field(True, description="run on uvloop's event loop when it is installed "
+                         "(less CPU per SMTP session); false = asyncio's own")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-__all__ = ["Address", "Attachment", "MimePart", "ParsedMessage", "Url"]
+__all__ = ["SUMMARY_HEADERS", "Address", "Attachment", "MimePart", "ParsedMessage", "Url"]
 
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
@@ -85,6 +85,11 @@ class MimePart:
     disposition: str = ""
 
 
+#: The headers a slimmed message keeps: what trace, lists and the console show of a message.
+SUMMARY_HEADERS = frozenset({"from", "sender", "reply-to", "to", "cc", "subject", "date",
+                             "message-id"})
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class ParsedMessage:
     """Everything detectors read about one message.
@@ -142,9 +147,15 @@ class ParsedMessage:
         return self.from_addr.domain if self.from_addr else ""
 
     def slim(self) -> ParsedMessage:
-        """A copy without bodies and attachment contents, cheap to send between processes
-        (headers, addresses, URLs and attachment metadata stay)."""
+        """A copy without bodies, attachment contents and all but the summary headers, cheap to
+        send between processes (addresses, URLs and attachment metadata stay). The scan
+        workers return this; the raw message stays with whoever holds it."""
+        headers = tuple((n, v) for n, v in self.headers if n.lower() in SUMMARY_HEADERS)
+        index: dict[str, tuple[str, ...]] = {}
+        for name, value in headers:
+            index[name.lower()] = (*index.get(name.lower(), ()), value)
         return replace(
             self, raw=b"", text="", html="", html_text="", embedded=(), original_size=self.size,
             attachments=tuple(replace(a, content=b"") for a in self.attachments),
+            headers=headers, header_index=MappingProxyType(index),
         )

@@ -7,21 +7,24 @@ delivered fine before.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 
 __all__ = ["add_headers", "split_header_block", "strip_headers", "tag_subject"]
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-
-
 def split_header_block(raw: bytes) -> tuple[bytes, bytes, bytes]:
-    """(header block incl. final line ending, blank line, body); header-only mail has no body."""
-    match = _HEADER_END.search(raw)
-    if match is None:
+    """(header block incl. final line ending, blank line, body); header-only mail has no body.
+
+    The header block ends at the first empty line, whatever its line endings (``\\n``,
+    ``\\r\\n`` or a mix): the first line feed followed by ``\\n`` or ``\\r\\n``."""
+    lf = raw.find(b"\n\n")
+    crlf = raw.find(b"\n\r\n")
+    if lf < 0 and crlf < 0:
         return raw, b"", b""
-    first_eol = raw.find(b"\n", match.start())
-    return raw[: first_eol + 1], raw[first_eol + 1 : match.end()], raw[match.end():]
+    if crlf < 0 or 0 <= lf < crlf:
+        eol, end = lf, lf + 2
+    else:
+        eol, end = crlf, crlf + 3
+    return raw[: eol + 1], raw[eol + 1 : end], raw[end:]
 
 
 def _eol(raw: bytes) -> bytes:
@@ -44,10 +47,13 @@ def strip_headers(raw: bytes, drop: Callable[[str, bytes], bool]) -> bytes:
     """Remove every header field for which ``drop(lower-case name, raw field)`` is true."""
     block, blank, body = split_header_block(raw)
     kept = []
-    for field in _fields(block):
+    fields = _fields(block)
+    for field in fields:
         name = field.split(b":", 1)[0].strip().decode("latin-1").lower()
         if not drop(name, field):
             kept.append(field)
+    if len(kept) == len(fields):
+        return raw  # nothing to drop (the usual case): no copy
     return b"".join(kept) + blank + body
 
 

@@ -3,7 +3,9 @@
 Every message the gateway answers is recorded before the answer (quarantined ones with their
 original, durably). One transaction per message would cap SQLite at a few hundred messages per
 second, so writes queue up and a single writer thread commits whatever has accumulated in one
-transaction: under load batches grow, idle latency stays one commit.
+transaction: under load batches grow, idle latency stays one commit. The look-up the gateway
+makes for every message (has this message been seen before?) rides the same queue: one query
+answers every look-up of a batch.
 """
 
 from __future__ import annotations
@@ -48,12 +50,35 @@ class AsyncRecorder:
         self._ensure().put_nowait(("status", (message, status, rcpts), fut))
         await fut
 
+    async def statuses(self, message: str) -> dict[str, str]:
+        """Delivery status per recipient of ``message`` ({} when never recorded)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._ensure().put_nowait(("lookup", message, fut))
+        result: dict[str, str] = await fut
+        return result
+
+    def run_later(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the writer thread after the writes queued before it, without waiting
+        (for work nobody waits for, such as teaching the sender history); errors are logged."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._ensure().put_nowait(("later", fn, fut))
+
     async def call(self, fn: Callable[[], Any]) -> Any:
         """Run any other store call on the writer thread (keeps SQLite single-writer)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
-    def _commit(self, batch: list[tuple[str, Any, asyncio.Future[Any]]]) -> list[Exception | None]:
-        outcomes: list[Exception | None] = [None] * len(batch)
+    def _commit(self, batch: list[tuple[str, Any, asyncio.Future[Any]]]) -> list[Any]:
+        """Outcome per item: an exception, a look-up's answer, or ``None`` (written)."""
+        outcomes: list[Any] = [None] * len(batch)
+        lookups = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "lookup"]
+        if lookups:  # first: as if they had come before this batch's writes
+            try:
+                found = self.trace.statuses_many([item for _, item in lookups])
+                for i, item in lookups:
+                    outcomes[i] = found[item]
+            except Exception as exc:
+                for i, _ in lookups:
+                    outcomes[i] = exc
         records = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "record"]
         if records:
             try:
@@ -76,6 +101,12 @@ class AsyncRecorder:
                         self.trace.set_status(message, status, rcpts)
                     except Exception as single:
                         outcomes[i] = single
+        for kind, fn, _ in batch:
+            if kind == "later":
+                try:
+                    fn()
+                except Exception as exc:  # nobody waits for it: say so and go on
+                    log.warning("deferred store work failed: %s", exc)
         return outcomes
 
     async def _run(self) -> None:
@@ -89,10 +120,10 @@ class AsyncRecorder:
             for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
                 if fut.done():
                     continue
-                if outcome is None:
-                    fut.set_result(None)
-                else:
+                if isinstance(outcome, Exception):
                     fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -136,10 +136,29 @@ def _comment_depth(value: str) -> int:
     return best
 
 
+# One mailbox in its plainest forms (``a@b.example``, ``Name <a@b.example>``, ``"Name" <...>``):
+# most address headers are one of these, and the email package's parser takes long on each.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_PLAIN_MAILBOX = re.compile(
+    rf'\s*(?:"([^"\\\r\n]*)"\s*|([^\W_]+(?: [^\W_]+)*) ?)?<({_ADDR_SPEC})>\s*|\s*({_ADDR_SPEC})\s*')
+
+
+def _plain_mailbox(value: str) -> Address | None:
+    m = _PLAIN_MAILBOX.fullmatch(value)
+    if m is None:
+        return None
+    quoted, words, angle, bare = m.groups()
+    return Address(display_name=(quoted or words or "").strip(), addr=angle or bare)
+
+
 def parse_addresses(value: str, defects: list[tuple[str, str]], header: str) -> tuple[Address, ...]:
     """Parse an address header into mailboxes; hostile values degrade to a regex fallback."""
     if not value:
         return ()
+    plain = _plain_mailbox(value)
+    if plain is not None:
+        return (plain,)
     if "(" in value and _comment_depth(value) > _MAX_COMMENT_DEPTH:
         defects.append(("PARSE_HEADER_NESTING", f"{header}: comments nested too deep"))
         value = strip_comments(value)

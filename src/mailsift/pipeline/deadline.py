@@ -24,22 +24,35 @@ class DeadlineExceeded(BaseException):
     must not swallow it and carry on with the next lookup."""
 
 _CAN_SIGNAL = hasattr(signal, "setitimer")
+_active: list[tuple[str, float]] = []  # the deadline being enforced (main thread only)
+_previous: list[object] = []  # the SIGALRM handler that was there before ours
+
+
+def _expired(signum: int, frame: FrameType | None) -> None:
+    if _active:
+        raise DeadlineExceeded(*_active[-1])
+    previous = _previous[-1] if _previous else None
+    if callable(previous):  # not ours: whoever set the alarm before us gets it
+        previous(signum, frame)
 
 
 @contextmanager
 def deadline(name: str, seconds: float) -> Iterator[None]:
+    """Raise :class:`DeadlineExceeded` in the block after ``seconds`` (main thread only).
+
+    The SIGALRM handler is installed once and then stays (installing it costs more than a
+    fast detector takes); with no deadline running it hands the signal to the handler that was
+    there before. Deadlines do not nest: a block inside another replaces the outer timer."""
     use_timer = _CAN_SIGNAL and threading.current_thread() is threading.main_thread()
     if not use_timer:
         yield
         return
-
-    def _expired(signum: int, frame: FrameType | None) -> None:
-        raise DeadlineExceeded(name, seconds)
-
-    previous = signal.signal(signal.SIGALRM, _expired)
+    if signal.getsignal(signal.SIGALRM) is not _expired:
+        _previous[:] = [signal.signal(signal.SIGALRM, _expired)]
+    _active.append((name, seconds))
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _active.pop()

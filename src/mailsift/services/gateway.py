@@ -105,8 +105,7 @@ class Gateway:
         return self._lists
 
     async def prior_statuses(self, ref: str) -> dict[str, str]:
-        statuses: dict[str, str] = await self.recorder.call(
-            lambda: self.store.trace.statuses(ref))
+        statuses = await self.recorder.statuses(ref)
         journal = self.deliverer.journal
         if journal is not None and statuses:
             # relayed just before a crash, before the trace said so (see delivery/journal.py)

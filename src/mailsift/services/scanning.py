@@ -79,23 +79,29 @@ class ScanPool:
         return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init,
                                    initargs=(self.settings, self.options))
 
-    async def warm_up(self) -> None:
-        """Start every worker (import, load rules and models) before taking traffic."""
+    async def warm_up(self, timeout: float = 120.0) -> None:
+        """Start every worker (import, load rules and models) before taking traffic.
+
+        Starting a worker costs seconds on a loaded machine, far more than one scan may take, so
+        the warm-up has its own, generous limit rather than the per-message scan timeout."""
         probe = (b"From: warm-up@localhost\r\nTo: warm-up@localhost\r\nSubject: warm-up\r\n"
                  b"Message-ID: <warm-up@localhost>\r\n\r\nwarm-up\r\n")
-        await asyncio.gather(*(self.scan(probe, Envelope(), "warm-up")
+        await asyncio.gather(*(self.scan(probe, Envelope(), "warm-up",
+                                         timeout=max(timeout, self.timeout))
                                for _ in range(max(1, self.workers))))
 
     async def scan(self, raw: bytes, envelope: Envelope, message_id: str,
                    lists: ListSnapshot | None = None,
-                   canary: Mapping[str, tuple[str, ...]] | None = None) -> ScanResult:
+                   canary: Mapping[str, tuple[str, ...]] | None = None,
+                   *, timeout: float | None = None) -> ScanResult:
+        limit = self.timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, _scan, raw, envelope, message_id, lists,
                                       canary)
         try:
-            return await asyncio.wait_for(future, self.timeout)
+            return await asyncio.wait_for(future, limit)
         except TimeoutError as exc:
-            raise DetectorTimeout("scan", f"no result within {self.timeout:.0f} s") from exc
+            raise DetectorTimeout("scan", f"no result within {limit:.0f} s") from exc
         except BrokenProcessPool:
             log.error("a scan worker died; restarting the pool")
             self._executor.shutdown(wait=False, cancel_futures=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 
 from mailsift.core.errors import StoreError
 from mailsift.core.protocols import Clock
@@ -61,6 +61,24 @@ class Recordable:
     result: ScanResult
     raw: bytes
     received_at: float | None = None
+
+
+# The statements the gateway runs for every message, built once: building a statement and its
+# cache key costs more than SQLite takes to run it.
+_STATUSES_OF = select(TraceRow.message_pk, TraceRow.recipient, TraceRow.status).where(
+    TraceRow.message_pk.in_(bindparam("pks", expanding=True)))
+
+
+def _set_status_stmt(by_recipient: bool, only_from: bool) -> Any:
+    stmt = update(TraceRow).where(TraceRow.message_pk == bindparam("pk"))
+    if by_recipient:
+        stmt = stmt.where(TraceRow.recipient.in_(bindparam("rcpts", expanding=True)))
+    if only_from:
+        stmt = stmt.where(TraceRow.status == bindparam("old_status"))
+    return stmt.values(status=bindparam("new_status"), updated_at=bindparam("now"))
+
+
+_SET_STATUS = {(r, o): _set_status_stmt(r, o) for r in (False, True) for o in (False, True)}
 
 
 def _dumps(value: Any) -> str:
@@ -205,12 +223,15 @@ class TraceStore:
         count = 0
         with self.engine.begin() as conn:
             for message, status, recipients in changes:
-                stmt = update(TraceRow).where(TraceRow.message_pk == message)
+                params: dict[str, Any] = {"pk": message, "new_status": status, "now": now}
                 if recipients is not None:
-                    stmt = stmt.where(TraceRow.recipient.in_([r.lower() for r in recipients]))
+                    params["rcpts"] = [r.lower() for r in recipients]
+                    if not params["rcpts"]:
+                        continue
                 if only_from is not None:
-                    stmt = stmt.where(TraceRow.status == only_from)
-                count += conn.execute(stmt.values(status=status, updated_at=now)).rowcount
+                    params["old_status"] = only_from
+                stmt = _SET_STATUS[recipients is not None, only_from is not None]
+                count += conn.execute(stmt, params).rowcount
         return count
 
     # -- reading -------------------------------------------------------------------------------
@@ -237,13 +258,18 @@ class TraceStore:
         return int(n), int(m)
 
     def statuses(self, message: str) -> dict[str, str]:
-        """Delivery status per recipient of one message ({} when unknown): one indexed query,
-        used by the gateway on every message to recognise retries."""
-        with read_only(self.engine) as conn:
-            rows = conn.execute(
-                select(TraceRow.recipient, TraceRow.status).where(TraceRow.message_pk == message)
-            ).all()
-        return {r.recipient: r.status for r in rows}
+        """Delivery status per recipient of one message ({} when unknown)."""
+        return self.statuses_many([message])[message]
+
+    def statuses_many(self, messages: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Delivery status per recipient of several messages in one indexed query (the gateway
+        asks this for every message it takes, to recognise retries)."""
+        found: dict[str, dict[str, str]] = {m: {} for m in messages}
+        if messages:
+            with read_only(self.engine) as conn:
+                for pk, rcpt, status in conn.execute(_STATUSES_OF, {"pks": list(found)}):
+                    found[pk][rcpt] = status
+        return found
 
     def get(self, message: str) -> MessageRecord | None:
         with read_only(self.engine) as conn:

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from mailsift.config import load_settings
@@ -137,6 +138,19 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
         parts.store.close()
 
 
+def run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
+    """Run ``main`` on uvloop when asked for and installed, else on asyncio's loop."""
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            log.info("uvloop is not installed; using asyncio's event loop")
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -151,5 +165,5 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_gateway(settings, stop)
 
-    asyncio.run(main())
+    run_loop(main(), settings.gateway.uvloop)
     return 0

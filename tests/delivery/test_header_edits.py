@@ -1,0 +1,35 @@
+"""Header edits on raw bytes: the header block split, stripping without copying."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailsift.delivery.headers import add_headers, split_header_block, strip_headers
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"A: 1", b" cont", b"\r\n", b"\n", b"\r", b"body"]),
+                max_size=30))
+def test_header_block_split_finds_the_first_empty_line(parts: list[bytes]) -> None:
+    raw = b"".join(parts)
+    match = re.search(rb"\r?\n\r?\n", raw)  # the definition: the first empty line
+    if match is None:
+        assert split_header_block(raw) == (raw, b"", b"")
+    else:
+        eol = raw.find(b"\n", match.start())
+        assert split_header_block(raw) == (raw[:eol + 1], raw[eol + 1:match.end()],
+                                           raw[match.end():])
+
+
+def test_strip_headers_drops_fields_with_continuations_and_keeps_the_body() -> None:
+    raw = b"X-Drop: a\r\n b\r\nSubject: s\r\n\r\nX-Drop: in the body\r\n"
+    assert strip_headers(raw, lambda name, _: name == "x-drop") == \
+        b"Subject: s\r\n\r\nX-Drop: in the body\r\n"
+    assert strip_headers(raw, lambda name, _: False) is raw  # nothing dropped: no copy
+
+
+def test_added_headers_follow_the_message_line_ending() -> None:
+    assert add_headers(b"Subject: s\n\nbody\n", [("X-A", "1")]) == b"X-A: 1\nSubject: s\n\nbody\n"
