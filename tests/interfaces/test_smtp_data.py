@@ -134,6 +134,10 @@ def test_fast_address_parsing_agrees_with_aiosmtpd(arg: str) -> None:
     class Handler:
         pass
 
-    ours = _Smtp(Handler(), xforward=False)
-    theirs = SMTP(Handler())
-    assert ours._getaddr(arg) == theirs._getaddr(arg)
+    loop = asyncio.new_event_loop()  # aiosmtpd would make (and never close) one of its own
+    try:
+        ours = _Smtp(Handler(), xforward=False, loop=loop)
+        theirs = SMTP(Handler(), loop=loop)
+        assert ours._getaddr(arg) == theirs._getaddr(arg)
+    finally:
+        loop.close()
