@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, DecisionStep, Override, Verdict
@@ -97,7 +98,9 @@ class Deliverer:
                  add_result_headers: bool = True, journal: RelayJournal | None = None) -> None:
         self.relays = relays
         self.journal = journal
-        self._in_flight: set[str] = set()
+        # ref -> holds: messages being applied, and "delivered" status writes not yet committed.
+        # The journal keeps the entries of these when it compacts (see _relayed).
+        self._in_flight: dict[str, int] = {}
         self.recorder = recorder
         self.spool = spool
         self.reject_text = reject_text
@@ -133,18 +136,43 @@ class Deliverer:
 
     async def apply(self, result: ScanResult, raw: bytes, ref: str, received_at: float,
                     prior: Mapping[str, str] | None = None) -> Reply:
-        self._in_flight.add(ref)
+        self._hold(ref)
         try:
             return await self._apply(result, raw, ref, received_at, prior)
         finally:
-            self._in_flight.discard(ref)
-            if self.journal is not None:
-                self.journal.compact_if_large(self._in_flight)
+            self._release(ref)
+
+    def _hold(self, ref: str) -> None:
+        self._in_flight[ref] = self._in_flight.get(ref, 0) + 1
+
+    def _release(self, ref: str) -> None:
+        left = self._in_flight.pop(ref) - 1
+        if left:
+            self._in_flight[ref] = left
+        if self.journal is not None:
+            self.journal.compact_if_large(set(self._in_flight))
 
     def _relayed(self, ref: str, recipients: Sequence[str]) -> None:
-        """The next hop said 250: note it at once, before anything can yield (see journal)."""
+        """The next hop said 250: note it in the journal at once, before anything can yield,
+        then queue the trace's ``delivered`` without waiting for its commit.
+
+        Nothing waits for that commit because the reply does not depend on it: the next hop
+        has the message, and until the status is committed the journal says so (a retry reads
+        the journal, start-up folds it into the trace). Waiting cost one group commit of
+        latency per message. The ref stays held until the commit, so compaction keeps its
+        journal entry."""
         if self.journal is not None:
             self.journal.mark(ref, recipients)
+        self._hold(ref)
+        done = self.recorder.set_status_soon(ref, "delivered", recipients)
+        done.add_done_callback(lambda fut: self._status_written(ref, fut))
+
+    def _status_written(self, ref: str, fut: asyncio.Future[Any]) -> None:
+        self._release(ref)
+        if fut.cancelled():
+            return
+        if (exc := fut.exception()) is not None:
+            log.warning("trace status of %s not written (%s); the relay journal has it", ref, exc)
 
     async def _apply(self, result: ScanResult, raw: bytes, ref: str, received_at: float,
                      prior: Mapping[str, str] | None = None) -> Reply:
@@ -182,7 +210,6 @@ class Deliverer:
             outcome = await self.relays.send(data, result.envelope.mail_from, rcpts)
             if outcome.accepted:
                 self._relayed(ref, outcome.accepted)
-                await self.recorder.set_status(ref, "delivered", outcome.accepted)
             failed = [r for r in rcpts if r not in outcome.accepted]
             if not failed:
                 delivered_any = True
@@ -212,7 +239,6 @@ class Deliverer:
             outcome = await self.relays.send(entry.raw(), entry.mail_from, entry.rcpt_to)
             if outcome.accepted:
                 self._relayed(entry.ref, outcome.accepted)
-                await self.recorder.set_status(entry.ref, "delivered", outcome.accepted)
             left = tuple(r for r in entry.rcpt_to if r not in outcome.accepted)
             if not left:
                 self.spool.done(entry)

@@ -69,9 +69,9 @@ class RelayJournal:
         return len(entries)
 
     def compact_if_large(self, in_flight: set[str]) -> None:
-        """Keep the file small: once large, drop every entry except those of messages still
-        being processed (all others are in the trace: their status commit was awaited before
-        the reply)."""
+        """Keep the file small: once large, drop every entry except those of ``in_flight``
+        messages: the ones still being processed or whose ``delivered`` status is not committed
+        yet (the deliverer holds a message until that commit; all others are in the trace)."""
         if self._entries < _MAX_ENTRIES:
             return
         keep = {ref: rcpts for ref, rcpts in self._relayed.items() if ref in in_flight}

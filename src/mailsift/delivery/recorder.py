@@ -45,10 +45,16 @@ class AsyncRecorder:
 
     async def set_status(self, message: str, status: str,
                          recipients: Iterable[str] | None = None) -> None:
+        await self.set_status_soon(message, status, recipients)
+
+    def set_status_soon(self, message: str, status: str,
+                        recipients: Iterable[str] | None = None) -> asyncio.Future[Any]:
+        """Queue a status update and return its future without waiting for the commit (for a
+        caller whose answer does not depend on it, see ``Deliverer``)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         rcpts = None if recipients is None else tuple(recipients)
         self._ensure().put_nowait(("status", (message, status, rcpts), fut))
-        await fut
+        return fut
 
     async def statuses(self, message: str) -> dict[str, str]:
         """Delivery status per recipient of ``message`` ({} when never recorded)."""
@@ -117,15 +123,27 @@ class AsyncRecorder:
             while not self._queue.empty() and len(batch) < _MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             outcomes = await loop.run_in_executor(self._thread, self._commit, batch)
-            for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
-                if fut.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    fut.set_exception(outcome)
-                else:
-                    fut.set_result(outcome)
+            self._settle(batch, outcomes)
 
     async def close(self) -> None:
+        """Stop, after committing what is still queued (status updates nobody waited for)."""
         if self._task is not None:
             self._task.cancel()
+        left: list[tuple[str, Any, asyncio.Future[Any]]] = []
+        while self._queue is not None and not self._queue.empty():
+            left.append(self._queue.get_nowait())
+        if left:
+            outcomes = await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._commit, left)
+            self._settle(left, outcomes)
         self._thread.shutdown(wait=True)
+
+    @staticmethod
+    def _settle(batch: list[tuple[str, Any, asyncio.Future[Any]]], outcomes: list[Any]) -> None:
+        for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
+            if fut.done():
+                continue
+            if isinstance(outcome, Exception):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome)

@@ -130,16 +130,24 @@ class Gateway:
         ref = message_ref(raw, envelope)
         self.stats.in_flight.inc()
         result: ScanResult | None = None
+        # Has this message been accepted before (a retry)? The look-up waits for a store round
+        # trip, so it runs while the message is scanned; a retry of a finished message (rare)
+        # wastes that scan, every other message saves the wait.
+        looked_up = asyncio.ensure_future(self.prior_statuses(ref))
         try:
-            prior = await self.prior_statuses(ref)
-            if prior and all(s in _DONE for s in prior.values()):
-                return Reply(250, f"2.0.0 Ok: already accepted as {ref}")
             clean = self.clean_incoming(raw)
+            scan_error: Exception | None = None
             try:
                 result = await self.scan(clean, envelope, ref)
             except Exception as exc:
+                scan_error = exc
+            prior = await looked_up
+            if prior and all(s in _DONE for s in prior.values()):
+                result = None  # counted when it was first accepted
+                return Reply(250, f"2.0.0 Ok: already accepted as {ref}")
+            if result is None:
                 self.stats.errors.inc()
-                log.error("scan of %s failed: %s", ref, exc)
+                log.error("scan of %s failed: %s", ref, scan_error)
                 return Reply(451, f"4.3.0 Temporary scanning problem, try again later (ref {ref})")
             reply = await self.deliverer.apply(result, clean, ref, received_at, prior)
             if reply.code == 250 or (reply.code >= 500 and result.verdict.action.value == "reject"):
@@ -153,5 +161,9 @@ class Gateway:
             log.exception("processing %s failed: %s", ref, exc)
             return Reply(451, f"4.3.0 Temporary local problem, try again later (ref {ref})")
         finally:
+            if not looked_up.done():  # cancelled mid-scan: nobody will read the answer
+                looked_up.cancel()
+            elif not looked_up.cancelled():
+                looked_up.exception()  # a failed look-up after an earlier failure: seen, not news
             self.stats.in_flight.dec()
             self.stats.observe(result, time.perf_counter() - started)
