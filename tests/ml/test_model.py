@@ -77,6 +77,16 @@ def test_prediction_names_the_features_that_pushed_it() -> None:
     assert all(w > 0 for _, w in pred.contributions["phish"])
 
 
+def test_a_scored_message_is_explained_without_scoring_it_again() -> None:
+    model = _tiny()
+    features = {"w:password": 2.0, "w:meeting": 1.0}
+    scored = model.score(features)
+    plain, explained = scored.prediction(), scored.prediction(3)
+    assert plain.contributions == {}
+    assert explained == model.predict(features, top=3)
+    assert plain.probabilities == explained.probabilities
+
+
 def test_synthetic_model_separates_threats(synthetic_model_path: Path) -> None:
     import random
 

@@ -84,11 +84,12 @@ class MlDetector:
 
     def _scored(self, model: LinearModel, features: Mapping[str, float]) -> Prediction:
         # Naming the contributing features costs about a third of scoring; most mail fires no
-        # band and gets no finding to explain, so only the messages that do are scored again.
-        prediction = model.predict(features)
+        # band and gets no finding to explain, so only the messages that do are explained.
+        scored = model.score(features)
+        prediction = scored.prediction()
         top = self.settings.top_features
         if top and any(prediction.p(b.score) >= b.min_probability for b in self.settings.bands):
-            prediction = model.predict(features, top=top)
+            prediction = scored.prediction(top)
         return prediction
 
     def findings(self, prediction: Prediction, model: LinearModel | None = None,

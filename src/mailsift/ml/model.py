@@ -31,8 +31,8 @@ import numpy.typing as npt
 from mailsift.core.errors import ConfigError
 from mailsift.ml.features import FEATURE_VERSION, TEXT_PREFIXES
 
-__all__ = ["FORMAT", "LinearModel", "Prediction", "group_normalized", "load_model", "save_model",
-           "shipped_model_path"]
+__all__ = ["FORMAT", "LinearModel", "Prediction", "Scored", "group_normalized", "load_model",
+           "save_model", "shipped_model_path"]
 
 FORMAT = "mailsift-linear/1"
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed, so the same model always gives the same bytes
@@ -67,6 +67,19 @@ class Prediction:
         if name == "threat":
             return 1.0 - self.probabilities.get("ham", 1.0)
         return self.probabilities.get(name, 0.0)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Scored:
+    """One message scored by a model: its probabilities, and what is needed to explain them."""
+
+    model: LinearModel
+    rows: list[int]
+    vals: FloatArray
+    probabilities: Mapping[str, float]
+
+    def prediction(self, top: int = 0) -> Prediction:
+        return Prediction(self.probabilities, self.model.contributions(self.rows, self.vals, top))
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,26 +138,37 @@ class LinearModel:
         return z, rows, vals
 
     def predict(self, features: Mapping[str, float], top: int = 0) -> Prediction:
+        return self.score(features).prediction(top)
+
+    def score(self, features: Mapping[str, float]) -> Scored:
+        """Probabilities now; the contributing features only if asked (:meth:`Scored.prediction`
+        with ``top``), without scoring the message a second time."""
         z, rows, vals = self.logits(features)
         z = z / self.temperature
         z = z - z.max()
         e = np.exp(z)
         probs = e / e.sum()
         probabilities = {c: float(p) for c, p in zip(self.classes, probs, strict=True)}
-        contributions: dict[str, tuple[tuple[str, float], ...]] = {}
-        if top and rows:
-            ham = self.classes.index("ham")
-            block = self.coef[rows]
-            for ci, cls in enumerate(self.classes):
-                if cls == "ham":
-                    continue
-                push = vals * (block[:, ci] - block[:, ham])
-                order = np.argsort(-push)[:top]
-                contributions[cls] = tuple(
-                    (self.vocabulary[rows[int(i)]], round(float(push[int(i)]), 3))
-                    for i in order if push[int(i)] > 0
-                )
-        return Prediction(probabilities, contributions)
+        return Scored(self, rows, vals, probabilities)
+
+    def contributions(self, rows: list[int], vals: FloatArray,
+                      top: int) -> dict[str, tuple[tuple[str, float], ...]]:
+        """Per threat class, the ``top`` features that pushed it most against ham."""
+        out: dict[str, tuple[tuple[str, float], ...]] = {}
+        if not (top and rows):
+            return out
+        ham = self.classes.index("ham")
+        block = self.coef[rows]
+        for ci, cls in enumerate(self.classes):
+            if cls == "ham":
+                continue
+            push = vals * (block[:, ci] - block[:, ham])
+            order = np.argsort(-push)[:top]
+            out[cls] = tuple(
+                (self.vocabulary[rows[int(i)]], round(float(push[int(i)]), 3))
+                for i in order if push[int(i)] > 0
+            )
+        return out
 
     def predict_logits_batch(self, matrix: Any) -> npt.NDArray[np.float64]:
         """Raw logits for an already normalised sparse matrix (training and evaluation)."""
