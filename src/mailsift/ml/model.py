@@ -22,6 +22,7 @@ import math
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -120,22 +121,21 @@ class LinearModel:
         return h.hexdigest()[:12]
 
     def logits(self, features: Mapping[str, float]) -> tuple[FloatArray, list[int], FloatArray]:
-        rows: list[int] = []
-        values: list[float] = []
-        get = self.index.get
-        for name, value in features.items():
-            row = get(name)
-            if row is not None:
-                rows.append(row)
-                values.append(value)
-        vals = np.asarray(values, dtype=np.float32)
-        if rows:
+        # The vocabulary look-up runs at C speed (map + fromiter): a Python loop over a
+        # message's few hundred features was a tenth of a scan worker's time.
+        n = len(features)
+        found = np.fromiter(map(self.index.get, features, repeat(-1, n)), dtype=np.int64,
+                            count=n)
+        known = found >= 0
+        at = found[known]
+        vals = np.fromiter(features.values(), dtype=np.float32, count=n)[known]
+        if at.size:
             # normalised over the known features, per group, exactly as in training
-            vals = group_normalized(vals, self.text_rows[rows])
-            z = vals @ self.coef[rows] + self.intercept
+            vals = group_normalized(vals, self.text_rows[at])
+            z = vals @ self.coef[at] + self.intercept
         else:
             z = self.intercept.copy()
-        return z, rows, vals
+        return z, at.tolist(), vals
 
     def predict(self, features: Mapping[str, float], top: int = 0) -> Prediction:
         return self.score(features).prediction(top)
