@@ -1,9 +1,9 @@
 """Scanning for the running gateway: a pool of worker processes, each with its own pipeline.
 
-The scan is CPU-bound Python, so it runs in separate processes (``spawn`` context: forking a
-process that already runs an event loop and threads is unsafe). Results come back slimmed (no
-bodies or attachment bytes) because the gateway keeps the raw message itself. A worker that dies
-breaks the pool; the pool is rebuilt and the caller gets an error it answers with a tempfail.
+The scan is CPU-bound Python, so it runs in separate processes, fed from the event loop
+(:mod:`.scan_workers`). Results come back slimmed (no bodies or attachment bytes) because the
+gateway keeps the raw message itself. A worker that dies, or runs past the scan timeout, is
+replaced; the caller gets an error it answers with a tempfail (the sending MTA keeps the mail).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any
 
 from mailsift.app import ScanOptions, build_pipeline
@@ -25,6 +25,7 @@ from mailsift.core.errors import DetectorTimeout
 from mailsift.core.lists import ListSnapshot
 from mailsift.core.result import ScanResult
 from mailsift.pipeline import Pipeline
+from mailsift.services.scan_workers import WorkerPool, serve_requests
 
 __all__ = ["ScanPool"]
 
@@ -38,8 +39,8 @@ def _init(settings: Settings, options: ScanOptions) -> None:
 
 
 def _exit_with_parent() -> None:
-    """A worker must not outlive its gateway: after a kill -9 the pool's shutdown never runs,
-    and the worker, holding both ends of its call queue, would wait for work forever."""
+    """A worker must not outlive its gateway: after a kill -9 the pool's shutdown never runs.
+    (A worker waiting for work sees its socket close; this also ends one that is mid-scan.)"""
     parent = multiprocessing.parent_process()
     if parent is None:  # in-process scanning (workers = 0)
         return
@@ -58,6 +59,12 @@ def _scan(raw: bytes, envelope: Envelope, message_id: str, lists: ListSnapshot |
     return result.slim()
 
 
+def _worker(conn: Connection, settings: Settings, options: ScanOptions) -> None:
+    """A scan worker process: build the pipeline once, then scan what the gateway sends."""
+    serve_requests(conn, lambda request: _scan(*request),
+                   started=lambda: _init(settings, options))
+
+
 class ScanPool:
     """``await pool.scan(raw, envelope, message_id)`` from the event loop."""
 
@@ -67,17 +74,15 @@ class ScanPool:
         self.workers = workers
         self.options = options or ScanOptions()
         self.timeout = timeout
-        self._executor: Executor = self._make()
+        self._executor = self._make()
         self._pipeline_versions: Mapping[str, str] | None = None
 
-    def _make(self) -> Executor:
+    def _make(self) -> ThreadPoolExecutor | WorkerPool:
         if self.workers == 0:
             # In-process (tests, tiny installs): one thread so the event loop stays responsive.
             _init(self.settings, self.options)
             return ThreadPoolExecutor(1, thread_name_prefix="mailsift-scan")
-        ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init,
-                                   initargs=(self.settings, self.options))
+        return WorkerPool(self.workers, _worker, (self.settings, self.options))
 
     async def warm_up(self, timeout: float = 120.0) -> None:
         """Start every worker (import, load rules and models) before taking traffic.
@@ -95,29 +100,42 @@ class ScanPool:
                    canary: Mapping[str, tuple[str, ...]] | None = None,
                    *, timeout: float | None = None) -> ScanResult:
         limit = self.timeout if timeout is None else timeout
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _scan, raw, envelope, message_id, lists,
-                                      canary)
+        request = (raw, envelope, message_id, lists, canary)
+        if isinstance(self._executor, WorkerPool):
+            result: ScanResult = await self._executor.call(request, limit)
+            return result
+        future = asyncio.get_running_loop().run_in_executor(self._executor, _scan, *request)
         try:
             return await asyncio.wait_for(future, limit)
         except TimeoutError as exc:
             raise DetectorTimeout("scan", f"no result within {limit:.0f} s") from exc
-        except BrokenProcessPool:
-            log.error("a scan worker died; restarting the pool")
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._make()
-            raise
 
     def reload(self, options: ScanOptions) -> None:
         """Start new workers with new options (e.g. a new rollout state); scans already running
         finish on the old workers, new scans go to the new ones."""
-        old = self._executor
         self.options = options
-        self._executor = self._make()
-        old.shutdown(wait=False)
+        if isinstance(self._executor, WorkerPool):
+            self._executor.retire_all((self.settings, options))
+        else:
+            old = self._executor
+            self._executor = self._make()
+            old.shutdown(wait=False)
+
+    def worker_pids(self) -> list[int]:
+        return self._executor.pids() if isinstance(self._executor, WorkerPool) else []
+
+    async def aclose(self) -> None:
+        """:meth:`close` from the event loop the workers were fed from."""
+        if isinstance(self._executor, WorkerPool):
+            await self._executor.aclose()
+        else:
+            self.close()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if isinstance(self._executor, WorkerPool):
+            self._executor.close()
+        else:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
     def describe(self) -> dict[str, Any]:
         return {"workers": self.workers, "timeout": self.timeout}

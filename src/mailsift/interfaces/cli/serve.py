@@ -134,7 +134,7 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
         if parts.gateway.deliverer.journal is not None:
             parts.gateway.deliverer.journal.close()
         await parts.recorder.close()
-        parts.scans.close()
+        await parts.scans.aclose()
         parts.store.close()
 
 

@@ -1,0 +1,128 @@
+"""The scan worker pool: real spawned processes, fed over their sockets from the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from mailsift.core.errors import DetectorTimeout
+from mailsift.services.scan_workers import ScanWorkerError, WorkerPool
+from mailsift.testing.workers import scripted_worker
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def _run(body: Callable[[WorkerPool], Awaitable[None]]) -> None:
+    pool = WorkerPool(2, scripted_worker, ())
+
+    async def main() -> list[int]:
+        try:
+            await body(pool)
+        finally:
+            pids = pool.pids()
+            await pool.aclose()
+        return pids
+
+    pids = asyncio.run(main())
+    assert pids and not [p for p in pids if _alive(p)]  # closing ends every worker
+
+
+def test_calls_are_answered_by_both_workers_and_large_payloads_pass() -> None:
+    async def body(pool: WorkerPool) -> None:
+        big = b"x" * (3 << 20)  # larger than the stream limit and a socket buffer
+        answers = await asyncio.gather(*(pool.call(("echo", big if i == 0 else i), 30)
+                                         for i in range(8)))
+        assert answers[0][1] == big
+        assert [a[1] for a in answers[1:]] == list(range(1, 8))
+        assert len({pid for pid, _ in answers}) == 2  # both workers took part
+    _run(body)
+
+
+def test_an_error_in_the_worker_is_reported_and_the_worker_kept() -> None:
+    async def body(pool: WorkerPool) -> None:
+        await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
+        before = set(pool.pids())
+        with pytest.raises(ScanWorkerError, match="ValueError: bad rule"):
+            await pool.call(("raise", "bad rule"), 30)
+        await pool.call(("echo", 1), 30)
+        assert set(pool.pids()) == before
+    _run(body)
+
+
+def test_a_worker_that_dies_fails_only_its_message_and_is_replaced() -> None:
+    async def body(pool: WorkerPool) -> None:
+        await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
+        before = set(pool.pids())
+        with pytest.raises(ScanWorkerError, match="died"):
+            await pool.call(("exit", 3), 30)
+        answers = await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(4)))
+        assert [a for _, a in answers] == [0, 1, 2, 3]
+        assert len(set(pool.pids()) - before) == 1 and len(pool.pids()) == 2
+    _run(body)
+
+
+def test_a_worker_past_the_timeout_is_killed_and_replaced() -> None:
+    async def body(pool: WorkerPool) -> None:
+        await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
+        before = set(pool.pids())
+        started = time.monotonic()
+        with pytest.raises(DetectorTimeout):
+            await pool.call(("sleep", 60), 0.5)
+        assert time.monotonic() - started < 5
+        await asyncio.sleep(0.2)
+        (stuck,) = before - set(pool.pids())
+        for _ in range(50):
+            if not _alive(stuck):
+                break
+            await asyncio.sleep(0.1)
+        assert not _alive(stuck)
+        assert (await pool.call(("echo", "next"), 30))[1] == "next"
+    _run(body)
+
+
+def test_a_caller_that_gives_up_leaves_the_worker_to_finish() -> None:
+    async def body(pool: WorkerPool) -> None:
+        await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
+        before = set(pool.pids())
+        call = asyncio.ensure_future(pool.call(("sleep", 0.3), 30))
+        await asyncio.sleep(0.1)
+        call.cancel()  # the SMTP client went away mid-scan
+        await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(4)))
+        await asyncio.sleep(0.4)
+        assert set(pool.pids()) == before  # nobody was killed
+    _run(body)
+
+
+def test_no_free_worker_within_the_timeout_is_a_timeout() -> None:
+    async def body(pool: WorkerPool) -> None:
+        slow = [asyncio.ensure_future(pool.call(("sleep", 1.0), 30)) for _ in range(2)]
+        await asyncio.sleep(0.2)
+        with pytest.raises(DetectorTimeout, match="free"):
+            await pool.call(("echo", 1), 0.3)
+        await asyncio.gather(*slow)
+    _run(body)
+
+
+def test_retiring_starts_new_workers_and_lets_running_calls_finish() -> None:
+    async def body(pool: WorkerPool) -> None:
+        await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
+        old = set(pool.pids())
+        running = asyncio.ensure_future(pool.call(("sleep", 0.5), 30))
+        await asyncio.sleep(0.1)
+        pool.retire_all()
+        pid, _ = await running  # finished on an old worker
+        assert pid in old
+        answers = await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(4)))
+        assert not {p for p, _ in answers} & old
+        await asyncio.sleep(0.3)
+        assert not [p for p in old if _alive(p)]
+    _run(body)
