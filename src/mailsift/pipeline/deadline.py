@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import FrameType
 
 __all__ = ["DeadlineExceeded", "deadline"]
@@ -26,6 +24,7 @@ class DeadlineExceeded(BaseException):
 _CAN_SIGNAL = hasattr(signal, "setitimer")
 _active: list[tuple[str, float]] = []  # the deadline being enforced (main thread only)
 _previous: list[object] = []  # the SIGALRM handler that was there before ours
+_MAIN = threading.main_thread()
 
 
 def _expired(signum: int, frame: FrameType | None) -> None:
@@ -36,23 +35,30 @@ def _expired(signum: int, frame: FrameType | None) -> None:
         previous(signum, frame)
 
 
-@contextmanager
-def deadline(name: str, seconds: float) -> Iterator[None]:
+class deadline:  # lower case: used like the function it replaced, ``with deadline(...)``
     """Raise :class:`DeadlineExceeded` in the block after ``seconds`` (main thread only).
 
     The SIGALRM handler is installed once and then stays (installing it costs more than a
     fast detector takes); with no deadline running it hands the signal to the handler that was
-    there before. Deadlines do not nest: a block inside another replaces the outer timer."""
-    use_timer = _CAN_SIGNAL and threading.current_thread() is threading.main_thread()
-    if not use_timer:
-        yield
-        return
-    if signal.getsignal(signal.SIGALRM) is not _expired:
-        _previous[:] = [signal.signal(signal.SIGALRM, _expired)]
-    _active.append((name, seconds))
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        _active.pop()
+    there before. Deadlines do not nest: a block inside another replaces the outer timer.
+    A class rather than a generator context manager: it runs twice per detector per message."""
+
+    __slots__ = ("name", "seconds", "timed")
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.timed = _CAN_SIGNAL and threading.current_thread() is _MAIN
+
+    def __enter__(self) -> None:
+        if not self.timed:
+            return
+        if signal.getsignal(signal.SIGALRM) is not _expired:
+            _previous[:] = [signal.signal(signal.SIGALRM, _expired)]
+        _active.append((self.name, self.seconds))
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            _active.pop()
