@@ -126,3 +126,17 @@ def test_retiring_starts_new_workers_and_lets_running_calls_finish() -> None:
         await asyncio.sleep(0.3)
         assert not [p for p in old if _alive(p)]
     _run(body)
+
+
+def test_a_worker_that_cannot_start_says_why_and_is_not_restarted_in_a_loop() -> None:
+    pool = WorkerPool(1, scripted_worker, (True,))
+
+    async def main() -> None:
+        try:
+            for _ in range(3):
+                with pytest.raises(ScanWorkerError, match=r"could not start: .*bad pattern"):
+                    await pool.call(("echo", 1), 30)
+            assert len(pool.pids()) == 1
+        finally:
+            await pool.aclose()
+    asyncio.run(main())

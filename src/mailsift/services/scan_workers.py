@@ -50,17 +50,27 @@ class ScanWorkerError(DetectorError):
 def serve_requests(conn: Connection, handle: Callable[[Any], Any],
                    started: Callable[[], None] = lambda: None) -> None:
     """A worker's loop: answer each pickled request with ``(ok, value)`` until the gateway
-    closes its end (or dies: the kernel closes it then, so a worker never outlives it)."""
-    started()
+    closes its end (or dies: the kernel closes it then, so a worker never outlives it).
+
+    A worker whose start-up fails (bad rules, a model that does not load) stays up and answers
+    every request with that error, instead of dying and being restarted over and over."""
+    broken = ""
+    try:
+        started()
+    except Exception as exc:
+        broken = f"scan worker could not start: {type(exc).__name__}: {exc}"[:500]
+        log.error("%s", broken)
     while True:
         try:
             request = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
-        try:
-            reply: tuple[bool, Any] = (True, handle(request))
-        except Exception as exc:  # reported to the gateway, which defers the message
-            reply = (False, f"{type(exc).__name__}: {exc}"[:500])
+        reply: tuple[bool, Any] = (False, broken)
+        if not broken:
+            try:
+                reply = (True, handle(request))
+            except Exception as exc:  # reported to the gateway, which defers the message
+                reply = (False, f"{type(exc).__name__}: {exc}"[:500])
         try:
             data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:

@@ -28,5 +28,9 @@ def _handle(request: tuple[str, Any]) -> Any:
     raise ValueError(f"unknown request {what!r}")
 
 
-def scripted_worker(conn: Connection) -> None:
-    serve_requests(conn, _handle)
+def _refuse_to_start() -> None:
+    raise ValueError("rule pack default.toml: line 3: bad pattern")
+
+
+def scripted_worker(conn: Connection, start_fails: bool = False) -> None:
+    serve_requests(conn, _handle, started=_refuse_to_start if start_fails else lambda: None)
