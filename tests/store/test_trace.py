@@ -141,3 +141,18 @@ def test_statuses(store: Store) -> None:
                                                           "b@x.example": Action.DELIVER}), raw)
     assert store.trace.statuses("st") == {"a@x.example": "quarantined", "b@x.example": "accepted"}
     assert store.trace.statuses("unknown") == {}
+
+
+def test_write_batch_records_and_updates_in_one_transaction(store: Store) -> None:
+    raw = make_message()
+    new = make_result("ms-new", raw, recipients={"a@example.net": Action.DELIVER})
+    store.trace.record(make_result("ms-old", raw, recipients=["b@example.net"]), raw)
+    store.trace.write_batch([Recordable(new, raw)],
+                            [("ms-new", "delivered", ["A@example.net"]),
+                             ("ms-old", "failed", None)])
+    assert store.trace.statuses("ms-new") == {"a@example.net": "delivered"}
+    assert store.trace.statuses("ms-old") == {"b@example.net": "failed"}
+    again = make_result("ms-again", raw, recipients=["c@example.net"])
+    with pytest.raises(StoreError):  # a bad change rolls the whole batch back
+        store.trace.write_batch([Recordable(again, raw)], [("ms-new", "bogus", None)])
+    assert store.trace.get("ms-again") is None

@@ -86,27 +86,23 @@ class AsyncRecorder:
                 for i, _ in lookups:
                     outcomes[i] = exc
         records = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "record"]
-        if records:
-            try:
-                self.trace.record_many([item for _, item in records])
-            except Exception as exc:  # one bad row must not fail the others: retry singly
-                log.warning("batch trace write failed (%s); retrying one by one", exc)
-                for i, item in records:
-                    try:
-                        self.trace.record_many([item])
-                    except Exception as single:
-                        outcomes[i] = single
         statuses = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "status"]
-        if statuses:
-            try:
-                self.trace.set_statuses([item for _, item in statuses])
-            except Exception as exc:  # as above: one bad update must not fail the others
-                log.warning("batch status update failed (%s); retrying one by one", exc)
-                for i, (message, status, rcpts) in statuses:
-                    try:
-                        self.trace.set_status(message, status, rcpts)
-                    except Exception as single:
-                        outcomes[i] = single
+        try:  # everything in one transaction: one commit, one fsync
+            if records or statuses:
+                self.trace.write_batch([item for _, item in records],
+                                       [item for _, item in statuses])
+        except Exception as exc:  # one bad row must not fail the others: retry singly
+            log.warning("batch trace write failed (%s); retrying one by one", exc)
+            for i, item in records:
+                try:
+                    self.trace.record_many([item])
+                except Exception as single:
+                    outcomes[i] = single
+            for i, (message, status, rcpts) in statuses:
+                try:
+                    self.trace.set_status(message, status, rcpts)
+                except Exception as single:
+                    outcomes[i] = single
         for kind, fn, _ in batch:
             if kind == "later":
                 try:

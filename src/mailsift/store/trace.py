@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from mailsift.core.errors import StoreError
 from mailsift.core.protocols import Clock
@@ -113,6 +113,27 @@ class TraceStore:
         """Record a batch in one transaction; blobs are durable before the rows commit."""
         if not items:
             return []
+        self.write_batch(items, ())
+        return [it.result.id for it in items]
+
+    def write_batch(self, items: Sequence[Recordable],
+                    changes: Sequence[tuple[str, str, Iterable[str] | None]]) -> None:
+        """Record ``items`` and then apply the status ``changes``, in one transaction: the
+        gateway's group commit (one commit and one fsync for everything a batch holds)."""
+        rows = self._rows(items) if items else None
+        try:
+            with self.engine.begin() as conn:
+                if rows is not None:
+                    self._insert(conn, rows)
+                if changes:
+                    self._update_statuses(conn, changes, None)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot record trace: {exc}") from exc
+
+    def _rows(self, items: Sequence[Recordable]) -> tuple[list[dict[str, Any]], ...]:
+        """The rows of ``items`` (their blobs written, durably, first)."""
         now = self.clock.now()
         keep: list[bytes] = []
         keep_idx: list[int] = []
@@ -195,17 +216,17 @@ class TraceStore:
             versions.extend(
                 {"message_pk": res.id, "artifact": a, "version": ver} for a, ver in merged.items()
             )
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(MessageRow), messages)
-                conn.execute(insert(TraceRow), traces)
-                if findings:
-                    conn.execute(insert(FindingRow), findings)
-                if versions:
-                    conn.execute(insert(ArtifactVersion), versions)
-        except Exception as exc:
-            raise StoreError(f"cannot record trace: {exc}") from exc
-        return [it.result.id for it in items]
+        return messages, traces, findings, versions
+
+    @staticmethod
+    def _insert(conn: Connection, rows: tuple[list[dict[str, Any]], ...]) -> None:
+        messages, traces, findings, versions = rows
+        conn.execute(insert(MessageRow), messages)
+        conn.execute(insert(TraceRow), traces)
+        if findings:
+            conn.execute(insert(FindingRow), findings)
+        if versions:
+            conn.execute(insert(ArtifactVersion), versions)
 
     def set_status(self, message: str, status: str, recipients: Iterable[str] | None = None,
                    *, only_from: str | None = None) -> int:
@@ -216,22 +237,27 @@ class TraceStore:
                      *, only_from: str | None = None) -> int:
         """Several ``(message, status, recipients)`` updates in one transaction (one commit,
         one fsync: the gateway batches the statuses of concurrent messages this way)."""
+        with self.engine.begin() as conn:
+            return self._update_statuses(conn, changes, only_from)
+
+    def _update_statuses(self, conn: Connection,
+                         changes: Sequence[tuple[str, str, Iterable[str] | None]],
+                         only_from: str | None) -> int:
         for _, status, _ in changes:
             if status not in STATUSES:
                 raise StoreError(f"unknown status {status!r}")
         now = self.clock.now()
         count = 0
-        with self.engine.begin() as conn:
-            for message, status, recipients in changes:
-                params: dict[str, Any] = {"pk": message, "new_status": status, "now": now}
-                if recipients is not None:
-                    params["rcpts"] = [r.lower() for r in recipients]
-                    if not params["rcpts"]:
-                        continue
-                if only_from is not None:
-                    params["old_status"] = only_from
-                stmt = _SET_STATUS[recipients is not None, only_from is not None]
-                count += conn.execute(stmt, params).rowcount
+        for message, status, recipients in changes:
+            params: dict[str, Any] = {"pk": message, "new_status": status, "now": now}
+            if recipients is not None:
+                params["rcpts"] = [r.lower() for r in recipients]
+                if not params["rcpts"]:
+                    continue
+            if only_from is not None:
+                params["old_status"] = only_from
+            stmt = _SET_STATUS[recipients is not None, only_from is not None]
+            count += conn.execute(stmt, params).rowcount
         return count
 
     # -- reading -------------------------------------------------------------------------------

@@ -1,0 +1,81 @@
+"""The store writer's group commit: what one batch holds lands in one transaction, and one bad
+item does not fail the others (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mailsift.core.errors import StoreError
+from mailsift.core.verdict import Action
+from mailsift.delivery.recorder import AsyncRecorder
+from mailsift.store import Store
+from mailsift.testing.messages import make_message
+from mailsift.testing.storekit import make_result
+
+
+def _result(ref: str):  # type: ignore[no-untyped-def]
+    raw = make_message(message_id=f"<{ref}@example.org>")
+    return make_result(ref, raw, recipients={"a@example.net": Action.DELIVER}), raw
+
+
+def test_a_record_and_its_status_in_one_batch_both_land(store: Store) -> None:
+    recorder = AsyncRecorder(store.trace)
+
+    async def main() -> None:
+        res, raw = _result("ms-one")
+        recorded = asyncio.ensure_future(recorder.record(res, raw, 1.0))
+        await asyncio.sleep(0)  # queued: the writer takes it and the status below together
+        status = recorder.set_status_soon("ms-one", "delivered", ["a@example.net"])
+        await asyncio.gather(recorded, status)
+        assert await recorder.statuses("ms-one") == {"a@example.net": "delivered"}
+        await recorder.close()
+    asyncio.run(main())
+
+
+def test_one_bad_item_fails_alone(store: Store) -> None:
+    recorder = AsyncRecorder(store.trace)
+
+    async def main() -> None:
+        first, raw = _result("ms-dup")
+        await recorder.record(first, raw, 1.0)
+        again, raw2 = _result("ms-dup")  # the same id twice: refused by the store
+        fine, raw3 = _result("ms-fine")
+        outcomes = await asyncio.gather(
+            recorder.record(again, raw2, 2.0), recorder.record(fine, raw3, 2.0),
+            recorder.set_status("ms-dup", "delivered", ["a@example.net"]),
+            return_exceptions=True)
+        assert isinstance(outcomes[0], StoreError)
+        assert outcomes[1] is None and outcomes[2] is None
+        assert await recorder.statuses("ms-fine") == {"a@example.net": "accepted"}
+        assert await recorder.statuses("ms-dup") == {"a@example.net": "delivered"}
+        await recorder.close()
+    asyncio.run(main())
+
+
+def test_close_commits_what_nobody_waited_for(store: Store) -> None:
+    recorder = AsyncRecorder(store.trace)
+
+    async def main() -> None:
+        res, raw = _result("ms-late")
+        await recorder.record(res, raw, 1.0)
+        recorder.set_status_soon("ms-late", "delivered", ["a@example.net"])
+        await recorder.close()
+    asyncio.run(main())
+    assert store.trace.statuses("ms-late") == {"a@example.net": "delivered"}
+
+
+@pytest.mark.parametrize("status", ["bogus"])
+def test_an_unknown_status_is_refused_without_losing_the_batch(store: Store, status: str) -> None:
+    recorder = AsyncRecorder(store.trace)
+
+    async def main() -> None:
+        res, raw = _result("ms-ok")
+        outcomes = await asyncio.gather(recorder.record(res, raw, 1.0),
+                                        recorder.set_status("ms-ok", status),
+                                        return_exceptions=True)
+        assert outcomes[0] is None and isinstance(outcomes[1], StoreError)
+        assert await recorder.statuses("ms-ok") == {"a@example.net": "accepted"}
+        await recorder.close()
+    asyncio.run(main())
