@@ -5,7 +5,7 @@ sends the messages of the benchmark mix over several concurrent SMTP sessions wi
 prints messages/second and per-message latency (MAIL FROM to the reply to DATA) p50/p99.
 
     python bench/smtp_bench.py [--messages 2000] [--concurrency 8,16,24,32] [--workers 2]
-                               [--sink lean|aiosmtpd] [--repeat 3]
+                               [--sink lean|aiosmtpd] [--client lean|aiosmtplib] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -122,6 +122,17 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def yardstick() -> float:
+    """CPU milliseconds of a fixed pure-Python workload: this machine's speed right now. It
+    moved by up to 2x between runs here (a shared host), so every run prints it beside its
+    throughput; compare runs with similar yardsticks."""
+    start = time.process_time()
+    total = 0
+    for i in range(300_000):
+        total += len(str(i * 7919)) % 3
+    return (time.process_time() - start) * 1000
+
+
 def cpu_snapshot(gateway: int, sink: int) -> dict[str, float]:
     """CPU seconds so far of each part: it says where the cores went, whatever else runs."""
     client = os.times()
@@ -148,14 +159,78 @@ def wait_port(port: int, timeout: float = 60) -> None:
     raise SystemExit(f"port {port} did not open")
 
 
+def wire_form(raw: bytes) -> bytes:
+    """The DATA bytes of a message: CRLF line ends, dots stuffed, the final dot."""
+    lines = raw.replace(b"\r\n", b"\n").split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n"
+                    for line in lines) + b".\r\n"
+
+
+class LeanClient:
+    """A minimal SMTP sender on raw asyncio streams, standing in for the sending MTA (Postfix's
+    smtp client is C): the benchmark's two cores should go to the gateway, not to a Python
+    load generator. Plain ESMTP, one command and one reply at a time, as aiosmtplib does."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def reply(self) -> int:
+        while True:
+            line = await self.reader.readline()
+            if not line:
+                raise ConnectionError("connection closed")
+            if line[3:4] != b"-":
+                return int(line[:3])
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        await self.reply()
+        self.writer.write(b"EHLO bench.example\r\n")
+        await self.reply()
+
+    async def send(self, wire: bytes) -> bool:
+        w = self.writer
+        w.write(b"MAIL FROM:<bench@example.org>\r\n")
+        ok = await self.reply() == 250
+        w.write(b"RCPT TO:<user@example.net>\r\n")
+        ok = await self.reply() == 250 and ok
+        w.write(b"DATA\r\n")
+        if await self.reply() != 354:
+            w.write(b"RSET\r\n")
+            await self.reply()
+            return False
+        w.write(wire)
+        return await self.reply() == 250 and ok
+
+    async def quit(self) -> None:
+        self.writer.write(b"QUIT\r\n")
+        await self.reply()
+        self.writer.close()
+
+
 async def send_all(port: int, messages: list[bytes], total: int, concurrency: int,
-                   first: int = 0) -> tuple[list[float], int]:
+                   first: int = 0, client: str = "lean") -> tuple[list[float], int]:
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for i in range(first, first + total):  # a unique header each: no message is a retry
-        queue.put_nowait(messages[i % len(messages)].replace(
-            b"\nSubject:", f"\nX-Bench-Seq: {i}\nSubject:".encode(), 1))
+        raw = messages[i % len(messages)].replace(
+            b"\nSubject:", f"\nX-Bench-Seq: {i}\nSubject:".encode(), 1)
+        queue.put_nowait(wire_form(raw) if client == "lean" else raw)
     latencies: list[float] = []
     failures = 0
+
+    async def lean() -> None:
+        nonlocal failures
+        smtp = LeanClient(port)
+        await smtp.connect()
+        while not queue.empty():
+            wire = queue.get_nowait()
+            start = time.perf_counter()
+            if not await smtp.send(wire):
+                failures += 1
+            latencies.append(time.perf_counter() - start)
+        await smtp.quit()
 
     async def worker() -> None:
         nonlocal failures
@@ -172,7 +247,7 @@ async def send_all(port: int, messages: list[bytes], total: int, concurrency: in
             latencies.append(time.perf_counter() - start)
         await client.quit()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*((lean if client == "lean" else worker)() for _ in range(concurrency)))
     return latencies, failures
 
 
@@ -185,6 +260,8 @@ def main() -> int:
     parser.add_argument("--mix", type=Path, default=MIX)
     parser.add_argument("--sink", choices=("lean", "aiosmtpd"), default="lean",
                         help="the next hop: a minimal asyncio sink (default) or aiosmtpd")
+    parser.add_argument("--client", choices=("lean", "aiosmtplib"), default="lean",
+                        help="the sender: a minimal asyncio SMTP client (default) or aiosmtplib")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per level; with more than one, also the median run by "
                              "throughput (the machine's speed varies between runs)")
@@ -217,20 +294,22 @@ offline = true
                            str(tmp / "mailsift.toml"), "--log-level", "WARNING"], env=env)
     levels = [int(c) for c in str(args.concurrency).split(",")]
     print(f"data: {args.mix} cycled, {args.messages} messages per level, {args.workers} scan "
-          f"workers, SQLite store, offline checks, {args.sink} sink; latency is MAIL FROM to "
+          f"workers, SQLite store, offline checks, {args.client} client, {args.sink} sink; "
+          "latency is MAIL FROM to "
           "the reply to DATA; CPU is per message, by process")
     first = 50
     try:
         wait_port(sink_port)
         wait_port(smtp_port, 120)
-        asyncio.run(send_all(smtp_port, messages[:50], 50, 4))  # warm-up
+        asyncio.run(send_all(smtp_port, messages[:50], 50, 4, 0, args.client))  # warm-up
         for level in levels:
             runs = []
             for _ in range(args.repeat):
+                speed = yardstick()
                 before = cpu_snapshot(gw.pid, sink.pid)
                 start = time.perf_counter()
                 latencies, failures = asyncio.run(
-                    send_all(smtp_port, messages, args.messages, level, first))
+                    send_all(smtp_port, messages, args.messages, level, first, args.client))
                 wall = time.perf_counter() - start
                 after = cpu_snapshot(gw.pid, sink.pid)
                 first += args.messages
@@ -242,7 +321,8 @@ offline = true
                         f"({wall:.1f} s), failures {failures}; latency p50 "
                         f"{latencies[n // 2] * 1000:.1f} ms  p99 "
                         f"{latencies[int(n * 0.99)] * 1000:.1f} ms  max "
-                        f"{latencies[-1] * 1000:.1f} ms; CPU ms: {cpu}")
+                        f"{latencies[-1] * 1000:.1f} ms; CPU ms: {cpu}; "
+                        f"yardstick {speed:.0f} ms")
                 print(line, flush=True)
                 runs.append((n / wall, line))
             if len(runs) > 1:
