@@ -122,17 +122,6 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def yardstick() -> float:
-    """CPU milliseconds of a fixed pure-Python workload: this machine's speed right now. It
-    moved by up to 2x between runs here (a shared host), so every run prints it beside its
-    throughput; compare runs with similar yardsticks."""
-    start = time.process_time()
-    total = 0
-    for i in range(300_000):
-        total += len(str(i * 7919)) % 3
-    return (time.process_time() - start) * 1000
-
-
 def cpu_snapshot(gateway: int, sink: int) -> dict[str, float]:
     """CPU seconds so far of each part: it says where the cores went, whatever else runs."""
     client = os.times()
@@ -305,7 +294,6 @@ offline = true
         for level in levels:
             runs = []
             for _ in range(args.repeat):
-                speed = yardstick()
                 before = cpu_snapshot(gw.pid, sink.pid)
                 start = time.perf_counter()
                 latencies, failures = asyncio.run(
@@ -321,8 +309,7 @@ offline = true
                         f"({wall:.1f} s), failures {failures}; latency p50 "
                         f"{latencies[n // 2] * 1000:.1f} ms  p99 "
                         f"{latencies[int(n * 0.99)] * 1000:.1f} ms  max "
-                        f"{latencies[-1] * 1000:.1f} ms; CPU ms: {cpu}; "
-                        f"yardstick {speed:.0f} ms")
+                        f"{latencies[-1] * 1000:.1f} ms; CPU ms: {cpu}")
                 print(line, flush=True)
                 runs.append((n / wall, line))
             if len(runs) > 1:
