@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mailsift.config.schema import Settings
+from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
 from mailsift.testing.gateway import RunningGateway, send_smtp
 from mailsift.testing.messages import make_message
@@ -171,3 +172,37 @@ def test_xforward_long_lines_and_8bit_are_kept(tmp_path: Path, sink: SmtpSink) -
 
         item = store.trace.search(TraceQuery()).items[0]
         assert store.trace.get(item.message).client_ip == "198.51.100.23"
+
+
+def test_list_changes_reach_the_scan_workers(tmp_path: Path, sink: SmtpSink) -> None:
+    """Workers keep the lists between messages and get them again when they change."""
+    import time
+
+    from mailsift.core.lists import ListEntry
+
+    settings = make_settings(tmp_path, sink.port, gateway={"workers": 1,
+                                                           "lists_refresh_seconds": 0.1})
+
+    def category(n: int) -> str:
+        raw = make_message(subject=f"note {n}", message_id=f"<lists-{n}@example.org>")
+        code, reply = send(gw.ports["smtp"], raw, ["bob@example.net"])
+        assert code in (250, 550), reply
+        with Store.open(settings.store) as store:
+            (record,) = [r for r in store.trace.search(TraceQuery()).items
+                         if r.subject == f"note {n}"]
+            return record.category
+
+    gw = RunningGateway(settings).start()
+    try:
+        assert category(1) == "clean" and category(2) == "clean"
+        with Store.open(settings.store) as store:
+            entry = store.lists.add(ListEntry(kind="domain", value="example.org",
+                                              action="block"))
+        time.sleep(0.3)
+        assert category(3) != "clean" and category(4) != "clean"
+        with Store.open(settings.store) as store:
+            store.lists.remove(entry.entry_id)
+        time.sleep(0.3)
+        assert category(5) == "clean"
+    finally:
+        gw.stop()

@@ -140,3 +140,33 @@ def test_a_worker_that_cannot_start_says_why_and_is_not_restarted_in_a_loop() ->
         finally:
             await pool.aclose()
     asyncio.run(main())
+
+
+def test_the_context_is_sent_to_a_worker_only_when_its_key_changes() -> None:
+    async def main(pool: WorkerPool) -> None:
+        first = await asyncio.gather(*(pool.call(("context", None), 30, ("v1", ["a"]))
+                                       for _ in range(4)))
+        assert {tuple(c) for _, c in first} == {("a",)}
+        # same key: the workers keep what they have (the key names the content), so a
+        # different value under the same key is not even sent
+        same = await asyncio.gather(*(pool.call(("context", None), 30, ("v1", ["changed"]))
+                                      for _ in range(4)))
+        assert {tuple(c) for _, c in same} == {("a",)}
+        fresh = await asyncio.gather(*(pool.call(("context", None), 30, ("v2", ["b"]))
+                                       for _ in range(4)))
+        assert {tuple(c) for _, c in fresh} == {("b",)}
+        assert {p for p, _ in first} == {p for p, _ in fresh}  # both workers, kept
+        assert (await pool.call(("context", None), 30))[1] is None  # no context: none
+    _run(main)
+
+
+def test_a_replacement_worker_is_sent_the_context() -> None:
+    async def main(pool: WorkerPool) -> None:
+        await asyncio.gather(*(pool.call(("context", None), 30, ("v1", ["a"]))
+                               for _ in range(4)))
+        with pytest.raises(ScanWorkerError):
+            await pool.call(("exit", 1), 30, ("v1", ["a"]))
+        answers = await asyncio.gather(*(pool.call(("context", None), 30, ("v1", ["a"]))
+                                         for _ in range(6)))
+        assert {tuple(c) for _, c in answers} == {("a",)}
+    _run(main)

@@ -52,17 +52,23 @@ def _exit_with_parent() -> None:
     threading.Thread(target=wait, name="mailsift-parent-watch", daemon=True).start()
 
 
-def _scan(raw: bytes, envelope: Envelope, message_id: str, lists: ListSnapshot | None,
-          canary: Mapping[str, tuple[str, ...]] | None) -> ScanResult:
+def _scan(raw: bytes, envelope: Envelope, message_id: str,
+          canary: Mapping[str, tuple[str, ...]] | None, lists: ListSnapshot | None) -> ScanResult:
     result = _pipeline["p"].scan(raw, envelope, message_id=message_id, lists=lists,
                                  canary_scopes=canary)
     return result.slim()
 
 
 def _worker(conn: Connection, settings: Settings, options: ScanOptions) -> None:
-    """A scan worker process: build the pipeline once, then scan what the gateway sends."""
-    serve_requests(conn, lambda request: _scan(*request),
-                   started=lambda: _init(settings, options))
+    """A scan worker process: build the pipeline once, then scan what the gateway sends (the
+    lists travel as the context: only when their version changes)."""
+    serve_requests(conn, _handle, started=lambda: _init(settings, options))
+
+
+def _handle(request: tuple[bytes, Envelope, str, Mapping[str, tuple[str, ...]] | None],
+            lists: ListSnapshot | None) -> ScanResult:
+    raw, envelope, message_id, canary = request
+    return _scan(raw, envelope, message_id, canary, lists)
 
 
 class ScanPool:
@@ -100,11 +106,13 @@ class ScanPool:
                    canary: Mapping[str, tuple[str, ...]] | None = None,
                    *, timeout: float | None = None) -> ScanResult:
         limit = self.timeout if timeout is None else timeout
-        request = (raw, envelope, message_id, lists, canary)
+        request = (raw, envelope, message_id, canary)
         if isinstance(self._executor, WorkerPool):
-            result: ScanResult = await self._executor.call(request, limit)
+            context = (lists.version, lists) if lists is not None else None
+            result: ScanResult = await self._executor.call(request, limit, context)
             return result
-        future = asyncio.get_running_loop().run_in_executor(self._executor, _scan, *request)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, _scan, *request,
+                                                            lists)
         try:
             return await asyncio.wait_for(future, limit)
         except TimeoutError as exc:

@@ -14,8 +14,10 @@ from mailsift.services.scan_workers import serve_requests
 __all__ = ["scripted_worker"]
 
 
-def _handle(request: tuple[str, Any]) -> Any:
+def _handle(request: tuple[str, Any], context: Any) -> Any:
     what, arg = request
+    if what == "context":
+        return (os.getpid(), context)
     if what == "echo":
         return (os.getpid(), arg)
     if what == "sleep":
