@@ -138,7 +138,8 @@ class _Worker:
 
 
 class WorkerPool:
-    """``await pool.call(request, timeout)`` -> the worker's ``handle(request)``.
+    """``await pool.call(request, timeout, context)`` -> the worker's
+    ``handle(request, context)`` (see :func:`serve_requests`).
 
     ``target(conn, *args)`` is the worker's entry point (it builds its state, then calls
     :func:`serve_requests`); it runs in a ``spawn``-ed process (forking a process that already
