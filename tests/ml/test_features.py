@@ -87,3 +87,14 @@ def test_list_from_munging_is_not_a_feature() -> None:
     feats = extract(parse_message(raw))
     assert "dn:jane" in feats and "dn:via" not in feats and "dn:dev" not in feats
     assert "x:dn_not_in_address" not in feats and "x:dn_in_address" not in feats
+
+
+def test_free_hosting_is_found_below_public_suffixes() -> None:
+    # web.app, pages.dev, blogspot.com are on the public suffix list: each site is its own
+    # registrable domain, so the host (not the registrable domain) is compared
+    for url in ("https://secure-docs-7781.web.app/view", "https://a1b2.pages.dev/login",
+                "https://ekc-1056.southamerica-east1.run.app/"):
+        feats = extract(parse_message(make_message(text=f"Open {url} now\n")))
+        assert "l:free_host" in feats, url
+    plain = extract(parse_message(make_message(text="See https://www.example.org/x\n")))
+    assert "l:free_host" not in plain

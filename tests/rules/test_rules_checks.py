@@ -68,6 +68,25 @@ def test_from_name_with_other_address(mkmsg: Factory) -> None:
                mkmsg(from_='"alice@example.org" <alice@example.org>')) == ()
 
 
+def test_from_several_mailboxes(mkmsg: Factory) -> None:
+    split = run("from_several_mailboxes", mkmsg(from_="Edeka, Edeka <promo@mailer.evil.test>"))
+    assert split and "promo@mailer.evil.test" in split[0]
+    quoted = mkmsg(from_='"Doe, Jane" <jane@example.org>')
+    assert run("from_several_mailboxes", quoted) == ()
+    assert run("from_several_mailboxes", mkmsg(from_="Microsoft")) == ()  # one (bad) mailbox
+
+
+def test_from_domain_unqualified(mkmsg: Factory) -> None:
+    assert run("from_domain_unqualified", mkmsg(from_="Correios <aviso4401@correios>"))
+    assert run("from_domain_unqualified", mkmsg(from_="News <news@example.org>")) == ()
+    assert run("from_domain_unqualified", mkmsg(from_="Root <root@[192.0.2.1]>")) == ()
+    # the recipient's own address as sender is another trick (and what redaction produces)
+    own = mkmsg(from_="me@pot", to="me@pot")
+    assert run("from_domain_unqualified", own) == ()
+    cron = mkmsg(from_="root@buildhost", headers=[("Return-Path", "<root@buildhost>")])
+    assert run("from_domain_unqualified", cron) == ()
+
+
 def test_html_structure(mkmsg: Factory) -> None:
     b64 = mkmsg(text=None, html="<p>hello</p>", html_base64=True)
     assert run("html_only_base64", b64)

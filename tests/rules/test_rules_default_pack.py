@@ -103,6 +103,33 @@ CASES: dict[str, dict[str, Any]] = {
                                    "headers": [("Reply-To", "helpdesk.team@gmail.com")]},
     "PHISH_BRAND_WITH_CREDENTIAL_ASK": {"from_": "Apple Support <id@mailer.evil.test>",
                                         "text": "Please verify your account."},
+    "LINK_CLOUD_STORAGE_PAGE": {
+        "text": "Open https://docs-7781.s3.us-east-1.amazonaws.com/share/login.html to read"},
+    "LINK_IPFS": {"text": "Read it at https://ipfs.io/ipfs/"
+                          "QmXoypizjW3WknFiJnKLwHCnL72vedxjQkDDP1mXWo6uco/index.html"},
+    "LINK_FORM_SERVICE": {"text": "Fill in https://forms.gle/Xy7abc12 today"},
+    "HTML_DATA_URI_DOCUMENT": {"text": None, "html": html(
+        '<a href="data:text/html;base64,PGh0bWw+PC9odG1sPg==">Open the document</a>')},
+    "HTML_SCRIPT_REDIRECT": {"text": None, "html": html(
+        '<p>Loading</p><script>window.location.href = "https://collect.test/";</script>')},
+    "HTML_META_REFRESH": {"text": None, "html": (
+        '<html><head><meta http-equiv="refresh" content="0; url=https://collect.test/">'
+        '</head><body>Loading</body></html>')},
+    "SUBJECT_COMBINING_MARKS": {"subject": "P\u0353\u033dl\u0353\u033de\u0353\u033da"
+                                           "\u0353\u033dse confirm"},
+    "FROM_NAME_COMBINING_MARKS": {"from_": "S\u034ea\u034ev\u034ei\u034en\u034eg\u034es"
+                                           " <offers@mailer.evil.test>"},
+    "FROM_SEVERAL_MAILBOXES": {"from_": "Microsoft, <security@mailer.evil.test>"},
+    "FROM_DOMAIN_UNQUALIFIED": {"from_": "Correios <aviso4401@correios>"},
+    "PHISH_CRYPTO_WALLET_LURE": {"text": "The airdrop is live: connect your wallet to claim."},
+    "PHISH_QR_CODE_LURE": {"text": "Scan the QR code below to re-authenticate your mailbox."},
+    "PHISH_PARCEL_FEE_LURE": {"text": "Your package is on hold at our depot. Pay the customs fee "
+                                      "to release it."},
+    "PHISH_REWARD_EXPIRY_LURE": {"text": "Your 12,400 points will expire tomorrow."},
+    "PHISH_SURVEY_REWARD_LURE": {"text": "Answer our short survey and receive a mystery box."},
+    "PHISH_LURE_BAD_SENDER_OR_LINK": {
+        "from_": "Correios <aviso@notify.evil.test>",
+        "text": "Sua encomenda foi retida na alfândega. Pague a taxa em https://bit.ly/3abcdEF"},
     "ADVANCE_FEE_FUNDS": {"text": "the sum of US$ 12,500,000.00 is waiting"},
     "ADVANCE_FEE_STORY": {"text": "as the next of kin of my late client"},
     "ADVANCE_FEE_CONFIDENTIAL": {"text": "This is strictly confidential."},

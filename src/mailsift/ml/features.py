@@ -8,11 +8,19 @@ Features are plain strings with a value, grouped by prefix so an admin can read 
 * ``x:`` structure and header anomalies (parts, attachment types, HTML/text ratio, link tricks);
 * ``dn:`` words of the From display name, ``lt:`` words people see on links (anchor text),
   ``ut:`` top-level domains of links;
-* ``k:`` word *classes* (credentials, account, verification, urgency, money, action) and their
+* ``k:`` word *classes* (credentials, account, verification, urgency, money, action, delivery,
+  rewards) and their
   pairs: the vocabulary of a lure changes with the era ("your eBay account" then, "your Microsoft
   365 mailbox" now), the classes of words it is built from much less;
 * ``l:`` how links relate to the sender: to the From domain or only elsewhere, shorteners,
-  free hosting, long queries, many subdomains.
+  free hosting, long queries, many subdomains;
+* techniques (:mod:`~mailsift.ml.techniques`, feature version 3): ``h:``/``ha:`` HTML tricks
+  of the body and of attached HTML files (decoding hidden content, ``data:`` documents, meta
+  refresh, password fields; scripts and forms in attachments), letters hidden from word
+  filters, a From split into several mailboxes, free trial tenants, borrowed brand names, and
+  links to raw cloud storage, public forms and IPFS. Word and host lists live in
+  :mod:`~mailsift.ml.lexicon` (word classes in English, Portuguese, Spanish, German, Dutch,
+  French and Italian).
 
 Everything is computed on the :mod:`~mailsift.ml.receiver` sender view, so receiver-added headers
 cannot reach the model. Digits are folded to ``0`` (years and ticket numbers identify a corpus's
@@ -29,12 +37,14 @@ from collections import Counter
 from collections.abc import Iterable
 
 from mailsift.core.message import ParsedMessage
+from mailsift.ml.lexicon import CLASS_OF, FREE_HOSTS, SHORTENERS
 from mailsift.ml.receiver import SenderView, sender_view
+from mailsift.ml.techniques import html_tricks, link_hosting, obfuscation, sender_shape
 
 __all__ = ["FEATURE_VERSION", "MAX_BODY_CHARS", "TEXT_PREFIXES", "extract", "extract_view"]
 
 #: Bumped whenever extraction changes; a model records it and refuses a mismatch.
-FEATURE_VERSION = "2"
+FEATURE_VERSION = "3"
 MAX_BODY_CHARS = 8_000
 #: The word families. A model normalises them apart from all other features (each group to the
 #: same length), so a long body's hundreds of words cannot drown the few link and structure
@@ -57,47 +67,6 @@ _EXEC_EXT = frozenset({"exe", "scr", "js", "jse", "vbs", "vbe", "bat", "cmd", "c
 _DOC_EXT = frozenset({"doc", "docm", "xls", "xlsm", "xlsb", "ppt", "pptm", "rtf", "pdf", "htm",
                       "html", "shtml", "svg"})
 _ARCHIVE_EXT = frozenset({"zip", "rar", "7z", "gz", "tar", "cab", "ace", "arj", "z"})
-
-#: Word classes (``k:``). Lists of plain English words of lures, not of any corpus: a class
-#: fires whatever brand or product the lure names, which is what carries across eras.
-_CLASSES: dict[str, frozenset[str]] = {
-    "credential": frozenset({"password", "passwords", "passcode", "login", "logon", "signin",
-                             "credentials", "username", "pin", "ssn", "otp"}),
-    "account": frozenset({"account", "accounts", "mailbox", "profile", "membership",
-                          "subscription", "wallet", "card", "billing", "inbox", "storage"}),
-    "verify": frozenset({"verify", "verification", "verified", "confirm", "confirmation",
-                         "validate", "validation", "update", "reactivate", "restore", "unlock",
-                         "authenticate", "reconfirm", "review"}),
-    "urgency": frozenset({"urgent", "urgently", "immediately", "immediate", "suspend",
-                          "suspended", "suspension", "locked", "limited", "restricted",
-                          "expire", "expires", "expired", "expiration", "deactivated",
-                          "deactivation", "terminated", "termination", "unusual",
-                          "unauthorized", "unauthorised", "alert", "warning", "final",
-                          "deadline", "failure", "failed", "blocked", "disabled", "closure"}),
-    "money": frozenset({"payment", "invoice", "refund", "transfer", "bank", "banking",
-                        "transaction", "funds", "deposit", "tax", "overdue", "prize",
-                        "claim", "reward", "bonus"}),
-    "action": frozenset({"click", "follow", "login", "sign", "download", "open", "visit",
-                         "access", "proceed"}),
-}
-_CLASS_OF: dict[str, tuple[str, ...]] = {}
-for _name, _members in _CLASSES.items():
-    for _w in _members:
-        _CLASS_OF[_w] = (*_CLASS_OF.get(_w, ()), _name)
-#: Link shorteners and free hosting/site builders: a link there hides who really serves it.
-_SHORTENERS = frozenset({"bit.ly", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly",
-                         "rebrand.ly", "cutt.ly", "shorturl.at", "tiny.cc", "rb.gy", "t.ly",
-                         "s.id", "bl.ink", "lnkd.in", "qr.co", "short.io"})
-_FREE_HOSTS = frozenset({"000webhostapp.com", "weebly.com", "wixsite.com", "blogspot.com",
-                         "web.app", "firebaseapp.com", "appspot.com", "googleapis.com",
-                         "windows.net", "azurewebsites.net", "herokuapp.com", "netlify.app",
-                         "vercel.app", "pages.dev", "workers.dev", "r2.dev", "glitch.me",
-                         "ngrok.io", "ngrok-free.app", "ipfs.io", "dweb.link", "godaddysites.com",
-                         "webflow.io", "square.site", "mystrikingly.com", "tripod.com",
-                         "geocities.com", "freewebs.com", "angelfire.com", "formstack.com",
-                         "jotform.com", "typeform.com", "sharepoint.com", "1drv.ms",
-                         "dropboxusercontent.com", "wordpress.com", "surge.sh", "repl.co"})
-
 
 def _bucket(n: float) -> str:
     """A coarse log2 bucket: counts matter by order of magnitude, not exactly."""
@@ -184,6 +153,14 @@ def _structure(msg: ParsedMessage, view: SenderView, out: Counter[str]) -> None:
         out[f"x:mailer:{first[0] if first else 'other'}"] += 1
 
 
+def _under(host: str, domains: frozenset[str]) -> bool:
+    """``host`` is one of ``domains`` or below one. (Not by registrable domain: the public
+    suffix list names web.app, pages.dev, blogspot.com... as suffixes, so every site there is
+    its own registrable domain.)"""
+    labels = host.split(".")
+    return any(".".join(labels[i:]) in domains for i in range(max(len(labels) - 1, 1)))
+
+
 def _urls(view: SenderView, from_domain: str, out: Counter[str]) -> None:
     urls = view.urls
     out[f"x:urls{_bucket(len(urls))}"] += 1
@@ -191,9 +168,9 @@ def _urls(view: SenderView, from_domain: str, out: Counter[str]) -> None:
     for u in urls[:200]:
         domains.add(u.domain)
         host = u.host
-        if u.domain in _SHORTENERS or host in _SHORTENERS:
+        if u.domain in SHORTENERS or host in SHORTENERS:
             out["l:shortener"] += 1
-        elif u.domain in _FREE_HOSTS:
+        elif _under(host, FREE_HOSTS):
             out["l:free_host"] += 1
         if host.count(".") >= 3 and not u.is_ip:
             out["l:deep_host"] += 1
@@ -235,7 +212,7 @@ def _urls(view: SenderView, from_domain: str, out: Counter[str]) -> None:
 
 def _classes(subject_words: Counter[str], body_words: Counter[str], out: Counter[str]) -> None:
     found: Counter[str] = Counter()
-    get = _CLASS_OF.get
+    get = CLASS_OF.get
     # Over distinct words (a Counter), not tokens: a long body costs one look-up per word type.
     for counter, factor in ((subject_words, 2), (body_words, 1)):
         for w, n in counter.items():
@@ -275,6 +252,11 @@ def extract_view(msg: ParsedMessage, view: SenderView) -> dict[str, float]:
     from_domain = msg.from_addr.domain if msg.from_addr is not None else ""
     _urls(view, from_domain, rest)
     _structure(msg, view, rest)
+    html_tricks(msg, rest)
+    obfuscation(view.subject, msg.from_addr.display_name if msg.from_addr is not None else "",
+                body, rest)
+    sender_shape(msg, rest)
+    link_hosting(view.urls, rest)
     counts.update(rest)
     table = _LOG_VALUE
     return {name: table[n] if n < 64 else 1.0 + math.log(n) for name, n in counts.items()}

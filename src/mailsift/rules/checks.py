@@ -246,6 +246,47 @@ def _from_name_contains_other_address(args: Mapping[str, object]) -> CheckFn:
     return check
 
 
+def _from_several_mailboxes(args: Mapping[str, object]) -> CheckFn:
+    # RFC 5322 allows several From mailboxes only with a Sender; in practice it is an unquoted
+    # comma ("Microsoft, <x@attacker.example>") that splits a name from its address, and mail
+    # clients disagree about which part they show.
+    def check(view: MessageView) -> tuple[str, ...]:
+        froms = view.msg.from_addrs
+        if len(froms) < 2:
+            return ()
+        return ("From holds " + ", ".join(repr(a.addr[:60]) for a in froms[:4]),)
+
+    return check
+
+
+_ENVELOPE_HEADERS = ("return-path", "delivered-to", "x-original-to", "x-forwarded-to",
+                     "envelope-to", "bcc")
+
+
+def _from_domain_unqualified(args: Mapping[str, object]) -> CheckFn:
+    # A From domain without a dot cannot exist on the Internet (RFC 5321 wants a fully qualified
+    # domain): a kit's placeholder ("@correios") or a rented server's host name. Left out: a From
+    # that is also the envelope sender or a recipient as the receiving side recorded them (local
+    # system mail such as cron's root@host; "sent from your own address" is another trick, and
+    # a corpus that rewrote the recipient's address rewrote that From too).
+    def check(view: MessageView) -> tuple[str, ...]:
+        msg = view.msg
+        sender = msg.from_addr
+        if sender is None or "@" not in sender.addr:
+            return ()
+        domain = sender.domain.strip().rstrip(".")
+        if not domain or "." in domain or domain.startswith("["):
+            return ()
+        own = sender.addr.lower()
+        if any(own == a.addr.lower() for a in (*msg.to, *msg.cc)):
+            return ()
+        if any(own in value.lower() for name in _ENVELOPE_HEADERS for value in msg.header(name)):
+            return ()
+        return (f"From {sender.addr[:80]}",)
+
+    return check
+
+
 def _html_only_base64(args: Mapping[str, object]) -> CheckFn:
     def check(view: MessageView) -> tuple[str, ...]:
         msg = view.msg
@@ -340,6 +381,12 @@ CHECKS: dict[str, CheckSpec] = {
     ),
     "from_name_contains_other_address": CheckSpec(
         _from_name_contains_other_address, {}, "From display name holds another domain's address"
+    ),
+    "from_several_mailboxes": CheckSpec(
+        _from_several_mailboxes, {}, "the From header parses into several mailboxes"
+    ),
+    "from_domain_unqualified": CheckSpec(
+        _from_domain_unqualified, {}, "the From domain has no dot (cannot exist on the Internet)"
     ),
     "html_only_base64": CheckSpec(
         _html_only_base64, {}, "the only body is base64-encoded HTML (no text part)"
