@@ -6,6 +6,8 @@ offline with the default settings and checked against its sidecar `NAME.expect.t
     category = "phish"                     # optional: the final category
     action = "quarantine"                  # optional: the message-level action
     max_action = "junk"                    # optional: the action may be at most this strict
+    promoted_category = "phish"            # optional: the verdict once the pack's shadow
+    promoted_action = "quarantine"         #   rules are promoted (its shadow verdict)
     [envelope]                             # optional
     client_ip = "192.0.2.1"
     mail_from = "a@example.org"
@@ -62,6 +64,12 @@ def test_golden_case(path: Path, pipeline: Pipeline) -> None:
         assert result.verdict.category.value == expect["category"], result.verdict.explanation
     if "action" in expect:
         assert result.verdict.action.value == expect["action"], result.verdict.explanation
+    if "promoted_category" in expect or "promoted_action" in expect:
+        (promoted,) = [v for k, v in result.shadow.items() if k.startswith("rules:default@")]
+        if "promoted_category" in expect:
+            assert promoted.category.value == expect["promoted_category"], promoted.explanation
+        if "promoted_action" in expect:
+            assert promoted.action.value == expect["promoted_action"], promoted.explanation
     if "max_action" in expect:
         limit = Action(str(expect["max_action"]))
         assert result.verdict.action.strictness <= limit.strictness, result.verdict.explanation
