@@ -129,9 +129,6 @@ class ScanPool:
             self._executor = self._make()
             old.shutdown(wait=False)
 
-    def worker_pids(self) -> list[int]:
-        return self._executor.pids() if isinstance(self._executor, WorkerPool) else []
-
     async def aclose(self) -> None:
         """:meth:`close` from the event loop the workers were fed from."""
         if isinstance(self._executor, WorkerPool):
