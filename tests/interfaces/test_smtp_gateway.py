@@ -4,6 +4,7 @@ the next hop is down (and the retry delivers exactly once), 5xx passed through."
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,24 @@ def test_xforward_long_lines_and_8bit_are_kept(tmp_path: Path, sink: SmtpSink) -
 
         item = store.trace.search(TraceQuery()).items[0]
         assert store.trace.get(item.message).client_ip == "198.51.100.23"
+
+
+def test_smtputf8_addresses_are_relayed(tmp_path: Path, sink: SmtpSink) -> None:
+    sender, rcpt = "j\u00f6rg@b\u00fccher.example", "\u7528\u6237@\u4f8b\u5b50.example"
+    raw = (f"From: {sender}\r\nTo: {rcpt}\r\nSubject: Gr\u00fc\u00dfe\r\n"
+           "Message-ID: <utf8@example.de>\r\n\r\nGr\u00fc\u00dfe\r\n").encode()
+    gw = RunningGateway(make_settings(tmp_path, sink.port)).start()
+    try:
+        with smtplib.SMTP("127.0.0.1", gw.ports["smtp"], timeout=60) as client:
+            client.ehlo("client.example")
+            assert client.has_extn("smtputf8")
+            assert client.sendmail(sender, [rcpt], raw, mail_options=["SMTPUTF8"]) == {}
+    finally:
+        gw.stop()
+    got = sink.messages[0]
+    assert (got.mail_from, got.rcpt_to) == (sender, (rcpt,))
+    assert {"SMTPUTF8", "BODY=8BITMIME"} <= set(got.mail_options)
+    assert got.data.endswith(raw.split(b"\r\n\r\n", 1)[1])
 
 
 def test_list_changes_reach_the_scan_workers(tmp_path: Path, sink: SmtpSink) -> None:

@@ -39,6 +39,7 @@ class ReceivedMessage:
     rcpt_to: tuple[str, ...]
     data: bytes
     received_at: float
+    mail_options: tuple[str, ...] = ()
 
     @property
     def message_id(self) -> str:
@@ -70,7 +71,8 @@ class _Handler:
         if reply.startswith("250"):
             data = envelope.original_content or envelope.content
             self.sink._add(ReceivedMessage(envelope.mail_from or "", tuple(envelope.rcpt_tos),
-                                           bytes(data), time.time()))
+                                           bytes(data), time.time(),
+                                           tuple(envelope.mail_options)))
             drop = any(r.lower() in self.sink.drop_data_for for r in envelope.rcpt_tos)
             if drop and server.transport is not None:
                 # Taken, then the connection cut before the reply: the sender cannot know
@@ -80,14 +82,15 @@ class _Handler:
 
 
 class _Controller(Controller):
-    def __init__(self, sink: SmtpSink, port: int, max_bytes: int) -> None:
+    def __init__(self, sink: SmtpSink, port: int, max_bytes: int, smtputf8: bool) -> None:
         super().__init__(_Handler(sink), hostname="127.0.0.1", port=port)
         self.max_bytes = max_bytes
+        self.smtputf8 = smtputf8
 
     def factory(self) -> SMTP:
         # Relayed mail may carry long lines (mailsift accepts up to 64 KiB by default).
         cls: type[SMTP] = type("SinkSMTP", (SMTP,), {"line_length_limit": 1024 * 1024})
-        return cls(self.handler, data_size_limit=self.max_bytes, enable_SMTPUTF8=True,
+        return cls(self.handler, data_size_limit=self.max_bytes, enable_SMTPUTF8=self.smtputf8,
                    decode_data=False, hostname="sink.test")
 
 
@@ -95,7 +98,7 @@ class SmtpSink:
     """``with SmtpSink() as sink: ... sink.port ... sink.wait_for(3)``."""
 
     def __init__(self, port: int = 0, *, reply: str = "250 2.0.0 Ok: queued",
-                 max_message_bytes: int = 64 * 1024 * 1024) -> None:
+                 max_message_bytes: int = 64 * 1024 * 1024, smtputf8: bool = True) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.reply = reply
@@ -105,7 +108,7 @@ class SmtpSink:
         self.drop_data_for: set[str] = set()
         self._messages: list[ReceivedMessage] = []
         self._cond = threading.Condition()
-        self._controller = _Controller(self, self.port, max_message_bytes)
+        self._controller = _Controller(self, self.port, max_message_bytes, smtputf8)
 
     def start(self) -> SmtpSink:
         self._controller.start()
