@@ -80,12 +80,14 @@ def test_strip_forged_results_removes_only_ours():
         b"Authentication-Results: (comment) mailsift.local;\r\n\tdkim=pass header.d=example.com\r\n"
         b"Authentication-Results: mx.google.com; dmarc=pass header.from=example.com\r\n"
         b"Authentication-Results: mailsift.local.evil; dkim=pass\r\n"
+        b"authentication-RESULTS : mailsift.local; spf=softfail\r\n"
         + simple_message(body="Authentication-Results: mailsift.local; body stays\r\n")
     )
     out = strip_forged_results(raw, "mailsift.local")
     assert out.count(b"Authentication-Results:") == 3
     assert b"mx.google.com" in out and b"mailsift.local.evil" in out
     assert b"tdkim=pass header.d=example.com" not in out and b"\tdkim=pass" not in out
+    assert b"softfail" not in out
     assert out.endswith(b"Authentication-Results: mailsift.local; body stays\r\n")
     assert strip_forged_results(simple_message(), "mailsift.local") == simple_message()
     lf = raw.replace(b"\r\n", b"\n")

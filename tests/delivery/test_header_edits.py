@@ -7,7 +7,13 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailsift.delivery.headers import add_headers, split_header_block, strip_headers
+from mailsift.delivery.headers import (
+    MAILSIFT_HEADER,
+    add_headers,
+    mailsift_header,
+    split_header_block,
+    strip_headers,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -33,3 +39,18 @@ def test_strip_headers_drops_fields_with_continuations_and_keeps_the_body() -> N
 
 def test_added_headers_follow_the_message_line_ending() -> None:
     assert add_headers(b"Subject: s\n\nbody\n", [("X-A", "1")]) == b"X-A: 1\nSubject: s\n\nbody\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"X-Mailsift-Score: 1", b"x-MAILSIFT-ref: 2", b" X-Mailsift-A: 3",
+                                 b"Subject: x-mailsift-", b"A: 1", b" cont", b"\r\n", b"\n",
+                                 b"\r", b"body"]), max_size=30))
+def test_the_prefilter_never_changes_what_is_stripped(parts: list[bytes]) -> None:
+    raw = b"".join(parts)
+    assert strip_headers(raw, mailsift_header, only_if=MAILSIFT_HEADER) == \
+        strip_headers(raw, mailsift_header)
+
+
+def test_without_our_headers_the_message_is_returned_unsplit() -> None:
+    raw = b"Subject: s\r\n\r\nX-Mailsift-Score: in the body only\r\n"
+    assert strip_headers(raw, mailsift_header, only_if=MAILSIFT_HEADER) is raw

@@ -79,3 +79,58 @@ def test_an_unknown_status_is_refused_without_losing_the_batch(store: Store, sta
         assert await recorder.statuses("ms-ok") == {"a@example.net": "accepted"}
         await recorder.close()
     asyncio.run(main())
+
+
+def _count_transactions(store: Store) -> list[int]:
+    """Wrap the store's batch write to count its calls (each one is one transaction)."""
+    calls: list[int] = []
+    write = store.trace.write_batch
+
+    def counted(items, changes):  # type: ignore[no-untyped-def]
+        calls.append(len(items) + len(changes))
+        return write(items, changes)
+    store.trace.write_batch = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_status_nobody_waits_for_rides_with_the_next_write(store: Store) -> None:
+    recorder = AsyncRecorder(store.trace)
+    calls = _count_transactions(store)
+
+    async def main() -> None:
+        first, raw = _result("ms-first")
+        await recorder.record(first, raw, 1.0)
+        status = recorder.set_status_soon("ms-first", "delivered", ["a@example.net"])
+        await asyncio.sleep(0.005)  # the writer holds the status back ...
+        second, raw2 = _result("ms-second")
+        await recorder.record(second, raw2, 2.0)  # ... until a write somebody waits for
+        await status
+        await recorder.close()
+    asyncio.run(main())
+    assert calls == [1, 2]
+    assert store.trace.statuses("ms-first") == {"a@example.net": "delivered"}
+
+
+def test_a_status_alone_is_written_after_a_short_wait(store: Store) -> None:
+    recorder = AsyncRecorder(store.trace)
+
+    async def main() -> None:
+        res, raw = _result("ms-alone")
+        await recorder.record(res, raw, 1.0)
+        await asyncio.wait_for(recorder.set_status_soon("ms-alone", "delivered"), 5)
+        assert store.trace.statuses("ms-alone") == {"a@example.net": "delivered"}
+        await recorder.close()
+    asyncio.run(main())
+
+
+def test_close_commits_a_status_that_was_waiting_to_ride(store: Store) -> None:
+    recorder = AsyncRecorder(store.trace)
+
+    async def main() -> None:
+        res, raw = _result("ms-riding")
+        await recorder.record(res, raw, 1.0)
+        recorder.set_status_soon("ms-riding", "delivered", ["a@example.net"])
+        await asyncio.sleep(0.01)  # taken by the writer, waiting for company
+        await recorder.close()
+    asyncio.run(main())
+    assert store.trace.statuses("ms-riding") == {"a@example.net": "delivered"}

@@ -174,6 +174,9 @@ def envelope_from_relays(
 
 
 
+_AR_NAME = re.compile(rb"authentication-results", re.I)
+
+
 def _authserv_id(value: bytes) -> str:
     text = value.decode("utf-8", "replace")
     text = re.sub(r"\([^()]*\)", " ", text)  # RFC 5322 comments around the id
@@ -190,6 +193,8 @@ def strip_forged_results(raw: bytes, authserv_id: str) -> bytes:
     else:
         end = sep + 2
     head, body = raw[:end], raw[end:]
+    if _AR_NAME.search(head) is None:
+        return raw  # no Authentication-Results at all (the usual case): nothing to split
     lines = head.splitlines(keepends=True)
     fields: list[list[bytes]] = []
     for line in lines:

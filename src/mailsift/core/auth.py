@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
+from mailsift.core.state import compact_state
+
 __all__ = [
     "ArcResult",
     "AuthResults",
@@ -32,6 +34,7 @@ class AuthStatus(StrEnum):
     SOFTPASS = "softpass"  # composite auth only
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class SpfResult:
     """SPF check of one identity (``scope`` is ``mailfrom`` or ``helo``)."""
@@ -44,6 +47,7 @@ class SpfResult:
     reason: str = ""
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class DkimResult:
     """Verification of one DKIM-Signature header (index 0 = topmost)."""
@@ -57,6 +61,7 @@ class DkimResult:
     identity: str = ""
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class DmarcResult:
     """DMARC evaluation for the RFC5322.From domain.
@@ -80,6 +85,7 @@ class DmarcResult:
     reason: str = ""
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class ArcResult:
     """ARC chain validation (RFC 8617). ``trusted`` when the last sealer is on the trusted list."""
@@ -95,6 +101,7 @@ class ArcResult:
     sealed_dkim: str = ""
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class CompAuth:
     """Composite authentication: is the visible From domain authenticated, and why (not)."""
@@ -103,6 +110,7 @@ class CompAuth:
     reason: str = ""
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class AuthResults:
     """Everything authentication established about one message."""

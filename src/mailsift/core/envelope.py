@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mailsift.core.state import compact_state
+
 __all__ = ["Connection", "Envelope"]
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class Connection:
     """Facts about the SMTP connection: who connected and how."""
@@ -17,6 +20,7 @@ class Connection:
     tls: bool = False
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """One SMTP transaction: sender, recipients and the connection it arrived on.

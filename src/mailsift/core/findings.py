@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mailsift.core.state import compact_state
+
 __all__ = ["ArtifactState", "Finding", "Stage"]
 
 
@@ -34,6 +36,7 @@ class ArtifactState(StrEnum):
     RETIRED = "retired"
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One named observation with its evidence.

@@ -10,11 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from mailsift.core.state import compact_state
+
 __all__ = ["SUMMARY_HEADERS", "Address", "Attachment", "MimePart", "ParsedMessage", "Url"]
 
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class Address:
     """One mailbox from an address header: ``"Display Name" <local@domain>``."""
@@ -31,6 +34,7 @@ class Address:
         return self.addr.rsplit("@", 1)[1].lower() if "@" in self.addr else ""
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class Url:
     """A link found in the message.
@@ -52,6 +56,7 @@ class Url:
     has_userinfo: bool = False
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """A file carried by the message (or found inside an archive attachment).
@@ -72,6 +77,7 @@ class Attachment:
     encrypted: bool = False
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class MimePart:
     """Structure of one MIME part, for structural checks and explanations."""
@@ -90,6 +96,7 @@ SUMMARY_HEADERS = frozenset({"from", "sender", "reply-to", "to", "cc", "subject"
                              "message-id"})
 
 
+@compact_state
 @dataclass(frozen=True, slots=True, eq=False)
 class ParsedMessage:
     """Everything detectors read about one message.

@@ -11,6 +11,7 @@ from mailsift.core.auth import AuthResults
 from mailsift.core.envelope import Envelope
 from mailsift.core.findings import Finding
 from mailsift.core.message import ParsedMessage
+from mailsift.core.state import compact_state
 from mailsift.core.verdict import Verdict
 
 __all__ = ["ScanResult"]
@@ -24,6 +25,7 @@ def _mapping_proxy(data: dict[str, object]) -> MappingProxyType[str, object]:
 copyreg.pickle(MappingProxyType, lambda m: (_mapping_proxy, (dict(m),)))
 
 
+@compact_state
 @dataclass(frozen=True, slots=True, eq=False)
 class ScanResult:
     """One scanned message.

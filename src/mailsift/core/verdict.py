@@ -8,6 +8,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from mailsift.core.findings import Finding
+from mailsift.core.state import compact_state
 
 __all__ = ["FAMILIES", "Action", "Category", "DecisionStep", "Override", "Verdict"]
 
@@ -100,6 +101,7 @@ class DecisionStep(StrEnum):
     DETECTOR_ERROR = "8-detector-error"
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class Override:
     """A list entry or mode that changed what detection alone would have done."""
@@ -120,6 +122,7 @@ class Override:
         }
 
 
+@compact_state
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The decision for one message and recipient, with everything needed to explain it.

@@ -23,6 +23,11 @@ __all__ = ["AsyncRecorder"]
 
 log = logging.getLogger("mailsift.store")
 _MAX_BATCH = 256
+# Work nobody waits for (a status queued with set_status_soon, run_later) rides with the next
+# write somebody waits for, or goes alone after this long: under load that saves a
+# transaction per message (the writer's CPU is mostly per-transaction overhead).
+_RIDE_SECONDS = 0.05
+_LAZY = ("status_soon", "later")
 
 
 class AsyncRecorder:
@@ -31,6 +36,8 @@ class AsyncRecorder:
         self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="mailsift-store")
+        self._urgent: asyncio.Future[None] | None = None  # set when waited-for work arrives
+        self._riding: list[tuple[str, Any, asyncio.Future[Any]]] = []
 
     def _ensure(self) -> asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]]:
         if self._queue is None:
@@ -38,28 +45,38 @@ class AsyncRecorder:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="recorder")
         return self._queue
 
+    def _put(self, kind: str, item: Any, fut: asyncio.Future[Any]) -> None:
+        self._ensure().put_nowait((kind, item, fut))
+        if kind not in _LAZY and self._urgent is not None and not self._urgent.done():
+            self._urgent.set_result(None)
+
     async def record(self, result: ScanResult, raw: bytes, received_at: float) -> None:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._ensure().put_nowait(("record", Recordable(result, raw, received_at), fut))
+        self._put("record", Recordable(result, raw, received_at), fut)
         await fut
 
     async def set_status(self, message: str, status: str,
                          recipients: Iterable[str] | None = None) -> None:
-        await self.set_status_soon(message, status, recipients)
+        await self._status("status", message, status, recipients)
 
     def set_status_soon(self, message: str, status: str,
                         recipients: Iterable[str] | None = None) -> asyncio.Future[Any]:
         """Queue a status update and return its future without waiting for the commit (for a
-        caller whose answer does not depend on it, see ``Deliverer``)."""
+        caller whose answer does not depend on it, see ``Deliverer``). It may wait up to
+        ``_RIDE_SECONDS`` for a write somebody waits for, to share its transaction."""
+        return self._status("status_soon", message, status, recipients)
+
+    def _status(self, kind: str, message: str, status: str,
+                recipients: Iterable[str] | None) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         rcpts = None if recipients is None else tuple(recipients)
-        self._ensure().put_nowait(("status", (message, status, rcpts), fut))
+        self._put(kind, (message, status, rcpts), fut)
         return fut
 
     async def statuses(self, message: str) -> dict[str, str]:
         """Delivery status per recipient of ``message`` ({} when never recorded)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._ensure().put_nowait(("lookup", message, fut))
+        self._put("lookup", message, fut)
         result: dict[str, str] = await fut
         return result
 
@@ -67,7 +84,7 @@ class AsyncRecorder:
         """Run ``fn`` on the writer thread after the writes queued before it, without waiting
         (for work nobody waits for, such as teaching the sender history); errors are logged."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._ensure().put_nowait(("later", fn, fut))
+        self._put("later", fn, fut)
 
     async def call(self, fn: Callable[[], Any]) -> Any:
         """Run any other store call on the writer thread (keeps SQLite single-writer)."""
@@ -86,7 +103,8 @@ class AsyncRecorder:
                 for i, _ in lookups:
                     outcomes[i] = exc
         records = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "record"]
-        statuses = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "status"]
+        statuses = [(i, item) for i, (kind, item, _) in enumerate(batch)
+                    if kind in ("status", "status_soon")]
         try:  # everything in one transaction: one commit, one fsync
             if records or statuses:
                 self.trace.write_batch([item for _, item in records],
@@ -116,16 +134,29 @@ class AsyncRecorder:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < _MAX_BATCH:
-                batch.append(self._queue.get_nowait())
+            self._drain(batch)
+            if all(kind in _LAZY for kind, _, _ in batch):
+                self._urgent = loop.create_future()
+                self._riding = batch  # close() commits it if it stops us here
+                try:
+                    await asyncio.wait([self._urgent], timeout=_RIDE_SECONDS)
+                finally:
+                    self._urgent = None
+                    self._riding = []
+                self._drain(batch)
             outcomes = await loop.run_in_executor(self._thread, self._commit, batch)
             self._settle(batch, outcomes)
+
+    def _drain(self, batch: list[tuple[str, Any, asyncio.Future[Any]]]) -> None:
+        assert self._queue is not None
+        while not self._queue.empty() and len(batch) < _MAX_BATCH:
+            batch.append(self._queue.get_nowait())
 
     async def close(self) -> None:
         """Stop, after committing what is still queued (status updates nobody waited for)."""
         if self._task is not None:
             self._task.cancel()
-        left: list[tuple[str, Any, asyncio.Future[Any]]] = []
+        left, self._riding = self._riding, []
         while self._queue is not None and not self._queue.empty():
             left.append(self._queue.get_nowait())
         if left:

@@ -20,7 +20,7 @@ from mailsift.core.envelope import Envelope
 from mailsift.core.lists import ListSnapshot
 from mailsift.core.result import ScanResult
 from mailsift.delivery.apply import Deliverer, Reply
-from mailsift.delivery.headers import mailsift_header, strip_headers
+from mailsift.delivery.headers import MAILSIFT_HEADER, mailsift_header, strip_headers
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.services.scanning import ScanPool
 from mailsift.store.store import Store
@@ -91,7 +91,7 @@ class Gateway:
 
     def clean_incoming(self, raw: bytes) -> bytes:
         """Drop headers outsiders must not set: our result headers and forged A-R headers."""
-        raw = strip_headers(raw, mailsift_header)
+        raw = strip_headers(raw, mailsift_header, only_if=MAILSIFT_HEADER)
         return strip_forged_results(raw, self.authserv_id)
 
     async def lists(self) -> ListSnapshot:

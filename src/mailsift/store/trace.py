@@ -79,6 +79,9 @@ def _set_status_stmt(by_recipient: bool, only_from: bool) -> Any:
 
 
 _SET_STATUS = {(r, o): _set_status_stmt(r, o) for r in (False, True) for o in (False, True)}
+_SET_PAIR_STATUS = update(TraceRow).where(
+    TraceRow.message_pk == bindparam("pk"), TraceRow.recipient == bindparam("rcpt")
+).values(status=bindparam("new_status"), updated_at=bindparam("now"))
 
 
 def _dumps(value: Any) -> str:
@@ -126,7 +129,7 @@ class TraceStore:
                 if rows is not None:
                     self._insert(conn, rows)
                 if changes:
-                    self._update_statuses(conn, changes, None)
+                    self._update_statuses_many(conn, changes)
         except StoreError:
             raise
         except Exception as exc:
@@ -259,6 +262,24 @@ class TraceStore:
             stmt = _SET_STATUS[recipients is not None, only_from is not None]
             count += conn.execute(stmt, params).rowcount
         return count
+
+    def _update_statuses_many(self, conn: Connection,
+                              changes: Sequence[tuple[str, str, Iterable[str] | None]]) -> None:
+        """``_update_statuses`` for a writer batch, in at most two statements: the changes
+        naming recipients as one executemany over (message, recipient) pairs (a batch's
+        statuses cost one statement, not one each)."""
+        for _, status, _ in changes:
+            if status not in STATUSES:
+                raise StoreError(f"unknown status {status!r}")
+        now = self.clock.now()
+        pairs = [{"pk": message, "rcpt": r.lower(), "new_status": status, "now": now}
+                 for message, status, recipients in changes if recipients is not None
+                 for r in recipients]
+        if pairs:
+            conn.execute(_SET_PAIR_STATUS, pairs)
+        whole = [(m, st, None) for m, st, r in changes if r is None]
+        if whole:
+            self._update_statuses(conn, whole, None)
 
     # -- reading -------------------------------------------------------------------------------
     def search(self, query: TraceQuery, *, cursor: str | None = None, limit: int = 50) -> Page:
