@@ -79,6 +79,12 @@ def _set_status_stmt(by_recipient: bool, only_from: bool) -> Any:
 
 
 _SET_STATUS = {(r, o): _set_status_stmt(r, o) for r in (False, True) for o in (False, True)}
+# Built once: each statement object keeps its compiled-cache key (a new insert() per batch
+# computed it again).
+_INSERT_MESSAGES = insert(MessageRow)
+_INSERT_TRACE = insert(TraceRow)
+_INSERT_FINDINGS = insert(FindingRow)
+_INSERT_VERSIONS = insert(ArtifactVersion)
 _SET_PAIR_STATUS = update(TraceRow).where(
     TraceRow.message_pk == bindparam("pk"), TraceRow.recipient == bindparam("rcpt")
 ).values(status=bindparam("new_status"), updated_at=bindparam("now"))
@@ -224,12 +230,12 @@ class TraceStore:
     @staticmethod
     def _insert(conn: Connection, rows: tuple[list[dict[str, Any]], ...]) -> None:
         messages, traces, findings, versions = rows
-        conn.execute(insert(MessageRow), messages)
-        conn.execute(insert(TraceRow), traces)
+        conn.execute(_INSERT_MESSAGES, messages)
+        conn.execute(_INSERT_TRACE, traces)
         if findings:
-            conn.execute(insert(FindingRow), findings)
+            conn.execute(_INSERT_FINDINGS, findings)
         if versions:
-            conn.execute(insert(ArtifactVersion), versions)
+            conn.execute(_INSERT_VERSIONS, versions)
 
     def set_status(self, message: str, status: str, recipients: Iterable[str] | None = None,
                    *, only_from: str | None = None) -> int:
