@@ -92,3 +92,12 @@ def test_strip_forged_results_removes_only_ours():
     assert strip_forged_results(simple_message(), "mailsift.local") == simple_message()
     lf = raw.replace(b"\r\n", b"\n")
     assert strip_forged_results(lf, "mailsift.local").count(b"Authentication-Results:") == 3
+
+
+def test_strip_forged_results_sees_ids_that_only_lower_case_to_ours():
+    # KELVIN SIGN lower-cases to "k": such a header names us to whoever compares ids that way.
+    raw = ("Authentication-Results: mx.ban\u212a.example; dkim=pass\r\n"
+           "Authentication-Results: mx.other.example; dkim=pass\r\n").encode() + simple_message()
+    out = strip_forged_results(raw, "mx.bank.example")
+    assert "\u212a".encode() not in out and b"mx.other.example" in out
+    assert strip_forged_results(simple_message(), "mx.bank.example") is not None

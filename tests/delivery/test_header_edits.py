@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from mailsift.delivery.headers import (
     MAILSIFT_HEADER,
+    _fold,
     add_headers,
     mailsift_header,
     split_header_block,
@@ -54,3 +55,13 @@ def test_the_prefilter_never_changes_what_is_stripped(parts: list[bytes]) -> Non
 def test_without_our_headers_the_message_is_returned_unsplit() -> None:
     raw = b"Subject: s\r\n\r\nX-Mailsift-Score: in the body only\r\n"
     assert strip_headers(raw, mailsift_header, only_if=MAILSIFT_HEADER) is raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["X-Mailsift-Ref", "Authentication-Results", "X"]),
+       st.lists(st.sampled_from(["a", "b", " ", "\t", "\u00e9", ";", "=" * 5, "x" * 30]),
+                max_size=20).map("".join))
+def test_a_short_value_folds_the_same_on_the_fast_path(name: str, value: str) -> None:
+    # A trailing space always takes the long way, which must give the same header.
+    for eol in (b"\r\n", b"\n"):
+        assert _fold(name, value, eol) == _fold(name, value + " ", eol)

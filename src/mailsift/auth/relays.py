@@ -13,6 +13,7 @@ ours: that is where the message entered from outside.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -177,6 +178,11 @@ def envelope_from_relays(
 _AR_NAME = re.compile(rb"authentication-results", re.I)
 
 
+@functools.lru_cache(maxsize=8)
+def _id_pattern(authserv_id: str) -> re.Pattern[bytes]:
+    return re.compile(re.escape(authserv_id.encode("utf-8")), re.I)
+
+
 def _authserv_id(value: bytes) -> str:
     text = value.decode("utf-8", "replace")
     text = re.sub(r"\([^()]*\)", " ", text)  # RFC 5322 comments around the id
@@ -193,8 +199,11 @@ def strip_forged_results(raw: bytes, authserv_id: str) -> bytes:
     else:
         end = sep + 2
     head, body = raw[:end], raw[end:]
-    if _AR_NAME.search(head) is None:
-        return raw  # no Authentication-Results at all (the usual case): nothing to split
+    if _AR_NAME.search(head) is None or (head.isascii() and _id_pattern(ours).search(head) is None):
+        # No Authentication-Results, or none that can name us: in ASCII, an authserv-id equal
+        # to ours (case-insensitively) is ours spelled in the bytes. (Non-ASCII goes the long
+        # way: a letter such as the Kelvin sign lower-cases to an ASCII one.)
+        return raw
     lines = head.splitlines(keepends=True)
     fields: list[list[bytes]] = []
     for line in lines:

@@ -65,6 +65,8 @@ def strip_headers(raw: bytes, drop: Callable[[str, bytes], bool],
 
 
 def _fold(name: str, value: str, eol: bytes) -> bytes:
+    if value and len(name) + 2 + len(value) <= 76 and value == " ".join(value.split()):
+        return f"{name}: {value}".encode() + eol  # fits on one line as it is
     value = " ".join(value.split())
     line = f"{name}: "
     out: list[str] = []
