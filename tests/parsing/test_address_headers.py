@@ -17,6 +17,10 @@ from mailsift.parsing.headers import parse_addresses
     ('"Smith, Ann" <ann@example.org>', (("Smith, Ann", "ann@example.org"),)),
     ("Jürgen <j@example.de>", (("Jürgen", "j@example.de"),)),
     ("a@example.org, b@example.org", (("", "a@example.org"), ("", "b@example.org"))),
+    ('Ann <a@example.org>,"Bob B" <b@example.org> , c@example.org',
+     (("Ann", "a@example.org"), ("Bob B", "b@example.org"), ("", "c@example.org"))),
+    ('"Smith, Ann" <ann@example.org>, b@example.org',
+     (("Smith, Ann", "ann@example.org"), ("", "b@example.org"))),
     ("=?utf-8?q?Ann?= <ann@example.org>", (("=?utf-8?q?Ann?=", "ann@example.org"),)),
 ])
 def test_mailboxes(value: str, expected: tuple[tuple[str, str], ...]) -> None:

@@ -33,3 +33,20 @@ def test_an_alarm_outside_any_deadline_reaches_the_previous_handler() -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_a_handler_installed_over_ours_is_replaced_again() -> None:
+    # The installed-handler check uses the raw getsignal (no enum conversion): it must still
+    # notice that someone replaced our handler between two deadlines.
+    old = signal.getsignal(signal.SIGALRM)
+    try:
+        with deadline("first", 1.0):
+            pass
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded), deadline("second", 0.05):
+            while time.monotonic() - started < 5:
+                pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

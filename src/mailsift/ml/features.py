@@ -57,6 +57,10 @@ _WORD = re.compile(r"[^\W_]{2,30}")
 _DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
 _LOG_VALUE = [0.0] + [1.0 + math.log(n) for n in range(1, 64)]
 _EMAIL = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
+#: The two halves of ``_EMAIL``: its local part, matched backwards on the reversed text, and its
+#: domain, matched forwards after an ``@`` (see ``_email_domains``).
+_LOCAL_REVERSED = re.compile(r"[\w.+-]*")
+_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)+")
 _PATH_WORD = re.compile(r"[a-z]{3,20}")
 #: A Latin letter next to a Greek or Cyrillic one inside a word: look-alike letters ("Υour
 #: ѡallet") that dodge word filters; ordinary Greek or Russian text does not mix scripts in a word.
@@ -75,6 +79,35 @@ def _bucket(n: float) -> str:
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower().translate(_DIGITS_TO_ZERO))
+
+
+def _email_domains(text: str, limit: int) -> list[str]:
+    """``_EMAIL.findall(text)[:limit]``, found from each ``@`` instead of from every letter.
+
+    The regex tries a match at every word character and runs to the end of the word each time
+    (a tenth of a millisecond on an 8k body). A match is a run of local-part characters ending
+    at an ``@`` that a domain follows, so: for each ``@`` in order, the local part is the run
+    before it (not reaching back into the previous match), the domain is matched after it.
+    """
+    out: list[str] = []
+    at = text.find("@")
+    if at < 0:
+        return out
+    size = len(text)
+    reversed_text = text[::-1]
+    pos = 0  # where the previous match ended: findall resumes there
+    while at >= 0 and len(out) < limit:
+        # reversed_text[size - at] is text[at - 1]; stop before text[pos - 1]
+        local = _LOCAL_REVERSED.match(reversed_text, size - at, size - pos)
+        if local is not None and local.end() > size - at:
+            domain = _DOMAIN.match(text, at + 1)
+            if domain is not None:
+                out.append(domain.group())
+                pos = domain.end()
+                at = text.find("@", pos)
+                continue
+        at = text.find("@", at + 1)
+    return out
 
 
 def _ext(filename: str) -> str:
@@ -244,8 +277,9 @@ def extract_view(msg: ParsedMessage, view: SenderView) -> dict[str, float]:
     counts: dict[str, int] = _prefixed("s:", subject_words)
     counts.update(_prefixed("w:", body_words))
     pairs = words[:_MAX_PAIRS]
-    counts.update(Counter(map("b:{}_{}".format, pairs, pairs[1:])))
-    rest: Counter[str] = Counter("ed:" + d.lower()[:_MAX_TOKEN] for d in _EMAIL.findall(body)[:50])
+    counts.update(Counter([f"b:{a}_{b}" for a, b in itertools.pairwise(pairs)]))
+    rest: Counter[str] = Counter("ed:" + d.lower()[:_MAX_TOKEN]
+                                 for d in _email_domains(body, 50))
     if not subject_words:
         rest["x:no_subject"] += 1
     _classes(subject_words, body_words, rest)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -28,6 +29,9 @@ URL_IN_TEXT = re.compile(
     r"""(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>"'`{}|\\^\[\]]{2,2048}""",
     re.IGNORECASE,
 )
+#: Where a ``URL_IN_TEXT`` match can start, in lower-cased ASCII text: case-sensitive literals
+#: without the leading word boundary let the regex engine skip ahead (see ``_url_matches``).
+_URL_START = re.compile(r"https?://|ftp://|www\.")
 _TRAILING = ".,;:!?)]}>'\"*"
 
 _psl: PublicSuffixList | None = None
@@ -56,6 +60,10 @@ def registrable_domain(host: str) -> str:
 
 def _ip_literal(host: str) -> bool:
     h = host.strip("[]")
+    if ":" not in h and not h[:1].isdigit():
+        # Every notation below starts with a digit (IPv4 dotted, decimal, hex "0x..."); IPv6
+        # has a colon. Most hosts are names: skip ip_address raising ValueError for each.
+        return False
     try:
         ipaddress.ip_address(h)
         return True
@@ -128,13 +136,33 @@ def make_url(text: str, source: str = "text", display_text: str = "") -> Url | N
     )
 
 
+def _url_matches(text: str) -> Iterator[re.Match[str]]:
+    """``URL_IN_TEXT.finditer(text)``. For ASCII text the case-insensitive scan, which tries
+    every position, is replaced by a case-sensitive scan of the lower-cased text (same offsets)
+    for where a match can start; ``URL_IN_TEXT.match`` at each such position decides (its word
+    boundary sees the character before ``pos``), and the scan resumes where a match ended, as
+    finditer does."""
+    if not text.isascii():
+        yield from URL_IN_TEXT.finditer(text)
+        return
+    lowered = text.lower()
+    pos = 0
+    while (start := _URL_START.search(lowered, pos)) is not None:
+        found = URL_IN_TEXT.match(text, start.start())
+        if found is None:
+            pos = start.start() + 1
+            continue
+        yield found
+        pos = found.end()
+
+
 def urls_in_text(text: str, source: str, limit: int,
                  skip: frozenset[str] | set[str] = frozenset()) -> list[Url]:
     """URLs written out in ``text``; ``skip`` holds URLs already known (not parsed again)."""
     out: list[Url] = []
     if "://" not in text and "www." not in text and "WWW." not in text:
         return out
-    for match in URL_IN_TEXT.finditer(text):
+    for match in _url_matches(text):
         raw = match.group(0).rstrip(_TRAILING)
         if raw in skip:
             continue

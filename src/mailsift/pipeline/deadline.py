@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 __all__ = ["DeadlineExceeded", "deadline"]
@@ -25,6 +26,10 @@ _CAN_SIGNAL = hasattr(signal, "setitimer")
 _active: list[tuple[str, float]] = []  # the deadline being enforced (main thread only)
 _previous: list[object] = []  # the SIGALRM handler that was there before ours
 _MAIN = threading.main_thread()
+#: ``signal.getsignal`` without its conversion to ``Handlers``, which for a function handler
+#: is a failed enum look-up (an exception) on every call: 2 us per detector per message. Only
+#: compared by identity with our handler, for which the conversion changes nothing.
+_getsignal: Callable[[int], object] = getattr(signal, "_signal", signal).getsignal
 
 
 def _expired(signum: int, frame: FrameType | None) -> None:
@@ -53,7 +58,7 @@ class deadline:  # lower case: used like the function it replaced, ``with deadli
     def __enter__(self) -> None:
         if not self.timed:
             return
-        if signal.getsignal(signal.SIGALRM) is not _expired:
+        if _getsignal(signal.SIGALRM) is not _expired:
             _previous[:] = [signal.signal(signal.SIGALRM, _expired)]
         _active.append((self.name, self.seconds))
         signal.setitimer(signal.ITIMER_REAL, self.seconds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from mailsift.core.message import Address, ParsedMessage
@@ -29,6 +30,7 @@ ADDRESS_HEADERS = ("from", "reply-to", "to", "cc", "sender", "return-path")
 HEADER_PARTS = ("addr", "name", "domain")
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")
 _ANGLE_ADDR = re.compile(r"<([^<>\s]*)>")
+_VALUE = itemgetter(1)  # of the automaton's (end offset, literal) pairs
 
 
 def parse_header_field(spec: str) -> tuple[str, str]:
@@ -119,7 +121,7 @@ class MessageView:
                 found = frozenset()
             else:
                 automaton = prefilter.automaton
-                found = frozenset(value for _end, value in automaton.iter(self.folded(key)))
+                found = frozenset(map(_VALUE, automaton.iter(self.folded(key))))
             self._present[key] = found
         return found
 
