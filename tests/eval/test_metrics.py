@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,20 @@ def test_rates_count_this_action_or_stricter() -> None:
     assert out["reject_or_worse"] == 1
     assert out["tempfail"] == 1
     assert out["quarantine_or_worse_rate"] == pytest.approx(0.4)
+
+
+def test_promoted_rates_read_the_shadow_verdict() -> None:
+    # a rule pack's shadow rules would have quarantined the second message: the promoted rates
+    # say so, the shipped rates do not; a record without a shadow verdict counts as shipped
+    recs = [_r("p", "phish", "deliver", 0.1),
+            replace(_r("p", "phish", "deliver", 0.2), promoted_action="quarantine"),
+            _r("p", "phish", "junk", 0.9)]
+    out = rates(recs)
+    assert out["junk_or_worse"] == 1
+    assert out["promoted_junk_or_worse"] == 2
+    assert out["promoted_quarantine_or_worse"] == 1
+    assert summarise(recs)["per_label"]["phish"]["promoted_junk_or_worse_rate"] == \
+        pytest.approx(2 / 3, abs=1e-6)
 
 
 def test_threshold_keeps_every_ham_source_under_target() -> None:

@@ -87,6 +87,18 @@ def test_from_domain_unqualified(mkmsg: Factory) -> None:
     assert run("from_domain_unqualified", cron) == ()
 
 
+def test_links_avoid_sender(mkmsg: Factory) -> None:
+    away = run("links_avoid_sender", mkmsg(from_="Ledger <info@college.example.edu>",
+                                           text="Update at https://ledger-fix.example.net/a"))
+    assert away and "example.net" in away[0]
+    # one link to the sender's own registrable domain (a subdomain counts) is enough
+    home = mkmsg(from_="Shop <news@mail.shop.example>",
+                 text="https://click.shop.example/t/1 and https://cdn.partner.example/p")
+    assert run("links_avoid_sender", home) == ()
+    assert run("links_avoid_sender", mkmsg(text="no links here")) == ()
+    assert run("links_avoid_sender", mkmsg(from_="Microsoft", text="https://x.example/")) == ()
+
+
 def test_html_structure(mkmsg: Factory) -> None:
     b64 = mkmsg(text=None, html="<p>hello</p>", html_base64=True)
     assert run("html_only_base64", b64)

@@ -130,6 +130,17 @@ CASES: dict[str, dict[str, Any]] = {
     "PHISH_LURE_BAD_SENDER_OR_LINK": {
         "from_": "Correios <aviso@notify.evil.test>",
         "text": "Sua encomenda foi retida na alfândega. Pague a taxa em https://bit.ly/3abcdEF"},
+    "PHISH_SEED_PHRASE_REQUEST": {"text": "Your recovery phrase may have been exposed. Verify "
+                                          "your 24-word recovery phrase on the secure page."},
+    "PHISH_SECURITY_RENEWAL_LURE": {"text": "Ihr McAfee-Abonnement ist abgelaufen! Sie haben 24 "
+                                            "Stunden um Ihren Schutz zu erneuern."},
+    "LINK_APP_HOSTING": {"text": "Review it at https://docs-review-77.vercel.app/?id=4"},
+    "PHISH_BRAND_LINKS_ELSEWHERE": {
+        "from_": "Ledger Live <info@mailer.evil.test>", "subject": "Action required: update",
+        "text": "Your device needs an update: https://ledger-update.example.net/start"},
+    "PHISH_BRAND_APP_HOSTED_LINK": {
+        "from_": "DocuSign <robert@transport.example>",
+        "text": "Review the documents: https://app-docusign-ok.vercel.app/?e=bob"},
     "ADVANCE_FEE_FUNDS": {"text": "the sum of US$ 12,500,000.00 is waiting"},
     "ADVANCE_FEE_STORY": {"text": "as the next of kin of my late client"},
     "ADVANCE_FEE_CONFIDENTIAL": {"text": "This is strictly confidential."},
@@ -183,6 +194,25 @@ def test_plain_message_hits_nothing(default_rules: RuleSet) -> None:
 def test_invoice_word_alone_is_not_a_finding(default_rules: RuleSet) -> None:
     msg = build_message(text="Attached is the invoice for March, see https://example.com/a")
     assert default_rules.evaluate(msg) == []
+
+
+def test_seed_phrase_warning_is_not_a_request(default_rules: RuleSet) -> None:
+    # genuine wallet mail talks about the phrase only to say it is never asked for
+    msg = build_message(text="Ledger will never ask you to enter or verify your recovery phrase. "
+                             "Never share your 24 recovery words with anyone.")
+    found = {hit.rule.id for hit in default_rules.evaluate(msg)}
+    assert "PHISH_SEED_PHRASE_REQUEST" not in found, found
+
+
+def test_brand_mail_linking_home_is_not_borrowed(default_rules: RuleSet) -> None:
+    # the brand's name on its own domain, linking to its own site: the shape of real brand mail
+    for from_ in ("Ledger <news@ledger.com>", "McAfee <renew@mcafee.com>",
+                  "Ledger Support <hello@mailer.example.org>"):
+        msg = build_message(from_=from_, subject="Action required: update your device",
+                            text="Your McAfee subscription has expired. Renew at "
+                                 "https://www.mcafee.com/renew or https://mailer.example.org/x")
+        found = {hit.rule.id for hit in default_rules.evaluate(msg)}
+        assert not found & {"PHISH_BRAND_LINKS_ELSEWHERE", "PHISH_BRAND_APP_HOSTED_LINK"}, found
 
 
 def family_scores(rules: RuleSet, text: str = "", **kwargs: Any) -> Counter[str]:

@@ -21,10 +21,10 @@ __all__ = ["choose_threshold", "confusion", "curves", "rates", "summarise"]
 _LEVELS = (("junk", Action.JUNK), ("quarantine", Action.QUARANTINE), ("reject", Action.REJECT))
 
 
-def _at_least(records: Sequence[Record], level: Action) -> int:
+def _at_least(records: Sequence[Record], level: Action, promoted: bool = False) -> int:
     # tempfail is not a judgement on the message (a detector failed); it is counted apart
-    return sum(1 for r in records
-               if Action(r.action).strictness >= level.strictness and r.action != "tempfail")
+    actions = ((r.promoted_action or r.action) if promoted else r.action for r in records)
+    return sum(1 for a in actions if Action(a).strictness >= level.strictness and a != "tempfail")
 
 
 def rates(records: Sequence[Record]) -> dict[str, Any]:
@@ -37,6 +37,11 @@ def rates(records: Sequence[Record]) -> dict[str, Any]:
         k = _at_least(records, level)
         out[f"{name}_or_worse"] = k
         out[f"{name}_or_worse_rate"] = round(k / n, 6)
+    # the same with the rule packs' shadow rules acting (as a site gets after promoting them)
+    for name, level in _LEVELS:
+        k = _at_least(records, level, promoted=True)
+        out[f"promoted_{name}_or_worse"] = k
+        out[f"promoted_{name}_or_worse_rate"] = round(k / n, 6)
     out["tempfail"] = sum(1 for r in records if r.action == "tempfail")
     out["actions"] = dict(Counter(r.action for r in records))
     out["ms_per_message"] = round(sum(r.elapsed_ms for r in records) / n, 3)
@@ -130,6 +135,8 @@ def summarise(records: Sequence[Record], target_fpr: float = 0.001,
         "per_label": {label: rates(rs) for label, rs in sorted(by_label.items())},
         "worst_ham_quarantine_rate": max(
             (v.get("quarantine_or_worse_rate", 0.0) for v in ham_sources), default=0.0),
+        "worst_ham_quarantine_rate_promoted": max(
+            (v.get("promoted_quarantine_or_worse_rate", 0.0) for v in ham_sources), default=0.0),
         "confusion": confusion(records),
         "thresholds": [choose_threshold(records, target_fpr, "p_threat"),
                        choose_threshold(records, target_fpr, "p_phish", ("phish",))],

@@ -20,22 +20,27 @@ def render_text(report: Mapping[str, Any]) -> str:
                  f"model {model.get('name', '?')} {model.get('version', '')}")
     lines.append("")
     lines.append(f"{'source':30s} {'label':6s} {'msgs':>6s} {'junk+':>9s} {'quar+':>9s} "
-                 f"{'reject':>9s} {'ms/msg':>7s} {'ml ms':>6s}")
+                 f"{'reject':>9s} {'ms/msg':>7s} {'ml ms':>6s} {'junk+ P':>9s} {'quar+ P':>9s}")
     for name, row in sorted(report["per_source"].items(), key=lambda kv: (kv[1]["label"], kv[0])):
         lines.append(f"{name:30s} {row['label']:6s} {row['messages']:6d} "
                      f"{_pct(row.get('junk_or_worse_rate', 0))} "
                      f"{_pct(row.get('quarantine_or_worse_rate', 0))} "
                      f"{_pct(row.get('reject_or_worse_rate', 0))} "
-                     f"{row.get('ms_per_message', 0):7.2f} {row.get('ml_ms_per_message', 0):6.2f}")
+                     f"{row.get('ms_per_message', 0):7.2f} {row.get('ml_ms_per_message', 0):6.2f} "
+                     f"{_pct(row.get('promoted_junk_or_worse_rate', 0))} "
+                     f"{_pct(row.get('promoted_quarantine_or_worse_rate', 0))}")
     lines.append("")
     lines.append("per label (ham: false-positive rates; spam/phish: catch rates)")
     for label, row in report["per_label"].items():
         lines.append(f"  {label:6s} {row['messages']:6d}  "
                      f"junk or worse {_pct(row['junk_or_worse_rate'])}"
                      f"  quarantine or worse {_pct(row['quarantine_or_worse_rate'])}"
-                     f"  reject {_pct(row['reject_or_worse_rate'])}")
+                     f"  reject {_pct(row['reject_or_worse_rate'])}"
+                     f"  promoted: junk+ {_pct(row['promoted_junk_or_worse_rate'])}"
+                     f" quarantine+ {_pct(row['promoted_quarantine_or_worse_rate'])}")
     lines.append(f"  worst ham source, quarantine or worse: "
                  f"{_pct(report['worst_ham_quarantine_rate'])}")
+    lines.append("  (P / promoted: the same with the rule packs' shadow rules acting)")
     lines.append("")
     lines.append("confusion (label -> final category)")
     for label, row in report["confusion"].items():

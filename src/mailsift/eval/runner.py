@@ -9,13 +9,14 @@ selection. Worker processes each build their pipeline once, like ``mailsift scan
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
+from mailsift.core.verdict import Verdict
 from mailsift.ml.corpus import LabelledSource, iter_source
 
 __all__ = ["Record", "eval_settings", "scan_sources"]
@@ -39,6 +40,15 @@ class Record:
     elapsed_ms: float
     ml_ms: float = 0.0
     reasons: tuple[str, ...] = ()
+    #: the verdict had the rule packs' shadow findings acted (what a site gets after promoting
+    #: them); equal to category/action when no shadow rule hit
+    promoted_category: str = ""
+    promoted_action: str = ""
+    #: codes of every finding, shadow ones included (for error analysis)
+    findings: tuple[str, ...] = ()
+    #: family -> score of the verdict, and of the promoted verdict
+    family_scores: dict[str, float] = field(default_factory=dict)
+    promoted_family_scores: dict[str, float] = field(default_factory=dict)
 
 
 def eval_settings(settings: Settings, model_path: str | None = None) -> Settings:
@@ -76,11 +86,27 @@ def _scan(chunk: list[tuple[str, str, str, bytes]]) -> list[Record]:
         else:
             p_phish = p_spam = p_threat = 0.0
         verdict = result.verdict
+        promoted = _promoted(result.shadow) or verdict
         out.append(Record(source, label, msg_id, verdict.category.value, verdict.action.value,
                           round(p_phish, 5), round(p_spam, 5), round(p_threat, 5),
                           round(result.elapsed_ms, 3), round(result.detector_ms.get("ml", 0.0), 3),
-                          tuple(f.code for f in verdict.reasons)))
+                          tuple(f.code for f in verdict.reasons),
+                          promoted.category.value, promoted.action.value,
+                          tuple(sorted({f.code for f in result.findings})),
+                          _scores(verdict), _scores(promoted)))
     return out
+
+
+def _promoted(shadow: Mapping[str, Verdict]) -> Verdict | None:
+    """The strictest shadow verdict of a rule pack (a pack's rules that ship in shadow, acting)."""
+    verdicts = [v for k, v in shadow.items() if k.startswith("rules:")]
+    if not verdicts:
+        return None
+    return max(verdicts, key=lambda v: (v.action.strictness, -v.category.rank))
+
+
+def _scores(verdict: Verdict) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in verdict.family_scores.items()}
 
 
 def _items(sources: Sequence[LabelledSource], cap: int

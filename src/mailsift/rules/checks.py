@@ -287,6 +287,32 @@ def _from_domain_unqualified(args: Mapping[str, object]) -> CheckFn:
     return check
 
 
+def _links_avoid_sender(args: Mapping[str, object]) -> CheckFn:
+    # A brand's own mail links to the brand's site (through its own click tracker, or an ESP's);
+    # a lure under a borrowed name cannot: its page lives elsewhere. Read together with a
+    # borrowed brand name, never alone (newsletters sent through an ESP avoid the sender too).
+    def check(view: MessageView) -> tuple[str, ...]:
+        msg = view.msg
+        if not msg.from_domain:
+            return ()
+        own = registrable_domain(msg.from_domain)
+        others: list[str] = []
+        for url in msg.urls:
+            if url.source not in ("href", "form", "area", "text") or not url.domain:
+                continue
+            if url.scheme not in ("http", "https"):
+                continue
+            if url.domain.lower() == own:
+                return ()
+            if url.domain not in others:
+                others.append(url.domain)
+        if not others:
+            return ()
+        return (f"From {own}, links only to {', '.join(others[:_MAX_EVIDENCE])}",)
+
+    return check
+
+
 def _html_only_base64(args: Mapping[str, object]) -> CheckFn:
     def check(view: MessageView) -> tuple[str, ...]:
         msg = view.msg
@@ -387,6 +413,9 @@ CHECKS: dict[str, CheckSpec] = {
     ),
     "from_domain_unqualified": CheckSpec(
         _from_domain_unqualified, {}, "the From domain has no dot (cannot exist on the Internet)"
+    ),
+    "links_avoid_sender": CheckSpec(
+        _links_avoid_sender, {}, "there are web links and none leads to the From domain"
     ),
     "html_only_base64": CheckSpec(
         _html_only_base64, {}, "the only body is base64-encoded HTML (no text part)"
