@@ -197,3 +197,40 @@ def test_rollout_states_override_the_file(mkmsg: Factory) -> None:
     staged = ruleset(text, states={"QUIET": ArtifactState.ACTIVE},
                      pack_state=ArtifactState.SHADOW)
     assert {f.state for f in staged.findings(mkmsg(text="zulu"))} == {ArtifactState.SHADOW}
+
+
+def _states(rs: RuleSet, msg: ParsedMessage) -> dict[str, ArtifactState]:
+    return {f.code: f.state for f in rs.findings(msg)}
+
+
+def test_a_meta_acts_no_sooner_than_the_rules_that_make_it_hold(mkmsg: Factory) -> None:
+    shadow, canary = 'state = "shadow"\n', 'state = "canary"\n'
+    rs = ruleset(rule("ON", 'body = "/zulu/"')
+                 + rule("NEW", 'body = "/zulu/"', extra=shadow)
+                 + '[[rule]]\nid = "__NEW_WORD"\ndescription = "sub"\nstate = "shadow"\n'
+                   'body = "/zulu/"\n\n'
+                 + rule("TRYING", 'body = "/zulu/"', extra=canary)
+                 + rule("VIA_NEW", 'meta = "ON && NEW"')
+                 + rule("VIA_SUB", 'meta = "__NEW_WORD"')
+                 + rule("VIA_META", 'meta = "VIA_NEW"')
+                 + rule("VIA_CANARY", 'meta = "ON && TRYING"')
+                 + rule("EITHER", 'meta = "ON || NEW"')
+                 + rule("QUIET_META", 'meta = "ON && NEW"', extra=shadow))
+    got = _states(rs, mkmsg(text="zulu"))
+    assert got["VIA_NEW"] is ArtifactState.SHADOW  # holds only with the shadow rule counted
+    assert got["VIA_SUB"] is ArtifactState.SHADOW and got["VIA_META"] is ArtifactState.SHADOW
+    assert got["VIA_CANARY"] is ArtifactState.CANARY
+    assert got["EITHER"] is ArtifactState.ACTIVE  # holds without it too
+    assert got["QUIET_META"] is ArtifactState.SHADOW
+    promoted = ruleset(rule("ON", 'body = "/zulu/"') + rule("NEW", 'body = "/zulu/"')
+                       + rule("VIA_NEW", 'meta = "ON && NEW"'))
+    assert _states(promoted, mkmsg(text="zulu"))["VIA_NEW"] is ArtifactState.ACTIVE
+
+
+def test_a_shadow_rule_cannot_keep_an_active_meta_from_acting(mkmsg: Factory) -> None:
+    rs = ruleset(rule("ON", 'body = "/zulu/"')
+                 + rule("NEW", 'body = "/zulu/"', extra='state = "shadow"\n')
+                 + rule("UNLESS_NEW", 'meta = "ON && !NEW"'))
+    got = _states(rs, mkmsg(text="zulu"))
+    assert got["UNLESS_NEW"] is ArtifactState.ACTIVE and got["NEW"] is ArtifactState.SHADOW
+    assert "UNLESS_NEW" not in _states(rs, mkmsg(text="yankee"))

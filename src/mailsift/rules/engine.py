@@ -37,10 +37,18 @@ _EVIDENCE_CHARS = 160
 
 @dataclass(frozen=True, slots=True)
 class RuleHit:
-    """A rule that matched, with what it saw."""
+    """A rule that matched, with what it saw.
+
+    ``state`` is the state the hit acts with: the rule's own, or lower for a meta rule that
+    holds only when rules that do not act yet (shadow, canary) are counted."""
 
     rule: RuleMeta
     evidence: tuple[str, ...]
+    state: ArtifactState | None = None
+
+    @property
+    def acting_state(self) -> ArtifactState:
+        return self.rule.state if self.state is None else self.state
 
 
 class RuleSet:
@@ -121,6 +129,13 @@ class RuleSet:
         self._codes = frozenset(
             rid for rid in meta if not is_subrule(rid) and rid not in disabled_set
         )
+        # Metas that read, directly or through other metas, a rule that does not act yet: what
+        # they conclude must not act before those rules do (see _state_of_metas).
+        self._gated: set[str] = set()
+        for rule, expr in self._metas:
+            if any(_ACT_RANK[meta[n].state] < _ACT_RANK[ArtifactState.ACTIVE]
+                   or n in self._gated for n in expr.names if n in meta):
+                self._gated.add(rule.id)
 
     @property
     def rules(self) -> Mapping[str, RuleMeta]:
@@ -157,10 +172,38 @@ class RuleSet:
                     f"{name}: {evidence[0]}" if evidence else name
                     for name in expr.names if (evidence := dict.get(seen, name))
                 ) or (expr.source,)
+        states = self._state_of_metas(seen)
         return [
-            RuleHit(self._meta[rid], evidence)
+            RuleHit(self._meta[rid], evidence, states.get(rid))
             for rid, evidence in seen.items() if evidence and not is_subrule(rid)
         ]
+
+    def _state_of_metas(self, seen: _Hits) -> dict[str, ArtifactState]:
+        """The state each gated meta hit acts with: the strictest world in which it holds,
+        where the active world counts only active rules' hits and the canary world active and
+        canary ones. Without this, a rule that does not act yet would change enforced verdicts
+        through an active meta reading it: by making it hold (the meta's hit acts only with
+        the state of that world), or by keeping it from holding (``A && !SHADOW_RULE``: the
+        meta holds in the active world, so it is added to ``seen`` and acts)."""
+        if not self._gated:
+            return {}
+        out: dict[str, ArtifactState] = {}
+        for world in (ArtifactState.ACTIVE, ArtifactState.CANARY):
+            held = _World(seen, self._meta, self._metas, self._gated, _ACT_RANK[world])
+            for rule, expr in self._metas:
+                if rule.id in self._gated and rule.id not in out and held.get(rule.id):
+                    out[rule.id] = world
+                    if not seen.get(rule.id):
+                        seen[rule.id] = (expr.source,)
+        for rule, _ in self._metas:
+            if rule.id not in self._gated or not seen.get(rule.id):
+                continue
+            state = out.get(rule.id, ArtifactState.SHADOW)
+            if _ACT_RANK[state] >= _ACT_RANK[rule.state]:
+                out.pop(rule.id, None)  # its own state decides
+            else:
+                out[rule.id] = state
+        return out
 
     def findings(self, msg: ParsedMessage, detector: str = "rules") -> list[Finding]:
         """``evaluate`` as findings carrying pack artifact, version and rule state."""
@@ -169,7 +212,7 @@ class RuleSet:
                 code=hit.rule.id, weight=hit.rule.weight, evidence=hit.evidence,
                 detector=detector, category=hit.rule.category,
                 description=hit.rule.description, artifact=hit.rule.artifact,
-                version=hit.rule.pack_version, state=hit.rule.state,
+                version=hit.rule.pack_version, state=hit.acting_state,
             )
             for hit in self.evaluate(msg) if hit.rule.state is not ArtifactState.RETIRED
         ]
@@ -209,6 +252,32 @@ class _Hits(dict[str, tuple[str, ...]]):
         evidence = matcher(self._view)
         self[key] = evidence
         return evidence or default
+
+
+class _World:
+    """The hits as rules of at least one state rank see them: lower-ranked rules count as
+    not hit, and gated metas are evaluated again over that (lazily, in dependency order)."""
+
+    __slots__ = ("_gated", "_meta", "_metas", "_rank", "_seen", "_values")
+
+    def __init__(self, seen: _Hits, meta: Mapping[str, RuleMeta],
+                 metas: Sequence[tuple[RuleMeta, MetaExpr]], gated: set[str], rank: int) -> None:
+        self._seen = seen
+        self._meta = meta
+        self._rank = rank
+        self._gated = gated
+        self._values: dict[str, bool] = {}
+        self._metas = {rule.id: expr for rule, expr in metas if rule.id in gated}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        rule = self._meta.get(key)
+        if rule is not None and _ACT_RANK[rule.state] < self._rank:
+            return default
+        if key not in self._gated:
+            return self._seen.get(key, default)
+        if key not in self._values:
+            self._values[key] = self._metas[key](self)
+        return self._values[key] or default
 
 
 def _clip(text: str) -> str:

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 __all__ = ["MetaExpr", "parse_meta"]
 
-Hits = Mapping[str, object]
+class Hits(Protocol):
+    """What an expression reads: the hit (truthy) or miss of a rule id."""
+
+    def get(self, key: str, /) -> object: ...
+
+
 _Node = Callable[[Hits], int]
 
 _TOKEN = re.compile(
