@@ -131,10 +131,12 @@ class RuleSet:
         )
         # Metas that read, directly or through other metas, a rule that does not act yet: what
         # they conclude must not act before those rules do (see _state_of_metas).
+        self._not_acting = frozenset(
+            rid for rid, m in meta.items()
+            if _ACT_RANK[m.state] < _ACT_RANK[ArtifactState.ACTIVE])
         self._gated: set[str] = set()
         for rule, expr in self._metas:
-            if any(_ACT_RANK[meta[n].state] < _ACT_RANK[ArtifactState.ACTIVE]
-                   or n in self._gated for n in expr.names if n in meta):
+            if any(n in self._not_acting or n in self._gated for n in expr.names):
                 self._gated.add(rule.id)
 
     @property
@@ -185,8 +187,9 @@ class RuleSet:
         through an active meta reading it: by making it hold (the meta's hit acts only with
         the state of that world), or by keeping it from holding (``A && !SHADOW_RULE``: the
         meta holds in the active world, so it is added to ``seen`` and acts)."""
-        if not self._gated:
-            return {}
+        if not self._gated or not any(
+                evidence and rid in self._not_acting for rid, evidence in seen.items()):
+            return {}  # no rule that does not act hit: every world sees what ``seen`` saw
         out: dict[str, ArtifactState] = {}
         for world in (ArtifactState.ACTIVE, ArtifactState.CANARY):
             held = _World(seen, self._meta, self._metas, self._gated, _ACT_RANK[world])
