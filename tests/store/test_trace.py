@@ -156,3 +156,21 @@ def test_write_batch_records_and_updates_in_one_transaction(store: Store) -> Non
     with pytest.raises(StoreError):  # a bad change rolls the whole batch back
         store.trace.write_batch([Recordable(again, raw)], [("ms-new", "bogus", None)])
     assert store.trace.get("ms-again") is None
+
+
+def test_write_batch_applies_status_changes_in_order(store: Store) -> None:
+    raw = make_message()
+    store.trace.record(make_result("ms-o", raw, recipients=["a@example.net", "b@example.net"]),
+                       raw)
+    store.trace.write_batch([], [("ms-o", "deferred", ["a@example.net"]),
+                                 ("ms-o", "delivered", ["A@example.net", "b@example.net"])])
+    assert store.trace.statuses("ms-o") == {"a@example.net": "delivered",
+                                            "b@example.net": "delivered"}
+    store.trace.write_batch([], [("ms-o", "failed", None),
+                                 ("ms-o", "released", ["b@example.net"])])
+    assert store.trace.statuses("ms-o") == {"a@example.net": "failed",
+                                            "b@example.net": "released"}
+    with pytest.raises(StoreError):
+        store.trace.write_batch([], [("ms-o", "delivered", ["a@example.net"]),
+                                     ("ms-o", "bogus", ["b@example.net"])])
+    assert store.trace.statuses("ms-o")["a@example.net"] == "failed"  # rolled back

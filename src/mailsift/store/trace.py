@@ -271,21 +271,20 @@ class TraceStore:
 
     def _update_statuses_many(self, conn: Connection,
                               changes: Sequence[tuple[str, str, Iterable[str] | None]]) -> None:
-        """``_update_statuses`` for a writer batch, in at most two statements: the changes
-        naming recipients as one executemany over (message, recipient) pairs (a batch's
-        statuses cost one statement, not one each)."""
+        """``_update_statuses`` for a writer batch: when every change names its recipients
+        (the gateway's case), one executemany over (message, recipient) pairs in order, instead
+        of one statement per change; otherwise change by change, in order."""
+        if any(recipients is None for _, _, recipients in changes):
+            self._update_statuses(conn, changes, None)
+            return
         for _, status, _ in changes:
             if status not in STATUSES:
                 raise StoreError(f"unknown status {status!r}")
         now = self.clock.now()
         pairs = [{"pk": message, "rcpt": r.lower(), "new_status": status, "now": now}
-                 for message, status, recipients in changes if recipients is not None
-                 for r in recipients]
+                 for message, status, recipients in changes for r in recipients or ()]
         if pairs:
             conn.execute(_SET_PAIR_STATUS, pairs)
-        whole = [(m, st, None) for m, st, r in changes if r is None]
-        if whole:
-            self._update_statuses(conn, whole, None)
 
     # -- reading -------------------------------------------------------------------------------
     def search(self, query: TraceQuery, *, cursor: str | None = None, limit: int = 50) -> Page:
