@@ -114,6 +114,7 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
         settings = settings.model_copy(update={"history": history})
     store = Store.open(settings.store)
     rollout = RolloutService(store, settings)
+    rollout.adopt_builtins()  # a new release's pack and model: staged, not enforced (upgrades)
     options = replace(options or ScanOptions(), rollout=store.rollout.state())
     scans = ScanPool(settings, gw.workers if workers is None else workers, options,
                      timeout=gw.scan_timeout)

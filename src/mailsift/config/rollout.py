@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["RolloutSettings"]
@@ -20,6 +22,10 @@ class RolloutSettings(BaseModel):
                                   "candidate may newly quarantine (0.01%)")
     recent_messages: int = Field(5000, ge=0, description="stored messages the gate replays")
     min_shadow_hours: float = Field(24.0, ge=0, description="shadow time before promotion")
+    builtin_upgrades: Literal["shadow", "active"] = Field(
+        "shadow", description='a new release\'s built-in rule pack and model: "shadow" stages '
+        "them beside the versions this site enforces (they act once promoted through the "
+        'gate); "active" enforces them at once, the previous version kept as rollback target')
     # circuit breaker
     breaker_enabled: bool = True
     counters_url: str = Field("", description='"redis://host:6379/0" to share counters between '

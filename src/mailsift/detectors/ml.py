@@ -12,6 +12,7 @@ pushed a score are only computed when a band fires. The model is loaded once per
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,8 @@ CODES: Mapping[str, str] = {
     "ML_SPAM": "The content model finds this message likely spam",
 }
 _CODE_OF_FAMILY = {"phish": "ML_PHISH", "spam": "ML_SPAM"}
+
+log = logging.getLogger("mailsift.ml")
 
 _lock = threading.Lock()
 _models: dict[tuple[str, float], LinearModel] = {}
@@ -143,5 +146,8 @@ def build(settings: Settings, services: Services) -> MlDetector:
             if dep.state is ArtifactState.ACTIVE:
                 model = cached_model(dep.path)
             elif dep.state in (ArtifactState.SHADOW, ArtifactState.CANARY):
-                candidates.append((cached_model(dep.path), dep.state))
+                try:
+                    candidates.append((cached_model(dep.path), dep.state))
+                except ConfigError as exc:  # a staged model never stops the one that acts
+                    log.error("staged %s@%s not run: %s", dep.artifact, dep.version, exc)
     return MlDetector(model, ml, candidates)

@@ -7,16 +7,20 @@ so shadow rules are recorded without acting.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 from mailsift.config.schema import Settings
 from mailsift.core.context import ScanContext
+from mailsift.core.errors import MailsiftError
 from mailsift.core.findings import ArtifactState, Finding, Stage
 from mailsift.core.rollout import Deployment, RolloutState
 from mailsift.detectors.base import Services
 from mailsift.rules import BUILTIN_PACK, PackSpec, RuleMeta, RuleSet, load_pack
 
 __all__ = ["RulesDetector", "build"]
+
+log = logging.getLogger("mailsift.rules")
 
 
 class RulesDetector:
@@ -91,7 +95,17 @@ def build(settings: Settings, services: Services) -> RulesDetector:
     common = {"max_raw_bytes": rules.max_raw_bytes, "max_body_chars": rules.max_body_chars}
     ruleset = RuleSet(active, disabled=rules.disabled, weights=rules.weights,
                       states=rollout.rule_states, **common)  # type: ignore[arg-type]
-    staged = [(dep.state.value, RuleSet([load_pack(dep.path)], states=rollout.rule_states,
-                                        pack_state=dep.state, **common))  # type: ignore[arg-type]
-              for dep in candidates]
+    staged = []
+    for dep in candidates:
+        try:
+            pack = load_pack(dep.path)
+        except (MailsiftError, OSError) as exc:
+            # A staged version never acts, so it must never stop the versions that do: one this
+            # code cannot load (staged by a newer release on a node not yet upgraded, or its copy
+            # gone) is left out of this node's scans and said loudly.
+            log.error("staged %s@%s not run: %s", dep.artifact, dep.version, exc)
+            continue
+        staged.append((dep.state.value, RuleSet([pack], states=rollout.rule_states,
+                                                pack_state=dep.state,
+                                                **common)))  # type: ignore[arg-type]
     return RulesDetector(ruleset, staged)

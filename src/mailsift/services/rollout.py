@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from mailsift.rollout.gate import GateInput, GateReport, candidate_state, run_ga
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter
+from mailsift.services.upgrades import Adoption, Builtin, adopt_builtins, is_baseline
 from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
 
@@ -46,7 +47,7 @@ class RolloutService:
         self.clock = clock
         base = settings.rollout.artifacts_dir or str(Path(settings.store.data_dir) / "artifacts")
         self.artifacts = Path(base)
-        self._pack_rules: dict[str, frozenset[str]] = {}
+        self._pack_rules: dict[str, frozenset[tuple[str, str, str]]] = {}
         self.alerts = Alerter(store, settings)
 
     # -- the registry ---------------------------------------------------------------------------
@@ -85,10 +86,16 @@ class RolloutService:
                              + " (see rollout status; name it rules:NAME or model:NAME)")
         return deps[0]
 
+    def adopt_builtins(self, builtins: Sequence[Builtin] | None = None) -> list[Adoption]:
+        """Register this release's built-in pack and model: the baseline on a new site, staged
+        in shadow on an upgraded one (``services.upgrades``). Run at every gateway start."""
+        return adopt_builtins(self.store, self.settings, self.artifacts, self.alerts, builtins)
+
     def stage(self, actor: Principal, path: str, *, note: str = "") -> Deployment:
         """Register a new version in shadow, validated and copied locally: a rule pack
         (``.toml`` file or folder) or a model (its ``.json`` with the ``.npz`` beside it)."""
         require(actor, "rollout.write")
+        self.adopt_builtins()  # what runs today is registered (and copied) before it changes
         if path.endswith(".json"):
             dep = self._stage_model(actor, Path(path))
         else:
@@ -270,8 +277,9 @@ class RolloutService:
 
     # -- breaker trips and incidents ------------------------------------------------------------
     def young(self, subject: str) -> bool:
-        """Was the subject's artifact version (or the rule, or the pack holding the rule)
-        promoted less than ``young_days`` ago? Built-in and configured packs never are."""
+        """Did the subject enter enforcement less than ``young_days`` ago: an artifact version
+        promoted since (a site's baseline and configured versions never are), or a rule made
+        active since, or new or changed in a pack version promoted since?"""
         limit = self.settings.rollout.young_days * 86400
         now = self.clock()
         if subject.startswith("artifact:"):
@@ -279,23 +287,40 @@ class RolloutService:
             kind, _, name = artifact.partition(":")
             dep = next((d for d in self.store.rollout.deployments(kind, name)
                         if d.version == version), None)
-            return dep is not None and bool(dep.path) and now - dep.since < limit
+            return dep is not None and bool(dep.path) and now - dep.since < limit \
+                and not is_baseline(self.store, dep)
         if subject.startswith("rule:"):
             rule = subject[5:]
             row = self.store.rollout.rule_states().get(rule)
             if row is not None and row["state"] in ("active", "canary") \
                     and now - row["since"] < limit:
                 return True
-            for dep in self.store.rollout.deployments("rules"):
+            packs = self.store.rollout.deployments("rules")
+            for dep in packs:
                 if dep.path and dep.state in (ArtifactState.ACTIVE, ArtifactState.CANARY) \
-                        and now - dep.since < limit and rule in self._rules_of(dep.path):
+                        and now - dep.since < limit and not is_baseline(self.store, dep) \
+                        and rule in self._changed_rules(dep, packs):
                     return True
         return False
 
-    def _rules_of(self, path: str) -> frozenset[str]:
+    def _changed_rules(self, dep: Deployment, packs: Sequence[Deployment]) -> frozenset[str]:
+        """The rules of ``dep`` that entered enforcement with it: new, or changed in logic,
+        weight, category or state since every earlier version of its pack with a local copy (a
+        pack upgrade does not make its unchanged, established rules young)."""
+        mine = self._rules_of(dep.path)
+        order = {d.version: (self.store.rollout.row(d.kind, d.name, d.version) or {})
+                 .get("id", 0) for d in packs if d.name == dep.name}
+        before: set[tuple[str, str, str]] = set()
+        for other in packs:
+            if other.name == dep.name and order[other.version] < order[dep.version] \
+                    and other.path and Path(other.path).is_file():
+                before |= self._rules_of(other.path)
+        return frozenset(rule for rule, *_ in mine - before)
+
+    def _rules_of(self, path: str) -> frozenset[tuple[str, str, str]]:
         cached = self._pack_rules.get(path)
         if cached is None:
-            cached = frozenset(r.id for r in load_pack(path).rules)
+            cached = frozenset((r.id, r.version, r.state.value) for r in load_pack(path).rules)
             self._pack_rules[path] = cached
         return cached
 

@@ -230,6 +230,14 @@ class RolloutStore:
         if not n:
             raise StoreError(f"{kind}:{name}@{version} is not staged")
 
+    def set_path(self, kind: str, name: str, version: str, path: str) -> None:
+        """Record the local copy of a version registered without one (a built-in baseline of
+        a release that kept no copies)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(DeploymentRow).where(
+                DeploymentRow.kind == kind, DeploymentRow.name == name,
+                DeploymentRow.version == version).values(path=path))
+
     def set_rule_state(self, rule: str, state: ArtifactState | None, *, pack: str = "",
                        actor: str, reason: str = "") -> None:
         """Set (or with ``None`` clear) the rollout state of one rule."""
