@@ -10,19 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import CHROMIUM, PASSWORD, Canary, Console, fill, login
+from web_support import CHROMIUM, PASSWORD, Canary, Console, fill, login, serve
 
 from mailsift.config.schema import Settings
 from mailsift.services.rollout import RolloutService
 from mailsift.services.store_services import StoreServices
-from mailsift.testing.sink import SmtpSink, free_port
+from mailsift.testing.sink import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    import uvicorn
     from fastapi import FastAPI
 
     from mailsift.interfaces.web import build_web_router
@@ -45,21 +44,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         fill(c, time.time())
         app = FastAPI()
         app.include_router(build_web_router(services, settings=settings, rollout=rollout))
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="off", ws="none"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "the console did not start"
-        c.url = f"http://127.0.0.1:{port}"
         try:
-            yield c
+            with serve(app) as url:
+                c.url = url
+                yield c
         finally:
-            server.should_exit = True
-            thread.join(10)
             services.close()
             canary.shutdown()
             canary.server_close()

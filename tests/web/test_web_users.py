@@ -53,6 +53,9 @@ def test_users_and_sessions(tmp_path: Path) -> None:
         clock.advance(61)
         assert users.session(token) is None  # expired
         token, _ = users.start_session("ops", ttl=60)
+        with pytest.raises(StoreError, match="last enabled admin"):
+            users.set_disabled("ops", True)  # the only admin: nobody could administer
+        users.create("root", "long enough", "admin")
         users.set_disabled("ops", True)
         assert users.session(token) is None and users.authenticate("ops", "long enough") is None
         users.set_disabled("ops", False)

@@ -9,9 +9,13 @@ gets a fresh browser context (no cookies), so tests do not depend on each other'
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import shutil
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +30,7 @@ from mailsift.services.rollout import RolloutService
 from mailsift.services.store_services import StoreServices
 from mailsift.store.users import UserStore
 from mailsift.testing.messages import make_message
-from mailsift.testing.sink import SmtpSink
+from mailsift.testing.sink import SmtpSink, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,6 +181,27 @@ def fill(console: Console, now: float) -> None:
     users.create("admin", PASSWORD, "admin")
     users.create("analyst", PASSWORD, "analyst")
     users.create("ann", PASSWORD, "recipient", mailbox="ann@example.net")
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free port in a thread; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off", ws="none"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the console did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def login(page: Any, user: str, password: str = PASSWORD) -> None:

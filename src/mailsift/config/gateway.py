@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["GatewaySettings", "HttpSettings", "MilterSettings", "SmtpSettings"]
+__all__ = [
+    "GatewaySettings",
+    "HttpSettings",
+    "LoginThrottleSettings",
+    "MilterSettings",
+    "SmtpSettings",
+]
 
 
 class _Section(BaseModel):
@@ -51,6 +57,35 @@ class MilterSettings(_Section):
     timeout: float = Field(60.0, gt=0)
 
 
+class LoginThrottleSettings(_Section):
+    """Failed console sign-ins, counted in the store (so every node counts together) per
+    username and per client address; a locked key is refused even with the right password."""
+
+    enabled: bool = True
+    user_attempts: int = Field(
+        5, ge=1, description="failed sign-ins of one username within window_seconds that lock it "
+        "(whether or not the user exists)")
+    address_attempts: int = Field(
+        20, ge=1, description="failed sign-ins from one client address (an IPv6 /ipv6_prefix "
+        "network) within window_seconds that lock the address, whatever the usernames")
+    window_seconds: float = Field(900.0, gt=0, description="counting window, from its first "
+                                  "failure")
+    lockout_seconds: float = Field(300.0, gt=0, description="first lockout; each further one "
+                                   "doubles it")
+    max_lockout_seconds: float = Field(3600.0, gt=0, description="longest lockout")
+    forget_seconds: float = Field(
+        86400.0, gt=0, description="after this long without an attempt the back-off starts "
+        "again from lockout_seconds (a successful sign-in resets a username at once)")
+    ipv6_prefix: int = Field(64, ge=1, le=128, description="IPv6 clients are counted per "
+                             "network of this length (one host usually holds a whole /64)")
+
+    @model_validator(mode="after")
+    def _lockouts_grow(self) -> LoginThrottleSettings:
+        if self.max_lockout_seconds < self.lockout_seconds:
+            raise ValueError("max_lockout_seconds must be at least lockout_seconds")
+        return self
+
+
 class HttpSettings(_Section):
     """The HTTP listener: REST API (tokens), scan endpoints and the web console."""
 
@@ -61,6 +96,7 @@ class HttpSettings(_Section):
     scan_requires_token: bool = Field(
         False, description="require an API token on /v1/scan and /checkv2 (MTAs speaking "
         "Rspamd's protocol usually cannot send one; keep the listener on loopback then)")
+    login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
 
 
 class GatewaySettings(_Section):

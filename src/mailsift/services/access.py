@@ -1,8 +1,9 @@
 """Who may do what with the store: principals, roles and the errors services raise.
 
-Roles: ``admin`` (everything), ``analyst`` (read everything, release), ``recipient`` (only their
-own quarantine: list, show, download, ask for release). Services check permissions themselves so
-the CLI, the REST API and any future UI enforce the same rules.
+Roles: ``admin`` (everything; the only role that manages console users), ``analyst`` (read
+everything, release), ``recipient`` (only their own quarantine: list, show, download, ask for
+release). Services check permissions themselves so the CLI, the REST API and the web console
+enforce the same rules.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ _GRANTS: dict[str, frozenset[str]] = {
         "trace.read", "quarantine.read", "quarantine.release", "quarantine.delete",
         "request.create", "request.decide", "lists.read", "lists.write", "audit.read",
         "hold.write", "retention.purge", "token.write", "rollout.read", "rollout.write",
+        "users.read", "users.write",
     }),
     "analyst": frozenset({
         "trace.read", "quarantine.read", "quarantine.release", "request.create", "lists.read",

@@ -17,6 +17,7 @@ from mailsift.services.release import ReleaseService, RescanFn
 from mailsift.services.retention import RetentionService
 from mailsift.services.tokens import TokenService
 from mailsift.services.trace import TraceService
+from mailsift.services.users import UserService
 from mailsift.store import Store
 
 __all__ = ["StoreServices"]
@@ -33,6 +34,7 @@ class StoreServices:
     audit: AuditService
     retention: RetentionService
     tokens: TokenService
+    users: UserService
 
     @classmethod
     def build(cls, store: Store, *, rescan: RescanFn | None = None,
@@ -40,7 +42,7 @@ class StoreServices:
         release = ReleaseService(store, relay_factory=relay_factory, rescan=rescan)
         return cls(store, QuarantineService(store), release, BulkReleaser(release),
                    ListService(store), TraceService(store), AuditService(store),
-                   RetentionService(store), TokenService(store))
+                   RetentionService(store), TokenService(store), UserService(store))
 
     @classmethod
     def open(cls, settings: Settings | StoreSettings, *, clock: Clock | None = None,

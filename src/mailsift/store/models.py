@@ -299,5 +299,8 @@ class AuditRecord(Base):
 # registers them on ``Base.metadata`` for migrations and the schema-drift test.
 import mailsift.store.rollout  # noqa: E402  (circular by design: it needs Base above)
 
-# The web console's users and sessions (issue 9), registered the same way.
+# The same for the failed sign-in counters (login throttling), shared by every node...
+import mailsift.store.throttle  # noqa: E402
+
+# ...and the web console's users and sessions (issue 9).
 import mailsift.store.users  # noqa: E402,F401

@@ -16,14 +16,17 @@ from mailsift.store.lists import ListStore
 from mailsift.store.releases import ReleaseLedger
 from mailsift.store.retention import Retention
 from mailsift.store.rollout import RolloutStore
+from mailsift.store.throttle import LoginThrottle
 from mailsift.store.tokens import TokenStore
 from mailsift.store.trace import TraceStore
+from mailsift.store.users import UserStore
 
 __all__ = ["Store"]
 
 
 class Store:
-    """Everything persistent: trace, quarantine originals, releases, lists, tokens, audit."""
+    """Everything persistent: trace, quarantine originals, releases, lists, tokens, audit,
+    console users and their failed sign-in counters."""
 
     def __init__(self, engine: Engine, blobs: BlobStore, settings: StoreSettings,
                  clock: Clock | None = None) -> None:
@@ -41,6 +44,8 @@ class Store:
         self.tokens = TokenStore(engine, self.clock, prefix=settings.api_token_prefix)
         self.retention = Retention(engine, blobs, self.clock)
         self.rollout = RolloutStore(engine, self.clock)
+        self.users = UserStore(engine, self.clock)
+        self.throttle = LoginThrottle(engine, self.clock)
 
     @classmethod
     def open(cls, settings: StoreSettings, *, clock: Clock | None = None,

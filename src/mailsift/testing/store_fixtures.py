@@ -4,6 +4,7 @@ test suite's root ``conftest.py`` (``pytest_plugins``)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,3 +52,18 @@ def sink() -> Iterator[SmtpSink]:
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Console passwords hashed with a cheap scrypt (n=2**8) instead of ~60 ms each, for tests
+    that sign in many times; the encoding and every check stay the same."""
+    cheap_hashing(monkeypatch)
+
+
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailsift.store import users
+
+    cheap = functools.partial(users.hash_password, n=2**8)
+    monkeypatch.setattr(users, "hash_password", cheap)
+    monkeypatch.setattr(users, "_DUMMY", cheap("not a password"))

@@ -1,8 +1,11 @@
-"""``mailsift user``: accounts of the web console (create, list, disable, enable, password).
+"""``mailsift user``: accounts of the web console (create, list, disable, enable, password, role,
+end-sessions).
 
 Passwords are never taken from the command line (it would end up in shell history and ``ps``):
 they are prompted for twice, or read from the first line of standard input with
-``--password-stdin`` (scripts, CI). Every change is written to the audit log.
+``--password-stdin`` (scripts, CI). The commands are calls on ``UserService`` as the ``cli``
+admin: the same rules as the console's Users page and ``/v1/users`` (the last enabled admin can
+be neither disabled nor demoted), and every change is written to the audit log.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import sys
 
 from mailsift.config import load_settings
 from mailsift.core.errors import InputError
+from mailsift.services.access import CLI_ADMIN
+from mailsift.services.users import UserService
 from mailsift.store import Store
-from mailsift.store.users import ROLES, UserStore
+from mailsift.store.users import ROLES, normalise_username
 
 __all__ = ["register"]
 
@@ -51,6 +56,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--config", metavar="FILE")
     c.set_defaults(func=_password)
 
+    c = us.add_parser("role", help="give a user another role")
+    c.add_argument("name")
+    c.add_argument("--role", choices=ROLES, required=True)
+    c.add_argument("--mailbox", help="the one mailbox a recipient user sees")
+    c.add_argument("--config", metavar="FILE")
+    c.set_defaults(func=_role)
+
+    c = us.add_parser("end-sessions", help="sign a user out everywhere")
+    c.add_argument("name")
+    c.add_argument("--config", metavar="FILE")
+    c.set_defaults(func=_end_sessions)
+
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
@@ -71,10 +88,8 @@ def _open(args: argparse.Namespace) -> Store:
 def _create(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     with _open(args) as store:
-        info = UserStore(store.engine, store.clock).create(args.name, password, args.role,
-                                                           mailbox=args.mailbox)
-        store.audit.append("cli", "user.create", info.username,
-                           {"role": info.role, "mailbox": info.mailbox})
+        info = UserService(store).create(CLI_ADMIN, args.name, password, args.role,
+                                         mailbox=args.mailbox)
     print(f"created {info.role} {info.username}"
           + (f" (mailbox {info.mailbox})" if info.mailbox else ""))
     return 0
@@ -82,24 +97,41 @@ def _create(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     with _open(args) as store:
-        for u in UserStore(store.engine, store.clock).list():
+        for s in UserService(store).list(CLI_ADMIN):
+            u = s.user
             flags = " disabled" if u.disabled else ""
+            flags += " locked" if s.locked_until else ""
             print(f"{u.username}\t{u.role}\t{u.mailbox or '-'}{flags}")
     return 0
 
 
 def _toggle(args: argparse.Namespace) -> int:
     with _open(args) as store:
-        UserStore(store.engine, store.clock).set_disabled(args.name, args.disable)
-        store.audit.append("cli", "user.disable" if args.disable else "user.enable",
-                           args.name.lower())
+        ended = UserService(store).set_disabled(CLI_ADMIN, args.name, args.disable)
+    name = normalise_username(args.name)
+    print(f"disabled {name} ({ended} sessions ended)" if args.disable else f"enabled {name}")
     return 0
 
 
 def _password(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     with _open(args) as store:
-        UserStore(store.engine, store.clock).set_password(args.name, password)
-        store.audit.append("cli", "user.password", args.name.lower())
-    print(f"password of {args.name.lower()} changed")
+        UserService(store).set_password(CLI_ADMIN, args.name, password)
+    print(f"password of {normalise_username(args.name)} changed")
+    return 0
+
+
+def _role(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        info = UserService(store).set_role(CLI_ADMIN, args.name, args.role,
+                                           mailbox=args.mailbox)
+    print(f"{info.username} is now {info.role}"
+          + (f" (mailbox {info.mailbox})" if info.mailbox else ""))
+    return 0
+
+
+def _end_sessions(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        ended = UserService(store).end_sessions(CLI_ADMIN, args.name)
+    print(f"{normalise_username(args.name)}: {ended} sessions ended")
     return 0

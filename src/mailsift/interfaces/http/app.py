@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from mailsift import __version__
@@ -56,8 +57,8 @@ def create_app(services: StoreServices | None = None, *, settings: Settings | No
     app = FastAPI(
         title="mailsift API",
         version=__version__,
-        description="Message trace, quarantine (with idempotent release), allow/block lists "
-        "and the audit log. Authenticate with `Authorization: Bearer <token>`.",
+        description="Message trace, quarantine (with idempotent release), allow/block lists, "
+        "the audit log and console users. Authenticate with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
     )
     app.state.services = services
@@ -69,10 +70,21 @@ def create_app(services: StoreServices | None = None, *, settings: Settings | No
 
     app.add_exception_handler(MailsiftError, on_error)
 
+    async def on_invalid(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's default answer echoes each invalid field's input, and a request body can
+        # hold a password (``/v1/users``): say where and what, never the value.
+        assert isinstance(exc, RequestValidationError)
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
+                   "type": e.get("type", "")} for e in exc.errors()]
+        return JSONResponse({"detail": errors, "error": "RequestValidationError"}, 422)
+
+    app.add_exception_handler(RequestValidationError, on_invalid)
+
     from mailsift.interfaces.http.routes_admin import router as admin_router
     from mailsift.interfaces.http.routes_quarantine import router as quarantine_router
     from mailsift.interfaces.http.routes_trace import router as trace_router
+    from mailsift.interfaces.http.routes_users import router as users_router
 
-    for router in (trace_router, quarantine_router, admin_router, *routers):
+    for router in (trace_router, quarantine_router, admin_router, users_router, *routers):
         app.include_router(router, prefix="/v1")
     return app

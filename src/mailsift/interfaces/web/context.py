@@ -27,6 +27,7 @@ from mailsift.core.errors import DeliveryError, InputError, MailsiftError, Store
 from mailsift.core.verdict import Action, Category
 from mailsift.services.access import AccessDenied, NotFound, Principal
 from mailsift.services.rollout import RolloutService
+from mailsift.services.signin import SignInService, Throttled
 from mailsift.services.store_services import StoreServices
 from mailsift.store import TraceQuery
 from mailsift.store.users import SessionInfo, UserStore
@@ -46,7 +47,7 @@ ACTIONS = tuple(a.value for a in Action)
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 # An error page per service error, as the REST API maps them to statuses.
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (AccessDenied, 403), (NotFound, 404), (InputError, 400), (StoreError, 409),
+    (AccessDenied, 403), (NotFound, 404), (InputError, 400), (StoreError, 409), (Throttled, 429),
     (DeliveryError, 502), (MailsiftError, 500),
 )
 
@@ -101,6 +102,7 @@ class WebContext:
     rollout: RolloutService
     users: UserStore
     settings: Settings
+    signin: SignInService
     secure_cookies: bool | None = None  # None: Secure when the request came over https
     session_ttl: float = 12 * 3600
     jobs: set[asyncio.Task[Any]] = field(default_factory=set)

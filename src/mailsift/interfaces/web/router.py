@@ -8,6 +8,11 @@ SameSite=Lax and Secure when the console is served over TLS. Every POST carries 
 CSRF token in a hidden field; the login form, which has no session yet, uses a double-submit
 cookie. Every page is sent with a strict Content-Security-Policy (no script at all: the console
 works with plain forms and links) and may not be framed by another site.
+
+Passwords are checked by ``SignInService`` only, which throttles failed sign-ins per username
+and per client address in the store: a throttled sign-in is answered 429 with ``Retry-After``.
+The client address is the connection's (``request.client``); behind a reverse proxy run uvicorn
+with its proxy headers so it is the real client's, or every user shares the proxy's counter.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from starlette.concurrency import run_in_threadpool
 from mailsift.config.schema import Settings
 from mailsift.interfaces.web.context import WebContext, page
 from mailsift.services.rollout import RolloutService
+from mailsift.services.signin import SignInService, Throttled
 from mailsift.services.store_services import StoreServices
-from mailsift.store.users import UserStore
 
 __all__ = ["build_web_router"]
 
@@ -56,16 +61,23 @@ def build_web_router(parts_or_services: Any, *, settings: Settings | None = None
     assert settings is not None
     store = services.store
     ctx = WebContext(services=services, rollout=rollout or RolloutService(store, settings),
-                     users=UserStore(store.engine, store.clock), settings=settings,
+                     users=store.users, settings=settings,
+                     signin=SignInService(store, settings.http.login_throttle),
                      secure_cookies=secure_cookies, session_ttl=session_ttl)
     router = APIRouter(include_in_schema=False)
     _session_routes(router, ctx)
 
-    from mailsift.interfaces.web import pages_admin, pages_dashboard, pages_messages
+    from mailsift.interfaces.web import (
+        pages_admin,
+        pages_dashboard,
+        pages_messages,
+        pages_users,
+    )
 
     pages_dashboard.register(router, ctx)
     pages_messages.register(router, ctx)
     pages_admin.register(router, ctx)
+    pages_users.register(router, ctx)
     return router
 
 
@@ -97,13 +109,18 @@ def _session_routes(router: APIRouter, ctx: WebContext) -> None:
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
             return ctx.redirect("/login", err="the login form expired: try again")
         username, password = str(form.get("username", "")), str(form.get("password", ""))
-        user = await run_in_threadpool(ctx.users.authenticate, username, password)
+        address = request.client.host if request.client else None
+        try:
+            user = await run_in_threadpool(ctx.signin.sign_in, username, password, address)
+        except Throttled as exc:
+            response = ctx.render(request, "login.html", None, http_status=429, next=target,
+                                  login_csrf=expected, login_error=str(exc))
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         if user is None:
-            ctx.store.audit.append(username.strip().lower()[:320] or "-", "web.login_failed")
             return ctx.render(request, "login.html", None, http_status=401, next=target,
                               login_csrf=expected, login_error="wrong username or password")
         token, _ = ctx.users.start_session(user.username, ttl=ctx.session_ttl)
-        ctx.store.audit.append(user.username, "web.login")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(ctx.COOKIE, token, max_age=int(ctx.session_ttl), httponly=True,
                             samesite="lax", secure=ctx.secure(request), path="/")
