@@ -229,3 +229,21 @@ def test_the_gateway_registers_the_builtins_when_it_starts(tmp_path: Path) -> No
     finally:
         parts.scans.close()
         parts.store.close()
+
+
+def test_with_the_pack_and_the_model_both_named_default_a_bare_name_is_refused(
+        tmp_path: Path) -> None:
+    from mailsift.core.errors import InputError
+
+    settings = _settings(tmp_path)
+    old = _old_pack(tmp_path)
+    with Store.open(settings.store) as store:
+        service = RolloutService(store, settings)
+        service.adopt_builtins([old])
+        service.adopt_builtins()
+        service.promote(ADMIN, "rules:default", to="active", force=True, reason="test")
+        with pytest.raises(InputError, match="name one of them"):
+            service.rollback(ADMIN, "default")  # never the model when the pack was meant
+        assert service.rollback(ADMIN, "rules:default").version == old.version
+        states = {d.artifact: d.state for d in store.rollout.deployments("model")}
+        assert states == {"model:default": ArtifactState.ACTIVE}

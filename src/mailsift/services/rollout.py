@@ -228,6 +228,8 @@ class RolloutService:
         require(actor, "rollout.write")
         kind, bare = self._split(name)
         deps = self.store.rollout.deployments(kind, bare)
+        if len({d.kind for d in deps}) > 1:
+            raise InputError(f"both rules:{bare} and model:{bare} exist: name one of them")
         if kind == "model" or any(d.kind == "model" for d in deps):
             deps = self.store.rollout.deployments("model")  # one model slot, any name
         current = next((d for d in reversed(deps) if d.state is ArtifactState.ACTIVE), None)

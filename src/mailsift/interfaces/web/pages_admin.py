@@ -82,7 +82,10 @@ def register(router: APIRouter, ctx: WebContext) -> None:
             dep["name"] = name
         packs = sorted({d["name"] for d in status["deployments"]
                         if d["artifact"].startswith("rules:")})
-        return ctx.render(request, "rollouts.html", who, status=status, packs=packs)
+        model = next((d["artifact"] for d in status["deployments"]
+                      if d["artifact"].startswith("model:") and d["state"] == "active"), "")
+        return ctx.render(request, "rollouts.html", who, status=status, packs=packs,
+                          model=model)
 
     @router.post("/rollouts/check")
     @page(ctx)
@@ -112,7 +115,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         who, form = await ctx.posted(request)
         name = str(form.get("name", ""))
         back = ctx.rollout.rollback(who.principal, name, reason=str(form.get("reason", "")))
-        return ctx.redirect("/rollouts", f"rules:{name} rolled back to {back.version}")
+        return ctx.redirect("/rollouts", f"{back.artifact} rolled back to {back.version}")
 
     @router.post("/rollouts/rule")
     @page(ctx)
