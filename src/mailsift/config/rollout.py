@@ -16,6 +16,9 @@ class RolloutSettings(BaseModel):
                                "empty = <store.data_dir>/artifacts")
     known_good: tuple[str, ...] = Field(
         (), description="ham corpora (eml/mbox/maildir/folders) every candidate is replayed on")
+    reported_ham: bool = Field(
+        True, description="replay messages users reported as not junk, once an analyst "
+        "confirmed the report, as known-good mail beside the known_good corpora")
     golden_budget: int = Field(0, ge=0, description="quarantines allowed on known-good mail")
     traffic_budget: float = Field(0.0001, ge=0, le=1,
                                   description="share of ham-classified stored traffic a "

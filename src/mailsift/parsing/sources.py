@@ -4,21 +4,24 @@ of the message in file order (the ``mailsift scan`` contract), prefixed by the p
 inputs are given.
 
 mbox files are streamed line by line (the phishing corpus is ~500 MB unpacked); ``>From `` lines
-are unescaped one level (mboxrd), which is also right for the common mboxo files.
+are unescaped one level (mboxrd), which is also right for the common mboxo files. ``mbox_entry``
+writes the other way round (mboxrd), so what it writes reads back byte for byte.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import re
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from mailsift.core.errors import InputError
 
-__all__ = ["iter_mbox", "iter_messages", "looks_like_mbox"]
+__all__ = ["iter_mbox", "iter_messages", "looks_like_mbox", "mbox_entry"]
 
 
 def looks_like_mbox(head: bytes) -> bool:
@@ -43,6 +46,22 @@ def iter_mbox(stream: Iterable[bytes]) -> Iterator[bytes]:
         current.append(line)
     if started:
         yield _finish(current)
+
+
+_FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
+
+
+def mbox_entry(raw: bytes, *, sender: str | None = None, when: float | None = None) -> bytes:
+    """One message as an mboxrd entry: a ``From `` separator line, the message with every
+    ``>*From `` line quoted once more, and the blank line that ends the entry. ``iter_mbox``
+    reads it back as ``raw`` (plus a final newline when ``raw`` had none)."""
+    who = (sender or "").strip().strip("<>") or "MAILER-DAEMON"
+    who = "".join(who.split()) or "MAILER-DAEMON"  # one word: readers split the line on spaces
+    stamp = time.asctime(time.gmtime(time.time() if when is None else when))
+    body = _FROM_LINE.sub(rb">\1", raw)
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    return f"From {who} {stamp}\n".encode("utf-8", "surrogateescape") + body + b"\n"
 
 
 def _finish(lines: list[bytes]) -> bytes:

@@ -1,11 +1,12 @@
 """The promotion gate: replay a candidate against the active set before it may enforce.
 
 In SpamAssassin's mass-check/RuleQA spirit: the candidate (a rule pack version, with the rest of
-the active set) and the active set scan the same mail — known-good corpora and recent stored
-traffic — and the gate reports every verdict that changes, per-rule hit rates on ham and on
-spam/phish (with S/O, the share of a rule's hits that were spam), and the messages the candidate
-would newly quarantine. It refuses promotion when the candidate quarantines known-good mail beyond
-the budget (default: none of the known-good set, at most 0.01% of ham-classified traffic).
+the active set) and the active set scan the same mail — known-good corpora, messages users
+reported as not junk (once confirmed on triage) and recent stored traffic — and the gate reports
+every verdict that changes, per-rule hit rates on ham and on spam/phish (with S/O, the share of a
+rule's hits that were spam), and the messages the candidate would newly quarantine. It refuses
+promotion when the candidate quarantines known-good mail beyond the budget (default: none of the
+known-good set, at most 0.01% of ham-classified traffic).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class GateReport:
     newly_quarantined: list[dict[str, Any]] = field(default_factory=list)
     rules: dict[str, RuleStat] = field(default_factory=dict)
     golden_hits: int = 0
+    golden_sources: Counter[str] = field(default_factory=Counter)
     traffic_ham: int = 0
     traffic_new: int = 0
     reasons: list[str] = field(default_factory=list)
@@ -83,6 +85,7 @@ class GateReport:
                         for (s, b, a), n in sorted(self.changes.items())],
             "newly_quarantined": self.newly_quarantined,
             "golden_hits": self.golden_hits,
+            "golden_sources": dict(self.golden_sources),
             "traffic": {"ham_classified": self.traffic_ham, "newly_quarantined": self.traffic_new},
             "rules": [{"rule": r.rule, "hits": dict(r.hits),
                        "ham_rate": r.rate("ham", self.totals),
@@ -139,12 +142,15 @@ def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: D
             })
             if item.label == "ham":
                 report.golden_hits += 1
+                report.golden_sources[item.source] += 1
             elif item.label == "traffic" and label == "ham":
                 report.traffic_new += 1
     if report.golden_hits > budget.golden_budget:
+        # name the sources: "reported-ham 1" says users confirmed that mail as legitimate
+        sources = ", ".join(f"{s} {n}" for s, n in sorted(report.golden_sources.items()))
         report.reasons.append(
             f"quarantines {report.golden_hits} known-good message(s) (budget "
-            f"{budget.golden_budget})")
+            f"{budget.golden_budget}; {sources})")
     if report.traffic_ham:
         share = report.traffic_new / report.traffic_ham
         if share > budget.traffic_budget:

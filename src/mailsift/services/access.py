@@ -1,9 +1,16 @@
 """Who may do what with the store: principals, roles and the errors services raise.
 
 Roles: ``admin`` (everything; the only role that manages console users), ``analyst`` (read
-everything, release), ``recipient`` (only their own quarantine: list, show, download, ask for
-release). Services check permissions themselves so the CLI, the REST API and the web console
+everything, release, triage user reports), ``recipient`` (only their own quarantine: list, show,
+download, ask for release; report messages addressed to their own mailbox and follow the reports
+about it). Services check permissions themselves so the CLI, the REST API and the web console
 enforce the same rules.
+
+User reports (``services.reports``): ``report.create`` (every role; a recipient only for its own
+mailbox's copies), ``report.read`` and ``report.triage`` (admin, analyst), ``report.read.own``
+(recipient: the reports about its own mailbox). Triage actions that release or add a list entry
+also need ``quarantine.release`` or ``lists.write``, so an analyst may confirm and release but
+not list.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ _GRANTS: dict[str, frozenset[str]] = {
         "trace.read", "quarantine.read", "quarantine.release", "quarantine.delete",
         "request.create", "request.decide", "lists.read", "lists.write", "audit.read",
         "hold.write", "retention.purge", "token.write", "rollout.read", "rollout.write",
-        "users.read", "users.write",
+        "users.read", "users.write", "report.create", "report.read", "report.triage",
     }),
     "analyst": frozenset({
         "trace.read", "quarantine.read", "quarantine.release", "request.create", "lists.read",
-        "rollout.read",
+        "rollout.read", "report.create", "report.read", "report.triage",
     }),
-    "recipient": frozenset({"quarantine.read.own", "request.create"}),
+    "recipient": frozenset({"quarantine.read.own", "request.create", "report.create",
+                            "report.read.own"}),
 }
 
 

@@ -30,6 +30,7 @@ from mailsift.rollout.gate import GateInput, GateReport, candidate_state, run_ga
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter
+from mailsift.services.report_corpus import reported_ham_inputs
 from mailsift.services.upgrades import Adoption, Builtin, adopt_builtins, is_baseline
 from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
@@ -143,9 +144,11 @@ class RolloutService:
         for label, path in corpora:
             for msg_id, raw in iter_messages([path]):
                 yield GateInput(source=Path(path).name, label=label, id=msg_id, raw=raw)
+        seen: set[str] = set()  # a reported message is not replayed again as traffic
+        if self.settings.rollout.reported_ham:
+            yield from reported_ham_inputs(self.store, seen)
         if recent:
             page = self.store.trace.search(TraceQuery(), limit=recent)
-            seen: set[str] = set()
             for item in page.items:
                 if item.message in seen:
                     continue

@@ -14,6 +14,7 @@ from mailsift.services.bulk_release import BulkReleaser
 from mailsift.services.lists import ListService
 from mailsift.services.quarantine import QuarantineService
 from mailsift.services.release import ReleaseService, RescanFn
+from mailsift.services.reports import ReportService
 from mailsift.services.retention import RetentionService
 from mailsift.services.tokens import TokenService
 from mailsift.services.trace import TraceService
@@ -35,14 +36,17 @@ class StoreServices:
     retention: RetentionService
     tokens: TokenService
     users: UserService
+    reports: ReportService
 
     @classmethod
     def build(cls, store: Store, *, rescan: RescanFn | None = None,
               relay_factory: Callable[[], Relay] | None = None) -> StoreServices:
         release = ReleaseService(store, relay_factory=relay_factory, rescan=rescan)
+        lists = ListService(store)
         return cls(store, QuarantineService(store), release, BulkReleaser(release),
-                   ListService(store), TraceService(store), AuditService(store),
-                   RetentionService(store), TokenService(store), UserService(store))
+                   lists, TraceService(store), AuditService(store),
+                   RetentionService(store), TokenService(store), UserService(store),
+                   ReportService(store, release, lists))
 
     @classmethod
     def open(cls, settings: Settings | StoreSettings, *, clock: Clock | None = None,

@@ -1,4 +1,5 @@
-"""mailsift.store: trace, quarantine originals, release ledger, lists, tokens and audit.
+"""mailsift.store: trace, quarantine originals, release ledger, lists, tokens, audit and user
+reports.
 
 SQLAlchemy 2 over SQLite (default, WAL, under ``store.data_dir``) or PostgreSQL (by URL); raw
 messages in a content-addressed blob store; schema managed by Alembic (``store/migrations``).
@@ -11,6 +12,7 @@ from mailsift.store.jobs import JobInfo, RequestInfo
 from mailsift.store.query import TraceQuery
 from mailsift.store.records import MessageRecord, Page, TraceRecord
 from mailsift.store.releases import Claim, ReleaseLedger
+from mailsift.store.reports import ReportInfo, ReportPage
 from mailsift.store.retention import HoldInfo, PurgeReport
 from mailsift.store.store import Store
 from mailsift.store.tokens import ROLES, TokenInfo
@@ -29,6 +31,8 @@ __all__ = [
     "PurgeReport",
     "Recordable",
     "ReleaseLedger",
+    "ReportInfo",
+    "ReportPage",
     "RequestInfo",
     "Store",
     "TokenInfo",

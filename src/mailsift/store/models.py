@@ -296,10 +296,12 @@ class AuditRecord(Base):
 
 
 # The rollout registry's tables live beside the code that uses them; importing the module here
-# registers them on ``Base.metadata`` for migrations and the schema-drift test.
+# registers them on ``Base.metadata`` for migrations and the schema-drift test. The same for
+# user reports of misjudged messages (they outlive their message: no foreign key)...
+import mailsift.store.reports  # noqa: E402
 import mailsift.store.rollout  # noqa: E402  (circular by design: it needs Base above)
 
-# The same for the failed sign-in counters (login throttling), shared by every node...
+# ...the failed sign-in counters (login throttling), shared by every node...
 import mailsift.store.throttle  # noqa: E402
 
 # ...and the web console's users and sessions (issue 9).

@@ -14,6 +14,7 @@ from mailsift.store.db import create_store_engine, upgrade
 from mailsift.store.jobs import JobStore, RequestStore
 from mailsift.store.lists import ListStore
 from mailsift.store.releases import ReleaseLedger
+from mailsift.store.reports import ReportStore
 from mailsift.store.retention import Retention
 from mailsift.store.rollout import RolloutStore
 from mailsift.store.throttle import LoginThrottle
@@ -26,7 +27,7 @@ __all__ = ["Store"]
 
 class Store:
     """Everything persistent: trace, quarantine originals, releases, lists, tokens, audit,
-    console users and their failed sign-in counters."""
+    console users and their failed sign-in counters, user reports."""
 
     def __init__(self, engine: Engine, blobs: BlobStore, settings: StoreSettings,
                  clock: Clock | None = None) -> None:
@@ -46,6 +47,7 @@ class Store:
         self.rollout = RolloutStore(engine, self.clock)
         self.users = UserStore(engine, self.clock)
         self.throttle = LoginThrottle(engine, self.clock)
+        self.reports = ReportStore(engine, self.clock)
 
     @classmethod
     def open(cls, settings: StoreSettings, *, clock: Clock | None = None,

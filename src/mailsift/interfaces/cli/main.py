@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "mailsift.interfaces.cli.store_admin",
     "mailsift.interfaces.cli.rollout",
     "mailsift.interfaces.cli.users",
+    "mailsift.interfaces.cli.reports",
 )
 
 #: Which module registers each top-level command: only that module is imported to run it
@@ -49,6 +50,7 @@ COMMAND_MODULES: dict[str, str] = {
     "rollout": "mailsift.interfaces.cli.rollout",
     "incident": "mailsift.interfaces.cli.rollout",
     "user": "mailsift.interfaces.cli.users",
+    "reports": "mailsift.interfaces.cli.reports",
 }
 
 EXIT_OK = 0

@@ -58,7 +58,8 @@ def create_app(services: StoreServices | None = None, *, settings: Settings | No
         title="mailsift API",
         version=__version__,
         description="Message trace, quarantine (with idempotent release), allow/block lists, "
-        "the audit log and console users. Authenticate with `Authorization: Bearer <token>`.",
+        "user reports, the audit log and console users. Authenticate with "
+        "`Authorization: Bearer <token>`.",
         lifespan=lifespan,
     )
     app.state.services = services
@@ -82,9 +83,11 @@ def create_app(services: StoreServices | None = None, *, settings: Settings | No
 
     from mailsift.interfaces.http.routes_admin import router as admin_router
     from mailsift.interfaces.http.routes_quarantine import router as quarantine_router
+    from mailsift.interfaces.http.routes_reports import router as reports_router
     from mailsift.interfaces.http.routes_trace import router as trace_router
     from mailsift.interfaces.http.routes_users import router as users_router
 
-    for router in (trace_router, quarantine_router, admin_router, users_router, *routers):
+    for router in (trace_router, quarantine_router, admin_router, users_router, reports_router,
+                   *routers):
         app.include_router(router, prefix="/v1")
     return app

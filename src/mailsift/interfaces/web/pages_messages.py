@@ -1,6 +1,7 @@
 """Quarantine and trace pages: search, the explanation of one message, the sanitised preview,
 release (all, some recipients), delete, allow the sender, bulk release of a whole query (count,
-confirmation, then a resumable job), and release requests.
+confirmation, then a resumable job), and release requests. The message page also carries the
+"Report as phishing / spam / Not junk" form (``pages_reports``).
 
 The preview is served on its own URL into an iframe with ``sandbox`` (no scripts, a unique
 origin) and a CSP that forbids everything but inline styles; its HTML was already rebuilt inert
@@ -19,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from mailsift.core.errors import InputError
 from mailsift.interfaces.web.context import WebContext, page, secure_headers
+from mailsift.interfaces.web.pages_reports import message_reports
 from mailsift.services.access import NotFound, require
 from mailsift.services.lists import parse_duration
 
@@ -65,7 +67,8 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         # the service scopes the list: a recipient sees only its own requests
         requests = [r for r in svc.quarantine.requests(who.principal) if r.message == message]
         return ctx.render(request, "message.html", who, view=view, held=held,
-                          mode="quarantine", requests=requests, **_explain_values(rec))
+                          mode="quarantine", requests=requests,
+                          reports=message_reports(ctx, who, message), **_explain_values(rec))
 
     @router.get("/quarantine/{message}/preview")
     @page(ctx)
@@ -120,7 +123,11 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         who, form = await ctx.posted(request)
         rec = svc.quarantine.record(who.principal, message)
         kind = str(form.get("kind", "sender"))
-        sender = (rec.mail_from or "").lower() or rec.recipients[0].from_addr
+        # Sender and domain entries are matched against the From address (policy/lists.py),
+        # never the envelope sender (often a bounce address at the sender's mail provider):
+        # an allow made from the envelope would silently never apply.
+        sender = (rec.recipients[0].from_addr if rec.recipients else "").lower() \
+            or (rec.mail_from or "").lower()
         if not sender:
             raise InputError("this message has no sender address to allow")
         value = sender if kind == "sender" else sender.rpartition("@")[2]
@@ -228,4 +235,5 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         rec = svc.trace.get(who.principal, message)
         held = [r for r in rec.recipients if r.action == "quarantine"]
         return ctx.render(request, "message.html", who, view=None, held=held, mode="trace",
-                          requests=[], **_explain_values(rec))
+                          requests=[], reports=message_reports(ctx, who, message),
+                          **_explain_values(rec))

@@ -71,6 +71,7 @@ def build_web_router(parts_or_services: Any, *, settings: Settings | None = None
         pages_admin,
         pages_dashboard,
         pages_messages,
+        pages_reports,
         pages_users,
     )
 
@@ -78,6 +79,7 @@ def build_web_router(parts_or_services: Any, *, settings: Settings | None = None
     pages_messages.register(router, ctx)
     pages_admin.register(router, ctx)
     pages_users.register(router, ctx)
+    pages_reports.register(router, ctx)
     return router
 
 

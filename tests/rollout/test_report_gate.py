@@ -1,0 +1,90 @@
+"""Confirmed not-junk reports feed the gate: a candidate pack that would quarantine a message
+users confirmed as legitimate is refused because of that report (``[rollout] reported_ham``).
+
+The story: an invoice rule misfired and quarantined a supplier's invoice (since rolled back);
+the recipient reported it as not junk and an analyst confirmed it. Someone stages the same
+rule again: the gate replays the reported invoice as known-good mail and refuses it. An
+unconfirmed report, or the setting switched off, does not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from mailsift.config.schema import Settings
+from mailsift.core.verdict import Action
+from mailsift.services.access import Principal
+from mailsift.services.report_corpus import REPORTED_HAM_SOURCE
+from mailsift.services.rollout import RolloutService
+from mailsift.services.store_services import StoreServices
+from mailsift.testing.messages import make_message
+from mailsift.testing.storekit import make_result
+
+ADMIN = Principal("ops", "admin")
+ANALYST = Principal("sam", "analyst")
+ANN = Principal("ann", "recipient", "ann@example.net")
+PACK = '''
+[pack]
+name = "finance-lures"
+default_state = "active"
+
+[[rule]]
+id = "INVOICE_LURE"
+description = "Mentions an invoice"
+category = "phish"
+weight = 7.0
+body = '/\\binvoice\\b/i'
+'''
+
+
+def _settings(tmp: Path, reported_ham: bool = True) -> Settings:
+    return Settings.model_validate({
+        "store": {"data_dir": str(tmp / "data")},
+        "scan": {"offline": True},
+        "rollout": {"known_good": [], "recent_messages": 0, "reported_ham": reported_ham},
+    })
+
+
+def test_a_confirmed_not_junk_report_makes_the_gate_refuse(tmp_path: Path) -> None:
+    pack = tmp_path / "finance-lures.toml"
+    pack.write_text(PACK)
+    settings = _settings(tmp_path)
+    services = StoreServices.open(settings)
+    try:
+        store = services.store
+        raw = make_message(subject="Invoice 1042 from Acme Hosting",
+                           from_="Acme Billing <billing@acme-hosting.example>",
+                           to="ann@example.net", message_id="<inv-1042@acme-hosting.example>",
+                           text="Hello,\n\nyour invoice 1042 for November is attached. "
+                                "Total EUR 49.00, due in 30 days.\n")
+        store.trace.record(make_result("ms-invoice", raw, recipients={
+            "ann@example.net": Action.QUARANTINE}, subject="Invoice 1042 from Acme Hosting",
+            from_addr="billing@acme-hosting.example"), raw)
+        report, _ = services.reports.create(ANN, "ms-invoice", "ham", comment="our hosting bill")
+
+        rollout = RolloutService(store, settings)
+        dep = rollout.stage(ADMIN, str(pack))
+        # a user's click alone is a claim, not evidence: the gate ignores unconfirmed reports
+        assert rollout.check(ADMIN, dep.name).passed
+
+        asyncio.run(services.reports.triage(ANALYST, report.id, "confirmed"))
+        refused = rollout.check(ADMIN, dep.name)
+        assert not refused.passed
+        assert refused.golden_hits == 1
+        assert refused.golden_sources == {REPORTED_HAM_SOURCE: 1}
+        assert refused.reasons == [
+            f"quarantines 1 known-good message(s) (budget 0; {REPORTED_HAM_SOURCE} 1)"]
+        (newly,) = refused.newly_quarantined
+        assert (newly["source"], newly["id"], newly["rules"]) == (
+            REPORTED_HAM_SOURCE, "ms-invoice", ["INVOICE_LURE"])
+        assert refused.per_source == {REPORTED_HAM_SOURCE: 1}
+        # the refusal is what promotion reads
+        gate = store.rollout.row(dep.kind, dep.name, dep.version)
+        assert gate is not None and '"passed": false' in gate["gate_json"]
+
+        # switched off, the same candidate passes: it was the report that refused it
+        off = RolloutService(store, _settings(tmp_path, reported_ham=False))
+        assert off.check(ADMIN, dep.name).passed
+    finally:
+        services.close()
