@@ -49,6 +49,26 @@ def test_high_confidence_thresholds() -> None:
     assert decide(inp(f("S", "spam", 6.0)), S).action is Action.JUNK
 
 
+def test_phish_evidence_below_the_quarantine_threshold_is_junked_as_suspected_phishing() -> None:
+    # one link trick or wording rule (at most 3) says nothing on its own
+    assert decide(inp(f("LINK_TRICK", "phish", 3.0)), S).category is Category.CLEAN
+    v = decide(inp(f("WORDING", "phish", 2.0), f("LINK_TRICK", "phish", 3.0),
+                   f("S", "spam", 2.0)), S)
+    assert (v.category, v.action) == (Category.PHISH_SUSPECT, Action.JUNK)
+    assert [r.code for r in v.reasons] == ["WORDING", "LINK_TRICK"]  # phish findings only
+    assert v.explanation.startswith("phish_suspect: phish score 5 >= 4")
+    # more phish evidence still quarantines; spam evidence never adds to it
+    assert decide(inp(f("P", "phish", 6.0)), S).category is Category.PHISH
+    assert decide(inp(f("P", "phish", 3.0), f("S", "spam", 5.0)), S).category is Category.CLEAN
+    # an authenticated sender allow lowers it (as it lowers PHISH); an IP allow does not
+    allow = ListEntry(kind="domain", value="vendor.example", action="allow")
+    findings = (f("WORDING", "phish", 2.0), f("LINK_TRICK", "phish", 3.0))
+    assert decide(inp(*findings, facts=FACTS, lists=(allow,)), S).category is Category.CLEAN
+    ip_allow = ListEntry(kind="ip", value="198.51.100.7", action="allow")
+    v = decide(inp(*findings, facts=FACTS, lists=(ip_allow,)), S)
+    assert v.category is Category.PHISH_SUSPECT
+
+
 def test_step0_guardrail_beats_everything() -> None:
     v = decide(inp(f("PARSE_DEPTH_LIMIT", None, 0.0, evidence=("deep",)), f("P", "phish", 20)), S)
     assert (v.action, v.decided_by) == (Action.REJECT, DecisionStep.GUARDRAIL)

@@ -123,6 +123,9 @@ class Thresholds(_Section):
     spoof: float = 1.0
     impersonation_user: float = 3.0
     impersonation_domain: float = 3.0
+    # Phish evidence below the quarantine threshold but beyond what any one link trick or
+    # wording rule says on its own (at most 3): suspected phishing, junked (Standard).
+    phish_suspect: float = 4.0
     spam: float = 6.0
     bulk: float = 6.0
 
@@ -180,7 +183,7 @@ class PolicySettings(_Section):
     strict_thresholds: Thresholds = Field(
         default_factory=lambda: Thresholds(
             phish_high=9.0, phish=4.0, spam_high=10.0, spam=4.0, bulk=4.0,
-            impersonation_user=2.0, impersonation_domain=2.0,
+            impersonation_user=2.0, impersonation_domain=2.0, phish_suspect=3.0,
         )
     )
     actions: dict[str, str] = Field(default_factory=dict)

@@ -23,6 +23,7 @@ class Category(StrEnum):
     SPOOF = "spoof"
     IMPERSONATION_USER = "impersonation_user"
     IMPERSONATION_DOMAIN = "impersonation_domain"
+    PHISH_SUSPECT = "phish_suspect"
     SPAM = "spam"
     BULK = "bulk"
     CLEAN = "clean"
@@ -47,6 +48,7 @@ _FAMILY_OF = {
     Category.SPOOF: "spoof",
     Category.IMPERSONATION_USER: "impersonation_user",
     Category.IMPERSONATION_DOMAIN: "impersonation_domain",
+    Category.PHISH_SUSPECT: "phish",
     Category.SPAM: "spam",
     Category.BULK: "bulk",
     Category.CLEAN: "",

@@ -42,6 +42,7 @@ _BLOCK_CATEGORY = {
 _ALLOW_LOWERS = frozenset({
     Category.SPAM_HIGH, Category.SPAM, Category.BULK, Category.SPOOF,
     Category.IMPERSONATION_USER, Category.IMPERSONATION_DOMAIN, Category.PHISH,
+    Category.PHISH_SUSPECT,
 })
 _USER_CHOICE = frozenset({Category.SPAM, Category.BULK, Category.CLEAN})
 
@@ -171,7 +172,7 @@ def _apply_lists(inp: PolicyInput, recipient: str | None, d: _Decision) -> None:
             d.override(DecisionStep.ADMIN_ALLOW, "allow", _describe_entry(entry), "not applied",
                        "sender is not authenticated (no aligned SPF/DKIM)")
             continue
-        if entry.kind == "ip" and d.category is Category.PHISH:
+        if entry.kind == "ip" and d.category in (Category.PHISH, Category.PHISH_SUSPECT):
             d.override(DecisionStep.ADMIN_ALLOW, "allow", _describe_entry(entry), "not applied",
                        "an IP allow does not lower phishing")
             continue

@@ -24,6 +24,7 @@ _STANDARD = {
     Category.SPOOF: Action.JUNK,
     Category.IMPERSONATION_USER: Action.QUARANTINE,
     Category.IMPERSONATION_DOMAIN: Action.QUARANTINE,
+    Category.PHISH_SUSPECT: Action.JUNK,
     Category.SPAM: Action.JUNK,
     Category.BULK: Action.JUNK,
     Category.CLEAN: Action.DELIVER,

@@ -15,7 +15,7 @@ __all__ = ["PALETTE", "color_for", "hbars", "line_chart", "stacked_bars"]
 PALETTE = {
     "malware": "#7f1d1d", "phish_high": "#b91c1c", "phish": "#ef4444", "spam_high": "#c2410c",
     "spoof": "#a21caf", "impersonation_user": "#7c3aed", "impersonation_domain": "#6366f1",
-    "spam": "#f59e0b", "bulk": "#eab308", "clean": "#16a34a",
+    "phish_suspect": "#f87171", "spam": "#f59e0b", "bulk": "#eab308", "clean": "#16a34a",
     "deliver": "#16a34a", "tag": "#65a30d", "junk": "#f59e0b", "quarantine": "#dc2626",
     "tempfail": "#64748b", "reject": "#111827",
 }
