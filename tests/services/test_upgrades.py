@@ -247,3 +247,18 @@ def test_with_the_pack_and_the_model_both_named_default_a_bare_name_is_refused(
         assert service.rollback(ADMIN, "rules:default").version == old.version
         states = {d.artifact: d.state for d in store.rollout.deployments("model")}
         assert states == {"model:default": ArtifactState.ACTIVE}
+
+
+def test_nodes_starting_together_register_a_version_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(tmp_path)
+    with Store.open(settings.store) as store:
+        first, second = RolloutService(store, settings), RolloutService(store, settings)
+        assert {a.outcome for a in first.adopt_builtins()} == {"baseline"}
+        # the second node read the registry before the first wrote to it
+        monkeypatch.setattr(store.rollout, "deployments", lambda *a, **k: [])
+        outcomes = {a.outcome for a in second.adopt_builtins()}
+        assert outcomes == {"known"}
+        monkeypatch.undo()
+        assert len(store.rollout.deployments()) == 2
+        assert not list((tmp_path / "data" / "artifacts").rglob("*.tmp"))

@@ -21,6 +21,7 @@ as young (it can roll it back).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from mailsift import __version__
 from mailsift.config.schema import Settings
+from mailsift.core.errors import StoreError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.rollout import Deployment
 from mailsift.services.alerts import Alerter
@@ -99,13 +101,20 @@ def is_baseline(store: Store, dep: Deployment) -> bool:
     return not any(r.get("id", 0) < row["id"] for r in earlier)
 
 
+def _copy_file(src: Path, target: Path) -> None:
+    # into a temporary name, then renamed: nodes sharing the folder never read half a copy
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+
+
 def _copy(artifacts: Path, b: Builtin) -> str:
     suffix = ".toml" if b.kind == "rules" else ".json"
     target = artifacts / b.kind / b.name / f"{b.version}{suffix}"
     target.parent.mkdir(parents=True, exist_ok=True)
     if b.kind == "model":  # arrays first: a .json beside no .npz would be a broken copy
-        shutil.copyfile(b.source.with_suffix(".npz"), target.with_suffix(".npz"))
-    shutil.copyfile(b.source, target)
+        _copy_file(b.source.with_suffix(".npz"), target.with_suffix(".npz"))
+    _copy_file(b.source, target)
     return str(target)
 
 
@@ -180,7 +189,12 @@ def adopt_builtins(store: Store, settings: Settings, artifacts: Path, alerts: Al
     every gateway start, it does something only the first time a version is seen."""
     done = []
     for b in shipped_builtins(settings) if builtins is None else builtins:
-        adoption = _adopt(store, settings, artifacts, alerts, b)
+        try:
+            adoption = _adopt(store, settings, artifacts, alerts, b)
+        except StoreError:
+            # Several gateway nodes start together: another one registered this version first
+            # (it also raised the alert). What it registered is what every node runs.
+            adoption = Adoption(b.artifact, b.version, "known", "registered by another node")
         if adoption.outcome != "known":
             store.audit.append(BUILTIN_ACTOR, f"rollout.builtin_{adoption.outcome}",
                                f"{adoption.artifact}@{adoption.version}",

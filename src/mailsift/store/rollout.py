@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailsift.core.errors import StoreError
@@ -203,12 +204,15 @@ class RolloutStore:
         now = self.clock.now()
         if self.row(dep.kind, dep.name, dep.version) is not None:
             raise StoreError(f"{dep.artifact}@{dep.version} is already staged")
-        with self.engine.begin() as conn:
-            conn.execute(insert(DeploymentRow).values(
-                kind=dep.kind, name=dep.name, version=dep.version, state=dep.state.value,
-                path=dep.path, scope_json=json.dumps(None), staged_at=now, state_since=now,
-                promoted_at=now if dep.state is ArtifactState.ACTIVE else None,
-                staged_by=actor, note=note))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(DeploymentRow).values(
+                    kind=dep.kind, name=dep.name, version=dep.version, state=dep.state.value,
+                    path=dep.path, scope_json=json.dumps(None), staged_at=now, state_since=now,
+                    promoted_at=now if dep.state is ArtifactState.ACTIVE else None,
+                    staged_by=actor, note=note))
+        except IntegrityError as exc:  # another node staged it between the check and now
+            raise StoreError(f"{dep.artifact}@{dep.version} is already staged") from exc
         return dep
 
     def set_state(self, kind: str, name: str, version: str, state: ArtifactState, *,
