@@ -12,6 +12,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -61,7 +62,12 @@ def _scan(raw: bytes, envelope: Envelope, message_id: str,
 
 def _worker(conn: Connection, settings: Settings, options: ScanOptions) -> None:
     """A scan worker process: build the pipeline once, then scan what the gateway sends (the
-    lists travel as the context: only when their version changes)."""
+    lists travel as the context: only when their version changes).
+
+    Ctrl-C in a terminal interrupts the whole process group: the gateway stops its workers
+    itself (their sockets close, or ``_exit_with_parent``), so a worker ignores SIGINT instead
+    of dying mid-read with a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve_requests(conn, _handle, started=lambda: _init(settings, options))
 
 
