@@ -88,3 +88,31 @@ def test_a_confirmed_not_junk_report_makes_the_gate_refuse(tmp_path: Path) -> No
         assert off.check(ADMIN, dep.name).passed
     finally:
         services.close()
+
+
+def test_reported_mail_the_active_set_already_quarantines_is_shown_not_held_against_it(
+        tmp_path: Path, samples_dir: Path) -> None:
+    pack = tmp_path / "finance-lures.toml"
+    pack.write_text(PACK)
+    settings = _settings(tmp_path)
+    services = StoreServices.open(settings)
+    try:
+        store = services.store
+        raw = (samples_dir / "phish-credential.eml").read_bytes()
+        store.trace.record(make_result("ms-phish", raw, recipients={
+            "ann@example.net": Action.QUARANTINE}, subject="Your account", from_addr=""), raw)
+        report, _ = services.reports.create(ANN, "ms-phish", "ham", comment="it is real")
+        asyncio.run(services.reports.triage(ANALYST, report.id, "confirmed"))
+
+        rollout = RolloutService(store, settings)
+        dep = rollout.stage(ADMIN, str(pack))
+        result = rollout.check(ADMIN, dep.name)
+        # the candidate changes nothing for it, so it refuses nothing...
+        assert result.passed and not result.newly_quarantined
+        # ...but an operator sees that mail users confirmed as legitimate is still quarantined
+        (still,) = result.still_quarantined
+        assert (still["source"], still["id"]) == (REPORTED_HAM_SOURCE, "ms-phish")
+        assert still["verdict"].endswith("/quarantine") and still["reasons"]
+        assert result.to_dict()["still_quarantined"] == [still]
+    finally:
+        services.close()

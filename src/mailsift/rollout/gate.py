@@ -63,6 +63,9 @@ class GateReport:
     per_source: Counter[str] = field(default_factory=Counter)
     changes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     newly_quarantined: list[dict[str, Any]] = field(default_factory=list)
+    # known-good mail quarantined with and without the candidate: not the candidate's doing (it
+    # refuses nothing) but worth an operator's eye, e.g. mail users confirmed as legitimate
+    still_quarantined: list[dict[str, Any]] = field(default_factory=list)
     rules: dict[str, RuleStat] = field(default_factory=dict)
     golden_hits: int = 0
     golden_sources: Counter[str] = field(default_factory=Counter)
@@ -84,6 +87,7 @@ class GateReport:
             "changes": [{"source": s, "before": b, "after": a, "count": n}
                         for (s, b, a), n in sorted(self.changes.items())],
             "newly_quarantined": self.newly_quarantined,
+            "still_quarantined": self.still_quarantined,
             "golden_hits": self.golden_hits,
             "golden_sources": dict(self.golden_sources),
             "traffic": {"ham_classified": self.traffic_ham, "newly_quarantined": self.traffic_new},
@@ -145,6 +149,10 @@ def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: D
                 report.golden_sources[item.source] += 1
             elif item.label == "traffic" and label == "ham":
                 report.traffic_new += 1
+        elif item.label == "ham" and after.verdict.action in _QUARANTINING:
+            report.still_quarantined.append({
+                "source": item.source, "id": item.id, "subject": after.message.subject[:120],
+                "verdict": a, "reasons": sorted(f.code for f in after.verdict.reasons)})
     if report.golden_hits > budget.golden_budget:
         # name the sources: "reported-ham 1" says users confirmed that mail as legitimate
         sources = ", ".join(f"{s} {n}" for s, n in sorted(report.golden_sources.items()))

@@ -184,6 +184,12 @@ def _render_report(r: dict[str, Any]) -> str:
         lines += [f"    [{m['source']}:{m['id']}] {m['subject']!r} {m['before']} -> "
                   f"{m['after']} by {', '.join(m['rules'])}"
                   for m in r["newly_quarantined"][:50]]
+    still = r.get("still_quarantined") or []
+    if still:
+        lines.append(f"  known-good mail the active set already quarantines ({len(still)}; "
+                     "not the candidate's doing):")
+        lines += [f"    [{m['source']}:{m['id']}] {m['subject']!r} {m['verdict']} by "
+                  f"{', '.join(m['reasons'])}" for m in still[:50]]
     return "\n".join(lines)
 
 
