@@ -225,3 +225,23 @@ def test_list_changes_reach_the_scan_workers(tmp_path: Path, sink: SmtpSink) -> 
         assert category(5) == "clean"
     finally:
         gw.stop()
+
+
+def test_a_bounce_with_the_null_sender_is_relayed_with_the_null_sender(
+        tmp_path: Path, sink: SmtpSink) -> None:
+    """``MAIL FROM:<>`` (DSNs, delivery receipts): aiosmtpd hands over the literal ``<>``,
+    which the relay used to refuse (553 5.1.7) after a clean scan."""
+    settings = make_settings(tmp_path, sink.port)
+    dsn = make_message(subject="Delivery Status Notification (Failure)",
+                       from_="Mail Delivery System <MAILER-DAEMON@mx.example.org>",
+                       text="Your message could not be delivered.\n")
+    with RunningGateway(settings) as gw:
+        code, text = send(gw.ports["smtp"], dsn, ["bob@example.net"], mail_from="")
+        assert code == 250, text
+    got = sink.messages[0]
+    assert got.mail_from == "<>" and got.rcpt_to == ("bob@example.net",)
+    with Store.open(settings.store) as store:
+        record = store.trace.get(store.trace.search(TraceQuery()).items[0].message)
+        assert record is not None
+        assert record.mail_from == ""  # the null sender, not the literal "<>"
+

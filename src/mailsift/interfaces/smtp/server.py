@@ -25,7 +25,7 @@ from mailsift.core.envelope import Connection, Envelope
 from mailsift.interfaces.smtp.data import read_data
 from mailsift.services.gateway import Gateway
 
-__all__ = ["SmtpListener"]
+__all__ = ["SmtpListener", "null_sender"]
 
 log = logging.getLogger("mailsift.smtp")
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT")
@@ -33,6 +33,13 @@ _XFORWARD_ATTRS = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT")
 # email package's header parser (and builds a class per call); this form needs no parser.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_PATH = re.compile(rf"\s*<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
+
+
+def null_sender(mail_from: str | None) -> str:
+    """aiosmtpd hands over ``MAIL FROM:<>`` (bounces, delivery receipts) as the literal
+    ``<>``; the envelope's null sender is ``""``. Left as ``<>`` it was refused by the relay
+    (553) and checked by SPF as a domain, and Postfix then bounced the bounce."""
+    return "" if mail_from is None or mail_from.strip() == "<>" else mail_from
 
 
 class _Smtp(SMTP):
@@ -126,7 +133,7 @@ class _Handler:
             # from our Received header (trusted relays) during authentication.
             conn = Connection()
         return Envelope(
-            mail_from=envelope.mail_from or "",
+            mail_from=null_sender(envelope.mail_from),
             rcpt_to=tuple(envelope.rcpt_tos),
             connection=conn,
             smtputf8="SMTPUTF8" in (o.upper() for o in envelope.mail_options),
