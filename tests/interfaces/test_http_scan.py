@@ -72,3 +72,17 @@ def test_health_and_metrics(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "mailsift_message_seconds_bucket" in text
     assert "mailsift_spool_depth" in text
+
+
+IDNA_SUBJECT = (b"From: a@example.org\r\nTo: b@example.net\r\nSubject: =?idna?q?h=E9llo?=\r\n"
+                b"\r\nhello\r\n")
+
+
+def test_a_hostile_charset_gets_a_verdict_not_a_500(client: TestClient) -> None:
+    """Issue 18.2: ``charset=idna`` with one 8-bit byte raised out of the parser (500)."""
+    res = client.post("/v1/scan", content=IDNA_SUBJECT)
+    assert res.status_code == 200, res.text
+    assert "PARSE_BAD_CHARSET_DATA" in {f["code"] for f in res.json()["findings"]}
+    res = client.post("/checkv2", content=IDNA_SUBJECT)
+    assert res.status_code == 200, res.text
+    assert "action" in res.json()

@@ -245,3 +245,18 @@ def test_a_bounce_with_the_null_sender_is_relayed_with_the_null_sender(
         assert record is not None
         assert record.mail_from == ""  # the null sender, not the literal "<>"
 
+
+
+def test_a_hostile_charset_is_scanned_and_traced_not_deferred_for_ever(
+        tmp_path: Path, sink: SmtpSink) -> None:
+    """Issue 18.2: the 105-byte ``Subject: =?idna?q?h=E9llo?=`` answered 451 on every retry,
+    with no trace row."""
+    raw = (b"From: a@example.org\r\nTo: b@example.net\r\nSubject: =?idna?q?h=E9llo?=\r\n"
+           b"\r\nhello\r\n")
+    settings = make_settings(tmp_path, sink.port)
+    with RunningGateway(settings) as gw:
+        code, text = send(gw.ports["smtp"], raw, ["b@example.net"])
+    assert code == 250, text
+    with Store.open(settings.store) as store:
+        (item,) = store.trace.search(TraceQuery()).items
+        assert item.status in ("delivered", "quarantined")
