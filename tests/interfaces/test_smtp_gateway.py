@@ -260,3 +260,25 @@ def test_a_hostile_charset_is_scanned_and_traced_not_deferred_for_ever(
     with Store.open(settings.store) as store:
         (item,) = store.trace.search(TraceQuery()).items
         assert item.status in ("delivered", "quarantined")
+
+
+def test_a_null_recipient_is_refused_at_rcpt(tmp_path: Path, sink: SmtpSink) -> None:
+    with RunningGateway(make_settings(tmp_path, sink.port)) as gw:
+        code, text = send(gw.ports["smtp"], make_message(), ["<>"])
+    assert code // 100 == 5 and "5.1.3" in text
+    assert sink.messages == []
+
+
+def test_next_hop_refusing_every_recipient_passes_its_5xx_through(
+        tmp_path: Path, sink: SmtpSink) -> None:
+    """Issue 18.3: every recipient refused at RCPT gave "no recipient accepted", which crashed
+    (``int("no ")``) into "451 Temporary local problem" for ever."""
+    sink.refuse = {"bob@example.net", "carol@example.net"}
+    settings = make_settings(tmp_path, sink.port)
+    with RunningGateway(settings) as gw:
+        code, text = send(gw.ports["smtp"], make_message(),
+                          ["bob@example.net", "carol@example.net"])
+    assert (code, text) == (550, "5.1.1 no such user")
+    with Store.open(settings.store) as store:
+        items = store.trace.search(TraceQuery()).items
+        assert sorted(i.status for i in items) == ["failed", "failed"]

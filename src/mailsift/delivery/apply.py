@@ -27,7 +27,7 @@ from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.delivery.relay import Relay, RelayOutcome
 from mailsift.delivery.spool import Spool
 
-__all__ = ["Deliverer", "RelayPool", "Reply", "result_headers"]
+__all__ = ["Deliverer", "RelayPool", "Reply", "pass_through", "result_headers"]
 
 log = logging.getLogger("mailsift.delivery")
 _DONE = ("delivered", "quarantined", "released")
@@ -86,6 +86,15 @@ def result_headers(result: ScanResult, verdict: Verdict, ref: str) -> list[tuple
     if verdict.action is Action.JUNK:
         headers.append(("X-Spam-Flag", "YES"))
     return headers
+
+
+def pass_through(reply: str) -> Reply:
+    """A next hop's permanent refusal as our reply; a reply without a 5xx code (a local
+    refusal such as an unsafe address) becomes ``554 5.0.0`` with its text."""
+    code, _, text = reply.partition(" ")
+    if len(code) == 3 and code.isdigit() and code[0] == "5":
+        return Reply(int(code), text or "5.0.0 Rejected by the next hop")
+    return Reply(554, f"5.0.0 {reply}")
 
 
 def _is_temp(reply: str) -> bool:
@@ -219,7 +228,9 @@ class Deliverer:
             if not delivered_any and not outcome.accepted and len(groups) == 1:
                 if perm and len(perm) == len(failed):
                     await self.recorder.set_status(ref, "failed", perm)
-                    return Reply(int(outcome.reply[:3]), outcome.reply[4:] or "rejected")
+                    # the recipient's own refusal: the reply to the whole transaction may be
+                    # a summary ("no recipient accepted") with no code in it
+                    return pass_through(outcome.refused[perm[0]])
                 await self.recorder.set_status(ref, "deferred", failed)
                 log.warning("next hop failed for %s: %s; answering 451", ref, outcome.reply)
                 return Reply(451, f"4.4.1 Next hop unavailable, try again later (ref {ref})")

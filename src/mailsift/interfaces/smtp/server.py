@@ -118,6 +118,15 @@ class _Handler:
             responses.insert(-1, "250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT")
         return responses
 
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if address.strip() in ("", "<>"):
+            # RFC 5321 has no null recipient; accepted, it failed only at relay time
+            return "553 5.1.3 The null recipient <> is not a valid address"
+        envelope.rcpt_tos.append(address)  # what aiosmtpd does without this hook
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
     def _envelope(self, session: Session, envelope: SmtpEnvelope) -> Envelope:
         xf: dict[str, str] = getattr(session, "xforward", {})
         peer = session.peer[0] if isinstance(session.peer, tuple) else None
