@@ -136,7 +136,9 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     journal.reconcile(mark_delivered)
     deliverer = Deliverer(relays, recorder, spool, reject_text=gw.reject_text,
                           tempfail_text=gw.tempfail_text, junk_tag=gw.junk_subject_tag,
-                          add_result_headers=gw.add_headers, journal=journal)
+                          add_result_headers=gw.add_headers, journal=journal,
+                          max_age=gw.spool_max_age_seconds, dsn=gw.dsn,
+                          reporting_mta=settings.smtp.hostname)
     gateway = Gateway(store, scans, deliverer, recorder,
                       authserv_id=gw.authserv_id or settings.auth.authserv_id,
                       lists_refresh=gw.lists_refresh_seconds)

@@ -114,7 +114,15 @@ class GatewaySettings(_Section):
     reject_text: str = "5.7.1 Message rejected as {category} (ref {ref})"
     tempfail_text: str = "4.7.1 Message deferred, try again later (ref {ref})"
     spool_dir: str = Field("", description="retry spool; empty = <store.data_dir>/spool")
-    spool_retry_seconds: float = Field(30.0, gt=0)
+    spool_retry_seconds: float = Field(30.0, gt=0, description="first retry of a spooled "
+                                       "copy; doubled per attempt, at most 32 times this")
+    spool_max_age_seconds: float = Field(
+        5 * 86400.0, gt=0, description="a copy still deferred this long after it was accepted "
+        "fails for good: DSN to the sender, trace status bounced (Postfix: "
+        "maximal_queue_lifetime)")
+    dsn: bool = Field(True, description="send a delivery status notification (RFC 3464) to "
+                      "the sender of a copy that fails for good after the 250; false: the "
+                      "trace says failed and nobody is told")
     lists_refresh_seconds: float = Field(10.0, gt=0)
     uvloop: bool = Field(True, description="run on uvloop's event loop when it is installed "
                          "(less CPU per SMTP session); false = asyncio's own")
