@@ -108,3 +108,22 @@ def test_security_hostile_structure_gets_a_safe_verdict() -> None:
     result = pipeline.scan(raw)
     assert result.verdict.action is Action.REJECT
     assert result.verdict.decided_by.value == "0-guardrail"
+
+
+@pytest.mark.timeout(20)
+def test_security_html_nested_100k_deep_is_bounded() -> None:
+    """Issue 18.6: ~100k nested ``<div>`` (a 510 KB message) parsed for over 30 s outside any
+    time budget; the worker was killed and the message deferred for ever. The tree builder is
+    quadratic in the nesting, so tags beyond the depth limit are dropped (text and links kept)."""
+    import time
+
+    html = ("<html><body>" + "<div>" * 100_000 + "<a href='http://evil.example/x'>sign in</a>"
+            + "</div>" * 100_000 + "</body></html>")
+    raw = (b"From: a@example.org\r\nTo: b@example.net\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/html\r\n\r\n" + html.encode() + b"\r\n")
+    started = time.perf_counter()
+    msg = parse_message(raw)
+    assert time.perf_counter() - started < 5
+    assert "PARSE_HTML_DEPTH" in {c for c, _ in msg.defects}
+    assert "sign in" in msg.html_text
+    assert [u.url for u in msg.urls if "evil" in u.url] == ["http://evil.example/x"]

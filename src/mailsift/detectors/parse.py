@@ -42,6 +42,8 @@ CODES: Mapping[str, tuple[str | None, float, str]] = {
                              "An address header hides behind deeply nested comments"),
     "PARSE_BAD_ADDRESS": ("spam", 1.0, "An address header cannot be parsed"),
     "PARSE_MALFORMED": ("spam", 1.0, "The message could not be parsed as MIME"),
+    "PARSE_HTML_DEPTH": ("spam", 1.0, "HTML elements are nested absurdly deep (a parser "
+                         "attack); the excess tags were dropped, their text was kept"),
     "PARSE_BAD_PART": ("spam", 0.5, "A MIME part could not be read; the others were"),
     "PARSE_FAILED": (None, 0.0, "The message could not be parsed at all; it was scanned as "
                      "raw bytes and is not treated as clean"),

@@ -337,6 +337,9 @@ def _parse(raw: bytes, limits: LimitSettings) -> ParsedMessage:
     links: tuple[tuple[str, str, str], ...] = ()
     if html:
         view = render_html(html, limits.max_urls)
+        if view.dropped_tags:
+            defects.append(("PARSE_HTML_DEPTH", f"{view.dropped_tags} HTML tags nested deeper "
+                            "than analysed were dropped (their text was kept)"))
         html_text = view.text[: limits.max_text_chars]
         links = view.links
     urls = _collect_urls(text, links, html_text, limits.max_urls)
