@@ -282,3 +282,23 @@ def test_next_hop_refusing_every_recipient_passes_its_5xx_through(
     with Store.open(settings.store) as store:
         items = store.trace.search(TraceQuery()).items
         assert sorted(i.status for i in items) == ["failed", "failed"]
+
+
+def test_security_xforward_only_from_trusted_clients(tmp_path: Path, sink: SmtpSink) -> None:
+    """Issue 18.10: any client could claim another client address with XFORWARD (and so pass
+    SPF as someone else); only ``[smtp] xforward_hosts`` may."""
+    settings = make_settings(tmp_path, sink.port, smtp={"xforward_hosts": ["192.0.2.0/24"]})
+    with (RunningGateway(settings) as gw,
+          smtplib.SMTP("127.0.0.1", gw.ports["smtp"], timeout=60) as client):
+        client.ehlo("client.example")
+        assert not client.has_extn("xforward")
+        code, _ = client.docmd("XFORWARD", "ADDR=198.51.100.23")
+        assert code == 550
+    trusted = make_settings(tmp_path / "t", sink.port, smtp={"xforward_hosts": ["127.0.0.1"]})
+    with RunningGateway(trusted) as gw:
+        code, _ = send(gw.ports["smtp"], make_message(), ["b@example.net"],
+                       xforward="ADDR=198.51.100.23")
+        assert code == 250
+    with Store.open(trusted.store) as store:
+        item = store.trace.search(TraceQuery()).items[0]
+        assert store.trace.get(item.message).client_ip == "198.51.100.23"

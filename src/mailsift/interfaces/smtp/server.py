@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import socket
@@ -28,6 +29,7 @@ from mailsift.services.gateway import Gateway
 __all__ = ["SmtpListener", "null_sender"]
 
 log = logging.getLogger("mailsift.smtp")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT")
 # <dot-atom@domain>: what nearly every MAIL FROM / RCPT TO carries. aiosmtpd parses each with the
 # email package's header parser (and builds a class per call); this form needs no parser.
@@ -45,9 +47,25 @@ def null_sender(mail_from: str | None) -> str:
 class _Smtp(SMTP):
     """aiosmtpd's SMTP with longer lines and the XFORWARD command."""
 
-    def __init__(self, handler: Any, *, xforward: bool, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, *, xforward: bool,
+                 xforward_hosts: tuple[IPNetwork, ...] = (), **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._xforward = xforward
+        self._xforward_hosts = xforward_hosts
+
+    def xforward_allowed(self) -> bool:
+        """Only the MTAs in front of us may say who the client was (``[smtp] xforward_hosts``):
+        from anyone else XFORWARD would let a client choose the address SPF checks."""
+        if not self._xforward or self.session is None:
+            return False
+        peer = self.session.peer
+        try:
+            addr = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else str(peer))
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self._xforward_hosts)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address parsing, with a fast path for a plain ``<local@domain>``."""
@@ -62,6 +80,9 @@ class _Smtp(SMTP):
     async def smtp_XFORWARD(self, arg: str) -> None:
         if not self._xforward or self.session is None:
             await self.push("502 5.5.1 XFORWARD not enabled")
+            return
+        if not self.xforward_allowed():
+            await self.push("550 5.7.0 XFORWARD not allowed from this client")
             return
         attrs: dict[str, str] = getattr(self.session, "xforward", {})
         for item in (arg or "").split():
@@ -114,7 +135,7 @@ class _Handler:
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
-        if self.settings.xforward:
+        if isinstance(server, _Smtp) and server.xforward_allowed():
             responses.insert(-1, "250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT")
         return responses
 
@@ -169,6 +190,8 @@ class SmtpListener:
         return cls(
             _Handler(self.gateway, self.settings),
             xforward=self.settings.xforward,
+            xforward_hosts=tuple(ipaddress.ip_network(h, strict=False)
+                                 for h in self.settings.xforward_hosts),
             data_size_limit=self.settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
