@@ -37,7 +37,7 @@ def _authenticator(settings: Settings, resolver: Resolver | None) -> Authenticat
         return None
     from mailsift.auth import Authenticator
 
-    return Authenticator(settings.auth, resolver).authenticate
+    return Authenticator(settings.auth, resolver, dns_budget=settings.dns_budget()).authenticate
 
 
 def _prepare_envelope(settings: Settings) -> PrepareEnvelope | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mailsift.config.detectors import (
     AttachmentSettings,
@@ -217,6 +217,10 @@ class DnsSettings(_Section):
     timeout: float = Field(2.0, gt=0, description="seconds per server try")
     lifetime: float = Field(4.0, gt=0, description="seconds per question, all tries")
     cache_size: int = Field(10000, ge=0, description="answers kept (bounded, honours TTLs)")
+    budget: float = Field(
+        0.0, ge=0, description="seconds of DNS for one message, all its checks together; then "
+        "they end as temperror and keep what they know. 0 = three quarters of the auth "
+        "detector's budget ([detectors] timeouts_ms.auth); must stay below it")
 
     @field_validator("nameservers")
     @classmethod
@@ -317,3 +321,19 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+
+    def dns_budget(self) -> float:
+        """Seconds of DNS per message: ``[dns] budget``, or 3/4 of the auth detector's."""
+        return self.dns.budget or 0.75 * self.auth_budget()
+
+    def auth_budget(self) -> float:
+        d = self.detectors
+        return d.timeouts_ms.get("auth", d.timeout_ms) / 1000.0
+
+    @model_validator(mode="after")
+    def _dns_within_auth(self) -> Settings:
+        if self.dns.budget and self.dns.budget >= self.auth_budget():
+            raise ValueError(f"[dns] budget ({self.dns.budget:g} s) must be below the auth "
+                             f"detector's budget ({self.auth_budget():g} s), or a DNS outage "
+                             "loses every authentication result")
+        return self
