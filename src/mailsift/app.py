@@ -117,7 +117,7 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     rollout.adopt_builtins()  # a new release's pack and model: staged, not enforced (upgrades)
     options = replace(options or ScanOptions(), rollout=store.rollout.state())
     scans = ScanPool(settings, gw.workers if workers is None else workers, options,
-                     timeout=gw.scan_timeout)
+                     timeout=gw.scan_timeout, queue_timeout=gw.queue_timeout)
     recorder = AsyncRecorder(store.trace)
     relays = RelayPool(gw.next_hop_host, gw.next_hop_port, gw.relay_connections,
                        gw.next_hop_timeout, helo=settings.smtp.hostname)

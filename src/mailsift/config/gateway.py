@@ -132,7 +132,11 @@ class GatewaySettings(_Section):
     next_hop_timeout: float = Field(60.0, gt=0)
     relay_connections: int = Field(8, ge=1, le=256)
     workers: int = Field(2, ge=0, le=64, description="scan processes; 0 = scan in-process")
-    scan_timeout: float = Field(30.0, gt=0, description="a scan that takes longer -> tempfail")
+    scan_timeout: float = Field(30.0, gt=0, description="a scan that takes longer -> tempfail "
+                                "(counted from when a worker has the message)")
+    queue_timeout: float = Field(
+        120.0, gt=0, description="how long a message may wait for a free scan worker -> "
+        "tempfail; not part of scan_timeout, and no worker is killed for it")
     authserv_id: str = Field("", description="empty = [auth] authserv_id")
     junk_subject_tag: str = Field("", description='e.g. "[SPAM] "; empty = subject unchanged')
     add_headers: bool = True
