@@ -7,7 +7,7 @@ check at its default. Sections are owned by the layer they configure; the compos
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -321,6 +321,27 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _release_follows_delivery(cls, data: Any) -> Any:
+        """Released mail takes the delivery path unless ``[store] release_*`` says otherwise:
+        a release had gone to 127.0.0.1:10026 whatever the next hop was (nowhere, often)."""
+        if not isinstance(data, dict):
+            return data
+        store, gateway = data.get("store"), data.get("gateway")
+        if isinstance(store, StoreSettings):
+            store = store.model_dump(exclude_unset=True)
+        if store is not None and not isinstance(store, dict):
+            return data
+        store = dict(store or {})
+        hop = gateway if isinstance(gateway, dict) else (
+            gateway.model_dump() if isinstance(gateway, GatewaySettings) else {})
+        if not store.get("release_host"):
+            store["release_host"] = hop.get("next_hop_host", GatewaySettings().next_hop_host)
+        if not store.get("release_port"):
+            store["release_port"] = hop.get("next_hop_port", GatewaySettings().next_hop_port)
+        return {**data, "store": store}
 
     def dns_budget(self) -> float:
         """Seconds of DNS per message: ``[dns] budget``, or 3/4 of the auth detector's."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import time
@@ -22,6 +23,7 @@ from mailsift.core.result import ScanResult
 from mailsift.delivery.apply import Deliverer, Reply
 from mailsift.delivery.headers import MAILSIFT_HEADER, mailsift_header, strip_headers
 from mailsift.delivery.recorder import AsyncRecorder
+from mailsift.services.release_mark import ReleaseMarks, as_released, kept_release_mark
 from mailsift.services.scanning import ScanPool
 from mailsift.store.store import Store
 
@@ -90,9 +92,15 @@ class Gateway:
         self._lists_lock = asyncio.Lock()
 
     def clean_incoming(self, raw: bytes) -> bytes:
-        """Drop headers outsiders must not set: our result headers and forged A-R headers."""
-        raw = strip_headers(raw, mailsift_header, only_if=MAILSIFT_HEADER)
+        """Drop headers outsiders must not set: our result headers and forged A-R headers
+        (our release marks stay on a genuine released copy: see ``services/release_mark``)."""
+        drop = mailsift_header if self.release_marks.verify(raw) is None else kept_release_mark
+        raw = strip_headers(raw, drop, only_if=MAILSIFT_HEADER)
         return strip_forged_results(raw, self.authserv_id)
+
+    @functools.cached_property
+    def release_marks(self) -> ReleaseMarks:
+        return ReleaseMarks.of(self.store.settings)
 
     async def lists(self) -> ListSnapshot:
         now = self.clock()
@@ -113,7 +121,9 @@ class Gateway:
         return statuses
 
     async def scan(self, raw: bytes, envelope: Envelope, ref: str) -> ScanResult:
-        return await self.scans.scan(raw, envelope, ref, await self.lists())
+        result = await self.scans.scan(raw, envelope, ref, await self.lists())
+        released = self.release_marks.verify(raw)  # a copy we released: not quarantined again
+        return result if released is None else as_released(result, released)
 
     def observe(self, result: ScanResult) -> None:
         """Tell the circuit breaker and the shadow recorder about a decided message."""
