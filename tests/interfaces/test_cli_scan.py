@@ -195,3 +195,14 @@ def test_a_message_that_fails_is_an_error_object_and_the_run_goes_on(
     assert [r["id"] for r in rows] == ["0", "1", "2"]
     assert rows[1]["error"] == "RuntimeError: boom" and "category" not in rows[1]
     assert "category" in rows[0] and "category" in rows[2]
+
+
+def test_an_unreadable_file_in_a_folder_does_not_abandon_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(make_message(subject="first"))
+    (tmp_path / "b.mbox.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "c.eml").write_bytes(make_message(subject="last"))
+    out = run_cli("scan", str(tmp_path), "--format", "jsonl", "--offline")
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [Path(r["id"]).name for r in rows] == ["a.eml", "b.mbox.gz", "c.eml"], out.stderr
+    assert "cannot read" in rows[1]["error"] and "category" in rows[2]
+    assert out.returncode == 1

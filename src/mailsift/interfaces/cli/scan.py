@@ -26,7 +26,7 @@ from mailsift.config import load_settings
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.errors import InputError
-from mailsift.parsing.sources import iter_messages
+from mailsift.parsing.sources import iter_messages_or_errors
 
 __all__ = ["register"]
 
@@ -85,13 +85,20 @@ def _init_worker(settings: Settings, offline: bool | None, dns: str | None, fmt:
 Rendered = tuple[str, bool]
 
 
-def _scan_chunk(chunk: list[tuple[str, bytes]], envelope: Envelope) -> list[Rendered]:
+#: a message, or the text of why an input could not be read (reported in its place)
+Item = tuple[str, bytes | str]
+
+
+def _scan_chunk(chunk: list[Item], envelope: Envelope) -> list[Rendered]:
     from mailsift.interfaces.cli.render import render_text
 
     pipeline = _worker["pipeline"]
     fmt = _worker["format"]
     out: list[Rendered] = []
     for msg_id, raw in chunk:
+        if isinstance(raw, str):
+            out.append((_error(msg_id, InputError(raw), 0, fmt), True))
+            continue
         try:
             result = pipeline.scan(raw, envelope, message_id=msg_id)
             if fmt == "text":
@@ -112,8 +119,8 @@ def _error(msg_id: str, exc: BaseException, size: int, fmt: str) -> str:
                       indent=2 if fmt == "json" else None)
 
 
-def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
-    chunk: list[tuple[str, bytes]] = []
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
@@ -123,7 +130,7 @@ def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tupl
         yield chunk
 
 
-def _parallel(items: Iterable[tuple[str, bytes]], envelope: Envelope, workers: int,
+def _parallel(items: Iterable[Item], envelope: Envelope, workers: int,
               initargs: tuple[Any, ...]) -> Iterator[list[Rendered]]:
     # Build the pipeline once here and fork: workers inherit it ready (rules compiled, public
     # suffix list parsed) instead of each spending ~0.5 s rebuilding it. This command has no
@@ -156,12 +163,16 @@ def run(args: argparse.Namespace) -> int:
         args.workers = settings.scan.max_workers
     envelope = _envelope(args)
     initargs = (settings, args.offline, args.dns, args.format)
-    items = iter_messages(paths)
-    # Read the first item eagerly so unreadable input fails before any output.
+    items = ((name, str(got) if isinstance(got, InputError) else got)
+             for name, got in iter_messages_or_errors(paths))
+    # Read the first item eagerly so unreadable input fails before any output; later
+    # unreadable files are reported in their place and the rest is still scanned.
     first = next(items, None)
     if first is None:
         print("mailsift: no messages found in input", file=sys.stderr)
         return 0
+    if isinstance(first[1], str):
+        raise InputError(first[1])
     all_items = _prepend(first, items)
     if args.workers > 1:
         batches = _parallel(all_items, envelope, args.workers, initargs)
@@ -234,7 +245,6 @@ def _bulk(paths: list[str]) -> bool:
     return paths[0] == "-" or p.is_dir() or ".mbox" in p.name or p.suffix == ".gz"
 
 
-def _prepend(first: tuple[str, bytes], rest: Iterator[tuple[str, bytes]]
-             ) -> Iterator[tuple[str, bytes]]:
+def _prepend(first: Item, rest: Iterator[Item]) -> Iterator[Item]:
     yield first
     yield from rest
