@@ -6,7 +6,8 @@ reported as not junk (once confirmed on triage) and recent stored traffic — an
 every verdict that changes, per-rule hit rates on ham and on spam/phish (with S/O, the share of a
 rule's hits that were spam), and the messages the candidate would newly quarantine. It refuses
 promotion when the candidate quarantines known-good mail beyond the budget (default: none of the
-known-good set, at most 0.01% of ham-classified traffic).
+known-good set, at most 0.01% of ham-classified traffic), and when it lets through a threat it must
+keep catching (``must_catch``: the robustness set's lures) that the active set junks or worse.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mailsift.core.result import ScanResult
 from mailsift.core.rollout import Deployment, RolloutState
 from mailsift.core.verdict import Action
 from mailsift.pipeline import Pipeline
+from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, caught
 
 __all__ = ["GateInput", "GateReport", "RuleStat", "candidate_state", "run_gate"]
 
@@ -31,14 +33,17 @@ _QUARANTINING = (Action.QUARANTINE, Action.REJECT)
 
 @dataclass(frozen=True, slots=True)
 class GateInput:
-    """One message to replay: where it came from, its label (ham/spam/phish, or ``traffic``
-    for stored mail labelled by the active verdict) and its bytes."""
+    """One message to replay: where it came from, its label (ham/spam/phish/threat, or
+    ``traffic`` for stored mail labelled by the active verdict) and its bytes. ``must_catch``
+    marks a threat the candidate must not let through (below junk) when the active set catches
+    it."""
 
     source: str
     label: str
     id: str
     raw: bytes
     envelope: Envelope = field(default_factory=Envelope)
+    must_catch: bool = False
 
 
 @dataclass
@@ -50,8 +55,9 @@ class RuleStat:
         return self.hits[label] / totals[label] if totals[label] else 0.0
 
     def s_o(self) -> float:
-        """Share of the rule's labelled hits that were spam or phish (SpamAssassin's S/O)."""
-        bad = self.hits["spam"] + self.hits["phish"]
+        """Share of the rule's labelled hits that were spam, phish or another threat
+        (SpamAssassin's S/O)."""
+        bad = self.hits["spam"] + self.hits["phish"] + self.hits["threat"]
         total = bad + self.hits["ham"]
         return bad / total if total else 0.0
 
@@ -66,6 +72,9 @@ class GateReport:
     # known-good mail quarantined with and without the candidate: not the candidate's doing (it
     # refuses nothing) but worth an operator's eye, e.g. mail users confirmed as legitimate
     still_quarantined: list[dict[str, Any]] = field(default_factory=list)
+    # threats that must stay caught (the robustness set's lures): caught by the active set,
+    # below junk with the candidate
+    let_through: list[dict[str, Any]] = field(default_factory=list)
     rules: dict[str, RuleStat] = field(default_factory=dict)
     golden_hits: int = 0
     golden_sources: Counter[str] = field(default_factory=Counter)
@@ -88,6 +97,7 @@ class GateReport:
                         for (s, b, a), n in sorted(self.changes.items())],
             "newly_quarantined": self.newly_quarantined,
             "still_quarantined": self.still_quarantined,
+            "let_through": self.let_through,
             "golden_hits": self.golden_hits,
             "golden_sources": dict(self.golden_sources),
             "traffic": {"ham_classified": self.traffic_ham, "newly_quarantined": self.traffic_new},
@@ -136,6 +146,11 @@ def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: D
         b, a = _summary(before), _summary(after)
         if b != a:
             report.changes[(item.source, b, a)] += 1
+        if item.must_catch and caught(before.verdict.action) \
+                and not caught(after.verdict.action):
+            report.let_through.append({
+                "source": item.source, "id": item.id, "subject": after.message.subject[:120],
+                "before": b, "after": a})
         newly = (after.verdict.action in _QUARANTINING
                  and before.verdict.action not in _QUARANTINING)
         if newly:
@@ -159,6 +174,13 @@ def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: D
         report.reasons.append(
             f"quarantines {report.golden_hits} known-good message(s) (budget "
             f"{budget.golden_budget}; {sources})")
+    if report.let_through:
+        by_source: dict[str, list[str]] = {}
+        for m in report.let_through:
+            by_source.setdefault(m["source"], []).append(m["id"])
+        for source, ids in sorted(by_source.items()):
+            what = "robustness lure(s)" if source == ROBUSTNESS_SOURCE else f"{source} threat(s)"
+            report.reasons.append(f"lets {len(ids)} {what} through: {', '.join(ids)}")
     if report.traffic_ham:
         share = report.traffic_new / report.traffic_ham
         if share > budget.traffic_budget:

@@ -27,6 +27,7 @@ from mailsift.core.rollout import CanaryScope, Deployment, RolloutState
 from mailsift.parsing.sources import iter_messages
 from mailsift.rollout.breaker import Trip
 from mailsift.rollout.gate import GateInput, GateReport, candidate_state, run_gate
+from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, robustness_cases
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter
@@ -144,6 +145,11 @@ class RolloutService:
         for label, path in corpora:
             for msg_id, raw in iter_messages([path]):
                 yield GateInput(source=Path(path).name, label=label, id=msg_id, raw=raw)
+        # the shipped robustness set, on every check: its legitimate mail is known-good, and
+        # the candidate must not let through a lure the active set catches
+        for case in robustness_cases() if self.settings.rollout.robustness_set else ():
+            yield GateInput(ROBUSTNESS_SOURCE, case.label, case.id, case.raw,
+                            must_catch=case.label == "threat")
         seen: set[str] = set()  # a reported message is not replayed again as traffic
         if self.settings.rollout.reported_ham:
             yield from reported_ham_inputs(self.store, seen)
