@@ -18,6 +18,16 @@ from mailsift.pipeline import Pipeline
 from mailsift.rollout.robustness import RobustnessCase, caught, robustness_cases
 
 MIN_CASES = 70
+INBOX = frozenset({Action.DELIVER, Action.TAG})
+#: Lures the default settings do not catch today, and why. A ratchet: a case caught again must
+#: leave this list (the test fails until it does), and no other case may fail. Every legitimate
+#: case must reach the inbox; there is no list for those.
+KNOWN_MISSES: dict[str, str] = {
+    "lures/13-sharepoint-lookalike-rfp": (
+        "a file-share notice from a real-looking colleague's domain whose only tells are a "
+        "look-alike link host and a free-mail Reply-To; offline, nothing else is wrong with it: "
+        "link-domain reputation (issue 20) is what catches it"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +61,16 @@ def test_the_set_is_large_enough_and_well_formed() -> None:
         assert b"\nreceived:" not in b"\n" + head.lower(), case.id
 
 
-@pytest.mark.xfail(strict=False, reason="issue 16: detection being retrained")
 def test_legitimate_mail_is_delivered_and_lures_are_caught(pipeline: Pipeline) -> None:
     failures: list[str] = []
     for case in robustness_cases():
         result = pipeline.scan(case.raw, Envelope(), message_id=case.id)
         action = result.verdict.action
-        wrong = action is not Action.DELIVER if case.label == "ham" else not caught(action)
-        if wrong:
+        # "delivered" is the inbox: as it is, or tagged (bulk mail in the Standard policy)
+        wrong = action not in INBOX if case.label == "ham" else not caught(action)
+        if wrong and case.id not in KNOWN_MISSES:
             failures.append(_describe(case, result))
-    assert not failures, (f"{len(failures)} robustness case(s) fail (legit must be delivered, "
+        elif not wrong and case.id in KNOWN_MISSES:
+            failures.append(f"  {case.id}: caught now, remove it from KNOWN_MISSES")
+    assert not failures, (f"{len(failures)} robustness case(s) fail (legit must reach the inbox, "
                           "lures junked or stricter):\n" + "\n".join(failures))
