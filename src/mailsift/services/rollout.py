@@ -187,12 +187,18 @@ class RolloutService:
                 to: str = "active", scope: CanaryScope | None = None, force: bool = False,
                 reason: str = "") -> Deployment:
         require(actor, "rollout.write")
-        target = ArtifactState(to)
+        try:
+            target = ArtifactState(to)
+        except ValueError:
+            raise InputError(f"unknown state {to!r}") from None
         dep = self._find(name, version)
         row = self.store.rollout.row(dep.kind, dep.name, dep.version) or {}
         gate = json.loads(row.get("gate_json") or "null")
         problems = []
-        if target is ArtifactState.CANARY and scope is None:
+        if target not in (ArtifactState.CANARY, ArtifactState.ACTIVE):
+            raise InputError(f"promote to canary or active, not {to!r} (withdraw or retire "
+                             "take a version out of shadow or canary)")
+        if target is ArtifactState.CANARY and (scope is None or scope.empty):
             raise InputError("a canary needs a scope (recipients, domains or percent)")
         if target in (ArtifactState.CANARY, ArtifactState.ACTIVE):
             if gate is None:
@@ -257,10 +263,29 @@ class RolloutService:
                  reason: str = "") -> None:
         """Promote or demote one rule inside its pack (``None`` clears the override)."""
         require(actor, "rollout.write")
-        self.store.rollout.set_rule_state(rule, ArtifactState(state) if state else None,
-                                          actor=actor.name, reason=reason)
+        target = self._rule_target(rule, state)
+        self.store.rollout.set_rule_state(rule, target, actor=actor.name, reason=reason)
         self.store.audit.append(actor.name, "rollout.rule", rule,
                                 {"state": state, "reason": reason})
+
+    def _rule_target(self, rule: str, state: str | None) -> ArtifactState | None:
+        """Validate a rule state change: a known state, a rule some registered pack has."""
+        try:
+            target = ArtifactState(state) if state else None
+        except ValueError:
+            raise InputError(f"unknown rule state {state!r} (one of "
+                             f"{', '.join(s.value for s in ArtifactState)}, or clear)") from None
+        if rule not in self.known_rules():
+            raise InputError(f"no rule {rule!r} in any registered or configured pack")
+        return target
+
+    def known_rules(self) -> frozenset[str]:
+        """Rule ids of every configured pack and every registered pack version."""
+        paths = [p for _, p in self._configured_packs().values()]
+        paths += [d.path for d in self.store.rollout.deployments("rules")
+                  if d.path and Path(d.path).is_file()]
+        ids = {r for path in paths for r, *_ in self._rules_of(path or str(BUILTIN_PACK))}
+        return frozenset(ids)
 
     def status(self) -> dict[str, Any]:
         deps = []
@@ -416,9 +441,17 @@ class RolloutService:
     def incident_allow(self, actor: Principal, incident: str, kind: str, value: str, *,
                        hours: float, note: str = "") -> ListEntry:
         """A time-boxed, audited allow that beats even high-confidence verdicts (step 4)."""
+        from mailsift.services.access import NotFound
+        from mailsift.services.lists import normalise_value
+
         require(actor, "rollout.write")
         if not 0 < hours <= 24 * 7:
             raise InputError("an incident allow must expire within a week")
+        if not value.strip():
+            raise InputError("an incident allow needs a value")
+        value = normalise_value(kind, value)  # an unknown kind or a bad value: InputError
+        if self.store.rollout.incident(incident) is None:
+            raise NotFound(f"no incident {incident}")
         entry = ListEntry(kind=kind, value=value, action="allow", scope=f"incident:{incident}",
                           expires_at=self.clock() + hours * 3600, note=note or incident,
                           author=actor.name)
