@@ -42,6 +42,10 @@ class RolloutSettings(BaseModel):
     min_hits: int = Field(10, ge=1)
     min_ratio: float = Field(3.0, ge=1)
     min_rate: float = Field(0.001, gt=0, lt=1)
+    warmup_messages: int = Field(
+        1000, ge=0, description="messages the baseline window must hold before an established "
+        "rule or category may alert (a fresh install has no baseline yet); young ones are "
+        "judged from the first message")
     young_days: float = Field(7.0, ge=0, description="blast-radius cap applies this long "
                               "after promotion")
     young_max_per_hour: int = Field(100, ge=1)
