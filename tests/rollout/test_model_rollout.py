@@ -26,7 +26,8 @@ def retrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_model_stage_shadow_promote_rollback(tmp_path: Path, retrained: Path) -> None:
     settings = Settings.model_validate({"store": {"data_dir": str(tmp_path)},
-                                        "rollout": {"known_good": [], "recent_messages": 0}})
+                                        "rollout": {"known_good": [], "recent_messages": 0,
+                                                    "min_known_good": 0}})
     with Store.open(settings.store) as store:
         service = RolloutService(store, settings)
         dep = service.stage(ADMIN, str(retrained))

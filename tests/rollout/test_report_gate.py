@@ -42,7 +42,8 @@ def _settings(tmp: Path, reported_ham: bool = True) -> Settings:
     return Settings.model_validate({
         "store": {"data_dir": str(tmp / "data")},
         "scan": {"offline": True},
-        "rollout": {"known_good": [], "recent_messages": 0, "reported_ham": reported_ham},
+        "rollout": {"known_good": [], "recent_messages": 0, "reported_ham": reported_ham,
+                    "min_known_good": 0},  # the minimum: tests/rollout/test_gate_evidence.py
     })
 
 

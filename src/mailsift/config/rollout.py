@@ -20,6 +20,10 @@ class RolloutSettings(BaseModel):
         True, description="replay messages users reported as not junk, once an analyst "
         "confirmed the report, as known-good mail beside the known_good corpora")
     golden_budget: int = Field(0, ge=0, description="quarantines allowed on known-good mail")
+    min_known_good: int = Field(
+        20, ge=0, description="known-good messages (ham-labelled corpora, confirmed not-junk "
+        "reports, any other known-good source) the gate must replay before it may pass; "
+        "below it the gate refuses (an audited --force overrides)")
     traffic_budget: float = Field(0.0001, ge=0, le=1,
                                   description="share of ham-classified stored traffic a "
                                   "candidate may newly quarantine (0.01%)")

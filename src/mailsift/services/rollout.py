@@ -26,11 +26,24 @@ from mailsift.core.lists import ListEntry
 from mailsift.core.rollout import CanaryScope, Deployment, RolloutState
 from mailsift.parsing.sources import iter_messages
 from mailsift.rollout.breaker import Trip
-from mailsift.rollout.gate import GateInput, GateReport, candidate_state, run_gate
+from mailsift.rollout.gate import (
+    GateInput,
+    GateReport,
+    candidate_state,
+    judge_shadow,
+    run_gate,
+    shadow_problem,
+)
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter
 from mailsift.services.report_corpus import reported_ham_inputs
+from mailsift.services.rollout_gate import (
+    pack_of_rule,
+    raises_rule,
+    rule_trial_state,
+    shadow_rules,
+)
 from mailsift.services.upgrades import Adoption, Builtin, adopt_builtins, is_baseline
 from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
@@ -168,17 +181,49 @@ class RolloutService:
         require(actor, "rollout.read")
         dep = self._find(name, version)
         current = self.state()
-        options = ScanOptions(offline=True)
-        active = build_pipeline(self.settings, replace(options, rollout=current))
-        trial = build_pipeline(self.settings,
-                               replace(options, rollout=candidate_state(current, dep)))
-        known = [("ham", p) for p in self.settings.rollout.known_good]
-        report = run_gate(self.settings, active, trial, dep, self._inputs(
-            [*known, *corpora],
-            self.settings.rollout.recent_messages if recent is None else recent))
+        report = self._replay(current, candidate_state(current, dep), dep, corpora, recent)
+        judge_shadow(report, self._shadow_diff(dep), self.settings.rollout.traffic_budget)
+        report.shadow_rules = shadow_rules(dep, current.rule_states)
+        if report.shadow_rules:
+            report.notes.append(
+                f"{len(report.shadow_rules)} rule(s) stay in shadow after this promotion "
+                f"({', '.join(report.shadow_rules)}): promoting does not make them act; "
+                "'mailsift rollout rule ID --state canary|active' is gated on each one's effect")
         self.store.rollout.set_state(dep.kind, dep.name, dep.version, dep.state,
                                      gate={**report.to_dict(), "at": self.clock()})
         self.store.audit.append(actor.name, "rollout.check", f"{dep.artifact}@{dep.version}",
+                                {"passed": report.passed, "reasons": report.reasons})
+        return report
+
+    def _replay(self, current: RolloutState, trial_state: RolloutState, dep: Deployment,
+                corpora: Iterable[tuple[str, str]] = (), recent: int | None = None, *,
+                rule: str | None = None) -> GateReport:
+        """The gate's replay: every input with the enforced set and with ``trial_state``."""
+        options = ScanOptions(offline=True)
+        active = build_pipeline(self.settings, replace(options, rollout=current))
+        trial = build_pipeline(self.settings, replace(options, rollout=trial_state))
+        known = [("ham", p) for p in self.settings.rollout.known_good]
+        return run_gate(self.settings, active, trial, dep, self._inputs(
+            [*known, *corpora],
+            self.settings.rollout.recent_messages if recent is None else recent), rule=rule)
+
+    def _shadow_diff(self, dep: Deployment) -> dict[str, Any]:
+        return self.store.rollout.shadow_diff(f"{dep.artifact}@{dep.version}")
+
+    def shadow_rules(self, dep: Deployment) -> list[str]:
+        """Rules of a pack version that stay in shadow when it is promoted."""
+        return shadow_rules(dep, self.state().rule_states)
+
+    def check_rule(self, actor: Principal, rule: str, state: str = "active") -> GateReport:
+        """The gate for one rule: what changes when it acts (with the rest of the set)."""
+        require(actor, "rollout.read")
+        target = self._rule_target(rule, state) or ArtifactState.ACTIVE
+        current = self.state()
+        pack = pack_of_rule(rule, current.deployments)
+        if pack is None:
+            raise InputError(f"rule {rule} is in no registered pack version (rollout status)")
+        report = self._replay(current, rule_trial_state(current, rule, target), pack, rule=rule)
+        self.store.audit.append(actor.name, "rollout.check", f"rule:{rule}",
                                 {"passed": report.passed, "reasons": report.reasons})
         return report
 
@@ -205,6 +250,10 @@ class RolloutService:
                 problems.append("the gate has not run (mailsift rollout check)")
             elif not gate.get("passed"):
                 problems.append("the gate refused it: " + "; ".join(gate.get("reasons", [])))
+            # the shadow diff keeps growing after the gate ran: judge it as it is now
+            shadow = shadow_problem(self._shadow_diff(dep), self.settings.rollout.traffic_budget)
+            if shadow is not None and shadow not in (gate or {}).get("reasons", []):
+                problems.append(shadow)
             shadow_hours = (self.clock() - dep.since) / 3600
             if dep.state is ArtifactState.SHADOW and \
                     shadow_hours < self.settings.rollout.min_shadow_hours:
@@ -260,13 +309,65 @@ class RolloutService:
         return replace(back, state=ArtifactState.ACTIVE)
 
     def set_rule(self, actor: Principal, rule: str, state: str | None, *,
-                 reason: str = "") -> None:
-        """Promote or demote one rule inside its pack (``None`` clears the override)."""
+                 reason: str = "", force: bool = False) -> None:
+        """Promote or demote one rule inside its pack (``None`` clears the override). A change
+        that makes the rule act more (to canary or active, or clearing a shadow override of a
+        rule written active) passes the rule's own gate first, or is forced (audited)."""
         require(actor, "rollout.write")
         target = self._rule_target(rule, state)
+        current = self.state()
+        pack = pack_of_rule(rule, current.deployments)
+        written = next((r.state for r in load_pack(pack.path or str(BUILTIN_PACK)).rules
+                        if r.id == rule), None) if pack is not None else None
+        problems: list[str] = []
+        if raises_rule(current.rule_states, rule, written, target):
+            report = self.check_rule(actor, rule, (target or written or ArtifactState.ACTIVE)
+                                     .value)
+            problems = report.reasons
+        if problems and not force:
+            raise InputError(f"rule {rule} refused: " + "; ".join(problems)
+                             + " (use --force to override; it is audited)")
         self.store.rollout.set_rule_state(rule, target, actor=actor.name, reason=reason)
-        self.store.audit.append(actor.name, "rollout.rule", rule,
-                                {"state": state, "reason": reason})
+        self.store.audit.append(actor.name, "rollout.force" if problems else "rollout.rule",
+                                f"rule:{rule}" if problems else rule,
+                                {"state": state, "reason": reason, "overridden": problems})
+        if problems:
+            self.alerts.raise_alert("forced_promotion", f"rule:{rule}",
+                                     f"{actor.name} forced rule {rule} to {state or 'written'}: "
+                                     + "; ".join(problems))
+
+    # -- taking staged versions back --------------------------------------------------------
+    def withdraw(self, actor: Principal, name: str, version: str | None = None, *,
+                 reason: str = "") -> Deployment:
+        """A canary goes back to shadow: it stops acting anywhere and keeps being recorded."""
+        return self._take_back(actor, name, version, ArtifactState.SHADOW, reason,
+                               allowed=(ArtifactState.CANARY,))
+
+    def retire(self, actor: Principal, name: str, version: str | None = None, *,
+               reason: str = "") -> Deployment:
+        """A shadow or canary version stops running (its local copy stays). The active version
+        is left alone: ``rollback`` returns it to its predecessor."""
+        return self._take_back(actor, name, version, ArtifactState.RETIRED, reason,
+                               allowed=(ArtifactState.SHADOW, ArtifactState.CANARY))
+
+    def _take_back(self, actor: Principal, name: str, version: str | None,
+                   target: ArtifactState, reason: str,
+                   allowed: tuple[ArtifactState, ...]) -> Deployment:
+        require(actor, "rollout.write")
+        dep = self._find(name, version)
+        if dep.state not in allowed:
+            raise InputError(f"{dep.artifact}@{dep.version} is {dep.state.value}; only "
+                             f"{' or '.join(s.value for s in allowed)} versions can be "
+                             f"{'withdrawn' if target is ArtifactState.SHADOW else 'retired'}"
+                             + (" (use rollback for the active one)"
+                                if dep.state is ArtifactState.ACTIVE else ""))
+        self.store.rollout.set_state(dep.kind, dep.name, dep.version, target)
+        if dep.state is ArtifactState.CANARY:
+            self.store.rollout.mark_alerts_rolled_back(dep.artifact, dep.version)
+        verb = "withdraw" if target is ArtifactState.SHADOW else "retire"
+        self.store.audit.append(actor.name, f"rollout.{verb}", f"{dep.artifact}@{dep.version}",
+                                {"from": dep.state.value, "to": target.value, "reason": reason})
+        return replace(dep, state=target, scope=None)
 
     def _rule_target(self, rule: str, state: str | None) -> ArtifactState | None:
         """Validate a rule state change: a known state, a rule some registered pack has."""
