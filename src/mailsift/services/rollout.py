@@ -293,8 +293,12 @@ class RolloutService(IncidentOps):
         current = next((d for d in reversed(deps) if d.state is ArtifactState.ACTIVE), None)
         if current is None:
             raise InputError(f"{name} has no active version to roll back")
+        # only a version that once acted is a rollback target: one retired from shadow or
+        # canary (``retire``) never enforced anything
         previous = [d for d in deps if d.state is ArtifactState.RETIRED
-                    and d.kind == current.kind and d.version != current.version]
+                    and d.kind == current.kind and d.version != current.version
+                    and (self.store.rollout.row(d.kind, d.name, d.version) or {})
+                    .get("promoted_at") is not None]
         if not previous:
             raise InputError(f"{current.artifact} has no earlier version to return to")
         back = previous[-1]
