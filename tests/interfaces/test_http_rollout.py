@@ -95,3 +95,23 @@ def test_issue17_11_bad_rollout_input_is_refused_with_400(
     status = client.get("/v1/rollout", headers=admin).json()
     site = next(d for d in status["deployments"] if d["artifact"] == "rules:site")
     assert status["rules"] == {} and site["state"] == "shadow"
+
+
+def test_issue17_4_withdraw_and_retire_over_http(
+        api: tuple[TestClient, dict[str, str], dict[str, str]]) -> None:
+    client, admin, analyst = api
+    client.post("/v1/rollout/stage", content=PACK,
+                headers={**admin, "Content-Type": "application/toml"})
+    res = client.post("/v1/rollout/site/promote", headers=admin, json={
+        "to": "canary", "domains": ["pilot.example"], "force": True, "reason": "pilot"})
+    assert res.status_code == 200 and res.json()["state"] == "canary"
+    assert client.post("/v1/rollout/site/withdraw", json={}, headers=analyst).status_code == 403
+    res = client.post("/v1/rollout/site/withdraw", json={"reason": "complaints"}, headers=admin)
+    assert res.status_code == 200 and res.json()["state"] == "shadow"
+    # a shadow version cannot be withdrawn further, but it can be retired
+    assert client.post("/v1/rollout/site/withdraw", json={}, headers=admin).status_code == 400
+    res = client.post("/v1/rollout/site/retire", json={}, headers=admin)
+    assert res.status_code == 200 and res.json()["state"] == "retired"
+    site = [d for d in client.get("/v1/rollout", headers=admin).json()["deployments"]
+            if d["artifact"] == "rules:site"]
+    assert [d["state"] for d in site] == ["retired"]
