@@ -204,7 +204,8 @@ class Gateway:
                 self.observe(result)
             log.info("%s from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",
                      ",".join(envelope.rcpt_to), result.verdict.category.value,
-                     result.verdict.action.value, outcome)
+                     result.verdict.action.value,
+                     getattr(outcome, "code", None) or getattr(outcome, "kind", outcome))
             return outcome
         except Exception as exc:  # the store or the spool failed: the client must keep the mail
             self.stats.errors.inc()
