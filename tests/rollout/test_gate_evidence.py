@@ -16,6 +16,7 @@ from mailsift.app import GatewayParts
 from mailsift.config.schema import Settings
 from mailsift.core.errors import InputError
 from mailsift.core.rollout import CanaryScope
+from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, robustness_cases
 from mailsift.services.access import Principal
 from mailsift.services.rollout import RolloutService
 from mailsift.store.store import Store
@@ -62,10 +63,13 @@ def notes_corpus(tmp: Path, n: int, name: str = "notes") -> str:
 
 
 def settings_for(tmp: Path, **rollout: Any) -> Settings:
+    # these stories count their own corpora, so the shipped robustness set (73 known-good
+    # messages, invoices among them) is left out unless a test asks for it
     return Settings.model_validate({
         "store": {"data_dir": str(tmp / "data")},
         "scan": {"offline": True},
-        "rollout": {"recent_messages": 0, "min_shadow_hours": 0, **rollout},
+        "rollout": {"recent_messages": 0, "min_shadow_hours": 0, "robustness_set": False,
+                    **rollout},
     })
 
 
@@ -107,11 +111,35 @@ def test_issue17_3_known_good_from_any_source_counts_toward_the_minimum(tmp_path
         assert report.known_good == 6 and report.passed, report.reasons
 
 
+def test_issue17_3_the_robustness_set_alone_reaches_the_minimum(tmp_path: Path) -> None:
+    # no known_good corpus, nothing reported, no traffic: the shipped robustness set's
+    # legitimate mail is known-good input and, on its own, meets the default minimum (20)
+    harmless = INVOICE_PACK.replace("invoice", "zulu-never-seen")
+    legit = len(robustness_cases("ham"))
+    assert legit >= 20
+    settings = settings_for(tmp_path, known_good=[], robustness_set=True)
+    assert settings.rollout.min_known_good == 20
+    with Store.open(settings.store) as store:
+        service = RolloutService(store, settings)
+        name = stage(service, tmp_path, harmless, "finance")
+        report = service.check(ADMIN, name)
+        assert report.known_good == legit
+        assert report.known_good_sources == {ROBUSTNESS_SOURCE: legit}
+        assert report.to_dict()["known_good_sources"] == {ROBUSTNESS_SOURCE: legit}
+        assert report.passed, report.reasons
+        assert not report.let_through
+        # the same check without the set has no evidence and is refused
+        bare = RolloutService(store, settings_for(tmp_path, known_good=[]))
+        refused = bare.check(ADMIN, name)
+        assert refused.known_good == 0 and not refused.passed
+        assert any("known-good" in r and "minimum 20" in r for r in refused.reasons)
+
+
 def test_issue17_3_the_gate_refuses_when_the_shadow_diff_moves_delivered_mail_to_quarantine(
         tmp_path: Path) -> None:
     settings = gateway_settings(tmp_path / "data", rollout={
         "known_good": [notes_corpus(tmp_path, 5)], "min_known_good": 5,
-        "recent_messages": 0})
+        "recent_messages": 0, "robustness_set": False})
     pack = tmp_path / "finance.toml"
     pack.write_text(INVOICE_PACK)
     clock = Clock()

@@ -19,6 +19,10 @@ class RolloutSettings(BaseModel):
     reported_ham: bool = Field(
         True, description="replay messages users reported as not junk, once an analyst "
         "confirmed the report, as known-good mail beside the known_good corpora")
+    robustness_set: bool = Field(
+        True, description="replay the shipped robustness set on every check: its legitimate "
+        "mail as known-good, its lures as threats the candidate must keep catching (junk or "
+        "stricter) when the active set does")
     golden_budget: int = Field(0, ge=0, description="quarantines allowed on known-good mail")
     min_known_good: int = Field(
         20, ge=0, description="known-good messages (ham-labelled corpora, confirmed not-junk "

@@ -7,12 +7,14 @@ every verdict that changes, per-rule hit rates on ham and on spam/phish (with S/
 rule's hits that were spam), and the messages the candidate would newly quarantine. It refuses
 promotion when the candidate quarantines known-good mail beyond the budget (default: none of the
 known-good set, at most 0.01% of ham-classified traffic), when it replayed fewer known-good
-messages than ``min_known_good`` (no evidence is not a pass), and (``judge_shadow``) when the
-version's shadow diff shows delivered mail moving to quarantine.
+messages than ``min_known_good`` (no evidence is not a pass), when it lets through a threat it
+must keep catching (``must_catch``: the robustness set's lures) that the active set junks or
+worse, and (``judge_shadow``) when the version's shadow diff shows delivered mail moving to
+quarantine.
 
 Known-good input is every ``GateInput`` labelled ``ham``, whatever its source (``known_good``
-corpora, confirmed not-junk reports, extra ``--corpus ham:PATH``, a shipped robustness set): all
-of it counts toward the minimum and against ``golden_budget``.
+corpora, confirmed not-junk reports, extra ``--corpus ham:PATH``, the shipped robustness set's
+legitimate mail): all of it counts toward the minimum and against ``golden_budget``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from mailsift.core.result import ScanResult
 from mailsift.core.rollout import Deployment, RolloutState
 from mailsift.core.verdict import Action
 from mailsift.pipeline import Pipeline
+from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, caught
 
 __all__ = ["GateInput", "GateReport", "RuleStat", "candidate_state", "judge_shadow", "run_gate",
            "shadow_problem"]
@@ -38,14 +41,17 @@ _QUARANTINING = (Action.QUARANTINE, Action.REJECT)
 
 @dataclass(frozen=True, slots=True)
 class GateInput:
-    """One message to replay: where it came from, its label (ham/spam/phish, or ``traffic``
-    for stored mail labelled by the active verdict) and its bytes."""
+    """One message to replay: where it came from, its label (ham/spam/phish/threat, or
+    ``traffic`` for stored mail labelled by the active verdict) and its bytes. ``must_catch``
+    marks a threat the candidate must not let through (below junk) when the active set catches
+    it."""
 
     source: str
     label: str
     id: str
     raw: bytes
     envelope: Envelope = field(default_factory=Envelope)
+    must_catch: bool = False
 
 
 @dataclass
@@ -57,8 +63,9 @@ class RuleStat:
         return self.hits[label] / totals[label] if totals[label] else 0.0
 
     def s_o(self) -> float:
-        """Share of the rule's labelled hits that were spam or phish (SpamAssassin's S/O)."""
-        bad = self.hits["spam"] + self.hits["phish"]
+        """Share of the rule's labelled hits that were spam, phish or another threat
+        (SpamAssassin's S/O)."""
+        bad = self.hits["spam"] + self.hits["phish"] + self.hits["threat"]
         total = bad + self.hits["ham"]
         return bad / total if total else 0.0
 
@@ -73,6 +80,9 @@ class GateReport:
     # known-good mail quarantined with and without the candidate: not the candidate's doing (it
     # refuses nothing) but worth an operator's eye, e.g. mail users confirmed as legitimate
     still_quarantined: list[dict[str, Any]] = field(default_factory=list)
+    # threats that must stay caught (the robustness set's lures): caught by the active set,
+    # below junk with the candidate
+    let_through: list[dict[str, Any]] = field(default_factory=list)
     rules: dict[str, RuleStat] = field(default_factory=dict)
     golden_hits: int = 0
     golden_sources: Counter[str] = field(default_factory=Counter)
@@ -99,6 +109,7 @@ class GateReport:
                         for (s, b, a), n in sorted(self.changes.items())],
             "newly_quarantined": self.newly_quarantined,
             "still_quarantined": self.still_quarantined,
+            "let_through": self.let_through,
             "known_good": self.known_good,
             "known_good_sources": dict(self.known_good_sources),
             "shadow_rules": self.shadow_rules,
@@ -157,6 +168,11 @@ def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: D
         b, a = _summary(before), _summary(after)
         if b != a:
             report.changes[(item.source, b, a)] += 1
+        if item.must_catch and caught(before.verdict.action) \
+                and not caught(after.verdict.action):
+            report.let_through.append({
+                "source": item.source, "id": item.id, "subject": after.message.subject[:120],
+                "before": b, "after": a})
         newly = (after.verdict.action in _QUARANTINING
                  and before.verdict.action not in _QUARANTINING)
         if newly:
@@ -182,13 +198,21 @@ def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: D
         report.reasons.append(
             f"replayed {report.known_good} known-good message(s), minimum "
             f"{budget.min_known_good}" + (f" ({sources})" if sources else "")
-            + ": add [rollout] known_good corpora or confirm not-junk reports")
+            + ": add [rollout] known_good corpora, confirm not-junk reports or keep "
+            "[rollout] robustness_set on")
     if report.golden_hits > budget.golden_budget:
         # name the sources: "reported-ham 1" says users confirmed that mail as legitimate
         sources = ", ".join(f"{s} {n}" for s, n in sorted(report.golden_sources.items()))
         report.reasons.append(
             f"quarantines {report.golden_hits} known-good message(s) (budget "
             f"{budget.golden_budget}; {sources})")
+    if report.let_through:
+        by_source: dict[str, list[str]] = {}
+        for m in report.let_through:
+            by_source.setdefault(m["source"], []).append(m["id"])
+        for source, ids in sorted(by_source.items()):
+            what = "robustness lure(s)" if source == ROBUSTNESS_SOURCE else f"{source} threat(s)"
+            report.reasons.append(f"lets {len(ids)} {what} through: {', '.join(ids)}")
     if report.traffic_ham:
         share = report.traffic_new / report.traffic_ham
         if share > budget.traffic_budget:

@@ -33,6 +33,7 @@ from mailsift.rollout.gate import (
     run_gate,
     shadow_problem,
 )
+from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, robustness_cases
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter
@@ -157,6 +158,11 @@ class RolloutService(IncidentOps):
         for label, path in corpora:
             for msg_id, raw in iter_messages([path]):
                 yield GateInput(source=Path(path).name, label=label, id=msg_id, raw=raw)
+        # the shipped robustness set, on every check: its legitimate mail is known-good, and
+        # the candidate must not let through a lure the active set catches
+        for case in robustness_cases() if self.settings.rollout.robustness_set else ():
+            yield GateInput(ROBUSTNESS_SOURCE, case.label, case.id, case.raw,
+                            must_catch=case.label == "threat")
         seen: set[str] = set()  # a reported message is not replayed again as traffic
         if self.settings.rollout.reported_ham:
             yield from reported_ham_inputs(self.store, seen)

@@ -203,6 +203,12 @@ def _render_report(r: dict[str, Any]) -> str:
         lines += [f"    [{m['source']}:{m['id']}] {m['subject']!r} {m['before']} -> "
                   f"{m['after']} by {', '.join(m['rules'])}"
                   for m in r["newly_quarantined"][:50]]
+    through = r.get("let_through") or []
+    if through:
+        lines.append(f"  threats the active set catches and the candidate lets through "
+                     f"({len(through)}):")
+        lines += [f"    [{m['source']}:{m['id']}] {m['subject']!r} {m['before']} -> {m['after']}"
+                  for m in through[:50]]
     still = r.get("still_quarantined") or []
     if still:
         lines.append(f"  known-good mail the active set already quarantines ({len(still)}; "
