@@ -46,7 +46,8 @@ def _settings(tmp: Path, reported_ham: bool = True, robustness_set: bool = False
         "store": {"data_dir": str(tmp / "data")},
         "scan": {"offline": True},
         "rollout": {"known_good": [], "recent_messages": 0, "reported_ham": reported_ham,
-                    "robustness_set": robustness_set},
+                    "robustness_set": robustness_set,
+                    "min_known_good": 0},  # the minimum: tests/rollout/test_gate_evidence.py
     })
 
 
@@ -140,6 +141,7 @@ def test_the_robustness_set_is_known_good_mail_on_every_check(tmp_path: Path) ->
                                       f"(budget 0; {ROBUSTNESS_SOURCE} {len(hits)})")
         # every case is replayed, the lures too; adding a rule lets none of them through
         assert refused.per_source[ROBUSTNESS_SOURCE] == len(robustness_cases())
+        assert refused.known_good_sources == {ROBUSTNESS_SOURCE: len(robustness_cases("ham"))}
         assert not refused.let_through
 
         assert RolloutService(store, _settings(tmp_path)).check(ADMIN, dep.name).passed
