@@ -32,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "interfaces": {"core", "config", "app", "services", "parsing", "store", "eval", "rollout",
                    "delivery", "pipeline", "auth", "policy", "ml", "rules", "detectors"},
     "testing": {"*"},
+    "data": set(),  # package data only (the robustness set), no code
 }
 
 

@@ -10,8 +10,8 @@ from mailsift.core import Action, ArtifactState, Category, Envelope, Finding
 
 def test_category_precedence_is_the_documented_order() -> None:
     assert [c.name for c in Category] == [
-        "MALWARE", "PHISH_HIGH", "PHISH", "SPAM_HIGH", "SPOOF", "IMPERSONATION_USER",
-        "IMPERSONATION_DOMAIN", "PHISH_SUSPECT", "SPAM", "BULK", "CLEAN",
+        "MALWARE", "PHISH_HIGH", "PHISH", "IMPERSONATION_USER", "IMPERSONATION_DOMAIN",
+        "SPAM_HIGH", "SPOOF", "PHISH_SUSPECT", "SPAM", "BULK", "CLEAN",
     ]
     assert Category.MALWARE.rank < Category.PHISH.rank < Category.CLEAN.rank
     assert Category.PHISH_HIGH.family == Category.PHISH.family == "phish"

@@ -153,3 +153,24 @@ def test_detector_signals() -> None:
     assert "ceo@corp.test" in found["HIST_NAME_NEW_ADDRESS"].evidence[0]
     assert found["HIST_FIRST_CONTACT"].weight == 0.0
     assert found["HIST_FIRST_CONTACT"].category is None
+
+
+def test_issue17_2_a_scan_worker_sees_what_the_gateway_learned_without_restarting(
+        tmp_path: Path) -> None:
+    """The gateway learns in its own process; scan workers open the same SQLite file at start.
+    A worker that cached the learned count then stayed 'cold' (HIST_* silent) until restarted."""
+    path = str(tmp_path / "history.sqlite3")
+    worker = SqliteHistory(path)  # opened first, like a scan worker at startup
+    gateway = SqliteHistory(path)
+    try:
+        detector = build(Settings(history={"min_learned": 3}),
+                         Services(extras={"history": worker}))
+        assert list(detector.run(_ctx("New <new@fresh.test>"))) == []  # cold: silent
+        for i in range(3):
+            gateway.record(f"s{i}@known.test", "known.test", ["bob@example.org"], 100.0 + i)
+        assert worker.learned() == 3
+        found = {f.code for f in detector.run(_ctx("New <new@fresh.test>"))}
+        assert "HIST_FIRST_CONTACT" in found
+    finally:
+        worker.close()
+        gateway.close()

@@ -123,6 +123,11 @@ def test_binary_threat_model_junks_and_explains(tmp_path: Path) -> None:
     det = MlDetector(cached_model(path), MlSettings(model_path=str(path)))
     assert det.model.classes == ("ham", "threat")
     found = det.run(ScanContext(parse_message(_phish())))
-    assert [f.code for f in found] == ["ML_SPAM"]  # no phish class: the spam family only
-    assert any("(+" in e for e in found[0].evidence)
+    # no phish class: the spam family, and in the phish family only the threat-score band that
+    # backs other phishing evidence (never ML_PHISH, a phishing judgement it cannot make)
+    assert sorted(f.code for f in found) == ["ML_SPAM", "ML_THREAT_PHISH_EVIDENCE"]
+    assert all(any("(+" in e for e in f.evidence) for f in found)
+    # only the probabilities the model has (no "p_phish=0.000, p_spam=0.000")
+    assert all(f.evidence[0].startswith("p_threat=") for f in found)
+    assert {f.weight for f in found if f.code == "ML_THREAT_PHISH_EVIDENCE"} <= {2.0}
     assert det.run(ScanContext(parse_message(_ham()))) == []

@@ -68,3 +68,50 @@ def test_stage_promote_status_with_roles(api: tuple[TestClient, dict[str, str],
     assert client.post("/v1/rollout/site/rollback", headers=admin).status_code == 400
     assert client.get("/v1/incidents", headers=admin).json() == []
     assert client.get("/v1/incidents/nope", headers=admin).status_code == 404
+
+
+def test_issue17_11_bad_rollout_input_is_refused_with_400(
+        api: tuple[TestClient, dict[str, str], dict[str, str]]) -> None:
+    client, admin, _ = api
+    client.post("/v1/rollout/stage", content=PACK,
+                headers={**admin, "Content-Type": "application/toml"})
+    res = client.put("/v1/rollout/rules/SITE_ZULU", json={"state": "bogus"}, headers=admin)
+    assert res.status_code == 400 and "bogus" in res.json()["detail"]
+    res = client.put("/v1/rollout/rules/NO_SUCH_RULE", json={"state": "shadow"}, headers=admin)
+    assert res.status_code == 400 and "NO_SUCH_RULE" in res.json()["detail"]
+    for percent in (500, -1):
+        res = client.post("/v1/rollout/site/promote", headers=admin, json={
+            "to": "canary", "percent": percent, "force": True, "reason": "test"})
+        assert res.status_code == 400 and "percent" in res.json()["detail"]
+    res = client.post("/v1/rollout/site/promote", headers=admin,
+                      json={"to": "canary", "force": True, "reason": "test"})
+    assert res.status_code == 400 and "scope" in res.json()["detail"]
+    for kind, value in (("", "vendor.example"), ("bogus", "vendor.example"),
+                        ("domain", ""), ("sender", "not-an-address")):
+        res = client.post("/v1/incidents/INC-1/allow", headers=admin,
+                          json={"kind": kind, "value": value, "hours": 2})
+        assert res.status_code in (400, 404), (kind, value, res.status_code)
+    # nothing was written by any of the refused calls
+    status = client.get("/v1/rollout", headers=admin).json()
+    site = next(d for d in status["deployments"] if d["artifact"] == "rules:site")
+    assert status["rules"] == {} and site["state"] == "shadow"
+
+
+def test_issue17_4_withdraw_and_retire_over_http(
+        api: tuple[TestClient, dict[str, str], dict[str, str]]) -> None:
+    client, admin, analyst = api
+    client.post("/v1/rollout/stage", content=PACK,
+                headers={**admin, "Content-Type": "application/toml"})
+    res = client.post("/v1/rollout/site/promote", headers=admin, json={
+        "to": "canary", "domains": ["pilot.example"], "force": True, "reason": "pilot"})
+    assert res.status_code == 200 and res.json()["state"] == "canary"
+    assert client.post("/v1/rollout/site/withdraw", json={}, headers=analyst).status_code == 403
+    res = client.post("/v1/rollout/site/withdraw", json={"reason": "complaints"}, headers=admin)
+    assert res.status_code == 200 and res.json()["state"] == "shadow"
+    # a shadow version cannot be withdrawn further, but it can be retired
+    assert client.post("/v1/rollout/site/withdraw", json={}, headers=admin).status_code == 400
+    res = client.post("/v1/rollout/site/retire", json={}, headers=admin)
+    assert res.status_code == 200 and res.json()["state"] == "retired"
+    site = [d for d in client.get("/v1/rollout", headers=admin).json()["deployments"]
+            if d["artifact"] == "rules:site"]
+    assert [d["state"] for d in site] == ["retired"]

@@ -18,11 +18,11 @@ def test_text_url_and_structure_features() -> None:
         attachments=[("invoice.exe", b"MZ\x90\x00" + b"\x00" * 64, "application/octet-stream")],
     )
     feats = extract(parse_message(raw))
-    assert "s:invoice" in feats and "s:0000" in feats  # digits fold to 0: years are not threats
+    assert "s:invoice" in feats and "s:overdue" in feats
+    assert not any(n[2:].strip("0_") == "" for n in feats if n[:2] in ("s:", "w:", "b:"))  # numbers
     assert "w:pay" in feats
-    assert "x:html_only" in feats
     assert "x:url_ip" in feats and "x:url_text_mismatch" in feats
-    assert "x:att_exec" in feats and "x:att_ext:exe" in feats
+    assert "x:att_exec" in feats
     assert all(v >= 1.0 for v in feats.values())
 
 
@@ -62,11 +62,55 @@ def test_link_relations_to_the_sender() -> None:
     assert "l:to_from_domain" in own and "l:only_other_domains" not in own
 
 
-def test_display_name_against_address() -> None:
+def test_structure_that_names_a_collection_is_not_a_feature() -> None:
+    # Feature version 4 (docs/model-card.md): part and link counts, HTML-only, body length,
+    # attachment extensions as such, the mailer, the Message-ID's domain, the From suffix and
+    # whether the display name is in the address identified the corpus a message came from
+    # (Outlook's mailer and an attached PDF pushed business mail towards spam), not a threat.
+    raw = make_message(
+        subject="Angebot Küchenrenovierung", text=None,
+        html="<div class=WordSection1><p class=MsoNormal>anbei wie besprochen unser Angebot "
+             "über 12.480,00 EUR. Viele Grüße</p></div>",
+        from_="Schreinerei Huber <info@schreinerei-huber.example.de>",
+        headers={"X-Mailer": "Microsoft Outlook 16.0"}, message_id="<abc@EXCH01.corp.example>",
+        attachments=[("Angebot-2025-118.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")])
+    feats = extract(parse_message(raw))
+    gone = ("x:parts", "x:html_only", "x:text_only", "x:html_text_ratio", "x:body_len",
+            "x:urls", "x:url_domains", "x:att_ext", "x:att_doc", "x:att_count", "x:mailer",
+            "x:msgid_other_domain", "fd:", "x:dn_in_address", "x:dn_not_in_address",
+            "x:url_http", "x:no_")
+    assert not [n for n in feats if n.startswith(gone)]
+    assert "w:angebot" in feats and "dn:schreinerei" in feats
+
+
+def test_function_words_are_not_features_but_classes_still_read_them() -> None:
+    raw = make_message(subject="Your account", text="We will send you our offer for your team.\n")
+    feats = extract(parse_message(raw))
+    for word in ("your", "we", "will", "you", "our", "for"):
+        assert f"w:{word}" not in feats and f"s:{word}" not in feats
+    assert "w:offer" in feats and "b:send_offer" in feats  # pairs of the words that remain
+    assert "k:account" in feats  # the lure classes read every word
+    for text in ("Anbei unser Angebot für die Küche", "Le devis pour la salle de bains",
+                 "El presupuesto para el baño", "O orçamento para a pintura",
+                 "Il preventivo per l'impianto"):
+        words = {n for n in extract(parse_message(make_message(text=text))) if n[:2] == "w:"}
+        assert not words & {"w:unser", "w:für", "w:die", "w:le", "w:pour", "w:la", "w:el",
+                            "w:para", "w:o", "w:il", "w:per"}, words
+
+
+def test_conversation_signs() -> None:
+    reply = make_message(subject="RE: budget", text="Fine by me.\n\n-----Original Message-----\n"
+                         "From: Bob\nSent: Monday\n\nbudget?\n",
+                         headers={"In-Reply-To": "<1@example.org>"})
+    feats = extract(parse_message(reply))
+    assert "x:quoted" in feats and "x:thread_headers" in feats
+    fresh = extract(parse_message(make_message(subject="RE: budget", text="Open the link.\n")))
+    assert "x:quoted" not in fresh and "x:thread_headers" not in fresh
+
+
+def test_display_name_words() -> None:
     brand = extract(parse_message(make_message(from_="PayPal Service <x1@mailer.example>")))
-    assert "dn:paypal" in brand and "x:dn_not_in_address" in brand
-    person = extract(parse_message(make_message(from_="Alice Example <alice@example.org>")))
-    assert "x:dn_in_address" in person and "x:dn_not_in_address" not in person
+    assert "dn:paypal" in brand and "x:dn_brand_foreign" in brand
 
 
 def test_recipient_named_in_subject_is_a_feature_not_a_word() -> None:
@@ -89,7 +133,6 @@ def test_list_from_munging_is_not_a_feature() -> None:
                        headers={"List-Id": "<dev-list.lists.example.org>"})
     feats = extract(parse_message(raw))
     assert "dn:jane" in feats and "dn:via" not in feats and "dn:dev" not in feats
-    assert "x:dn_not_in_address" not in feats and "x:dn_in_address" not in feats
 
 
 def test_free_hosting_is_found_below_public_suffixes() -> None:

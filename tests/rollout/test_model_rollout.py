@@ -9,8 +9,10 @@ import pytest
 
 from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
+from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 from mailsift.ml.synthetic import train_synthetic_model
+from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, robustness_cases
 from mailsift.services.access import Principal
 from mailsift.services.rollout import RolloutService
 from mailsift.store.store import Store
@@ -26,7 +28,9 @@ def retrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_model_stage_shadow_promote_rollback(tmp_path: Path, retrained: Path) -> None:
     settings = Settings.model_validate({"store": {"data_dir": str(tmp_path)},
-                                        "rollout": {"known_good": [], "recent_messages": 0}})
+                                        "rollout": {"known_good": [], "recent_messages": 0,
+                                                    "min_known_good": 0,
+                                                    "robustness_set": False}})
     with Store.open(settings.store) as store:
         service = RolloutService(store, settings)
         dep = service.stage(ADMIN, str(retrained))
@@ -54,3 +58,30 @@ def test_model_stage_shadow_promote_rollback(tmp_path: Path, retrained: Path) ->
         pipeline = build_pipeline(settings, ScanOptions(offline=True, rollout=service.state()))
         assert "model:default" in pipeline.versions()
         assert "model:synthetic" not in pipeline.versions()
+
+
+def test_a_model_that_lets_robustness_lures_through_is_refused(tmp_path: Path,
+                                                               retrained: Path) -> None:
+    """The synthetic model knows none of today's lures: lures of the shipped robustness set
+    that the active model junks would reach the inbox with it, and the gate names them."""
+    settings = Settings.model_validate({"store": {"data_dir": str(tmp_path)},
+                                        "rollout": {"known_good": [], "recent_messages": 0}})
+    with Store.open(settings.store) as store:
+        service = RolloutService(store, settings)
+        service.stage(ADMIN, str(retrained))
+        report = service.check(ADMIN, "model:synthetic")
+        assert not report.passed
+        # no known_good corpus: the set's legitimate mail alone meets min_known_good (20)
+        assert report.known_good == len(robustness_cases("ham")) >= 20
+        assert not any("minimum" in r for r in report.reasons)
+        through = report.let_through
+        assert through and all(m["source"] == ROBUSTNESS_SOURCE for m in through)
+        assert all(m["id"].startswith("lures/") for m in through)
+        assert all(m["before"].endswith(("/junk", "/quarantine", "/reject")) for m in through)
+        assert all(m["after"].endswith(("/deliver", "/tag")) for m in through)
+        ids = ", ".join(m["id"] for m in through)
+        assert f"lets {len(through)} robustness lure(s) through: {ids}" in report.reasons
+        assert report.to_dict()["let_through"] == through
+        # promotion reads the refusal
+        with pytest.raises(InputError, match="robustness lure"):
+            service.promote(ADMIN, "model:synthetic", to="active")

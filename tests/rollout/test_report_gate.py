@@ -14,10 +14,12 @@ from pathlib import Path
 
 from mailsift.config.schema import Settings
 from mailsift.core.verdict import Action
+from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, robustness_cases
 from mailsift.services.access import Principal
 from mailsift.services.report_corpus import REPORTED_HAM_SOURCE
 from mailsift.services.rollout import RolloutService
 from mailsift.services.store_services import StoreServices
+from mailsift.store.store import Store
 from mailsift.testing.messages import make_message
 from mailsift.testing.storekit import make_result
 
@@ -38,11 +40,14 @@ body = '/\\binvoice\\b/i'
 '''
 
 
-def _settings(tmp: Path, reported_ham: bool = True) -> Settings:
+def _settings(tmp: Path, reported_ham: bool = True, robustness_set: bool = False) -> Settings:
+    # the shipped robustness set has invoices of its own: off where the story is the report
     return Settings.model_validate({
         "store": {"data_dir": str(tmp / "data")},
         "scan": {"offline": True},
-        "rollout": {"known_good": [], "recent_messages": 0, "reported_ham": reported_ham},
+        "rollout": {"known_good": [], "recent_messages": 0, "reported_ham": reported_ham,
+                    "robustness_set": robustness_set,
+                    "min_known_good": 0},  # the minimum: tests/rollout/test_gate_evidence.py
     })
 
 
@@ -116,3 +121,27 @@ def test_reported_mail_the_active_set_already_quarantines_is_shown_not_held_agai
         assert result.to_dict()["still_quarantined"] == [still]
     finally:
         services.close()
+
+
+def test_the_robustness_set_is_known_good_mail_on_every_check(tmp_path: Path) -> None:
+    """With no corpus configured and nothing reported, the shipped robustness set still holds
+    the candidate: the invoice rule would quarantine its legitimate invoices and offers."""
+    pack = tmp_path / "finance-lures.toml"
+    pack.write_text(PACK)
+    with Store.open(_settings(tmp_path).store) as store:
+        rollout = RolloutService(store, _settings(tmp_path, robustness_set=True))
+        dep = rollout.stage(ADMIN, str(pack))
+        refused = rollout.check(ADMIN, dep.name)
+        assert not refused.passed
+        hits = [m for m in refused.newly_quarantined if m["label"] == "ham"]
+        assert hits and {m["source"] for m in hits} == {ROBUSTNESS_SOURCE}
+        assert all(m["id"].startswith("legit/") and m["rules"] == ["INVOICE_LURE"] for m in hits)
+        assert refused.golden_sources == {ROBUSTNESS_SOURCE: len(hits)}
+        assert refused.reasons[0] == (f"quarantines {len(hits)} known-good message(s) "
+                                      f"(budget 0; {ROBUSTNESS_SOURCE} {len(hits)})")
+        # every case is replayed, the lures too; adding a rule lets none of them through
+        assert refused.per_source[ROBUSTNESS_SOURCE] == len(robustness_cases())
+        assert refused.known_good_sources == {ROBUSTNESS_SOURCE: len(robustness_cases("ham"))}
+        assert not refused.let_through
+
+        assert RolloutService(store, _settings(tmp_path)).check(ADMIN, dep.name).passed

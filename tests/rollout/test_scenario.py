@@ -83,6 +83,7 @@ def settings_for(tmp: Path, sink: SmtpSink) -> Settings:
         "scan": {"offline": True},
         "rollout": {
             "known_good": [str(ROOT / "tests" / "corpus" / "known-good")],
+            "robustness_set": False,  # the story counts its own known-good corpus
             "recent_messages": 0, "min_shadow_hours": 1.0,
             "bucket_seconds": 1, "window_buckets": 5, "baseline_buckets": 30,
             "check_seconds": 0.5, "min_hits": 5,

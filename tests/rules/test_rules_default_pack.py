@@ -70,6 +70,25 @@ CASES: dict[str, dict[str, Any]] = {
     "MANY_RECIPIENTS": {"to": ", ".join(f"user{i}@example.com" for i in range(70))},
     "SUBJECT_ALL_CAPS": {"subject": "AMAZING OFFER FOR YOU TODAY"},
     "FAKE_REPLY": {"subject": "Re: your order"},
+    "BEC_GIFT_CARD_REQUEST": {"text": "I need you to buy 5 Apple gift cards for the clients. "
+                                      "Scratch them and send me pictures of the codes."},
+    "BEC_DESK_CHECK": {"text": "Are you at your desk? I need a quick favour, I'm in back to back "
+                               "meetings and can't take calls."},
+    "BEC_PAYMENT_DETAILS_CHANGE": {"text": "I changed my bank details, please update my direct "
+                                           "deposit before the next payroll."},
+    "BEC_PAY_TO_NEW_ACCOUNT": {"text": "Please make payment of the open invoices to our new "
+                                       "account below."},
+    "BEC_CONFIDENTIAL_TRANSFER": {"text": "I need you to process a wire today. Keep it "
+                                          "confidential until the board meets."},
+    "BEC_NO_CALLBACK": {"text": "Please do not call the office, reply to this email only."},
+    "BEC_REQUEST_FROM_FREEMAIL": {"from_": "Rachel Owusu <rachel.ceo@gmail.com>",
+                                  "text": "Please buy 4 gift cards and send the codes."},
+    "PHISH_BRAND_COMBOSQUAT_SENDER": {"from_": "La Poste <suivi@laposte-suivi-colis.evil.test>"},
+    "PHISH_BRAND_FROM_FREEMAIL": {"from_": "Norton Billing <norton.billing.team@gmail.com>"},
+    "PHISH_STAFF_ROLE_FROM_FREEMAIL": {"from_": "HR Department <hr.payroll.2026@gmail.com>"},
+    "LINK_EMAIL_IN_FRAGMENT": {"text": "Open https://docs.evil.test/view#bob@example.net now"},
+    "PHISH_HOSTED_PAGE_FOR_RECIPIENT": {
+        "text": "Open https://pub-3c8e9b.r2.dev/onedrive/remit.html#bob@example.net now"},
     "SUBJECT_ADV_LABEL": {"subject": "ADV: cheap hosting"},
     "SUBJECT_EXCLAMATIONS": {"subject": "Be your own boss!!"},
     "SUBJECT_PADDED_TOKEN": {"subject": "Reach millions online          x7k2q"},
@@ -185,6 +204,27 @@ def test_rule_fires_on_its_case(default_rules: RuleSet, rule_id: str) -> None:
     msg = build_message(**CASES[rule_id])
     found = {hit.rule.id for hit in default_rules.evaluate(msg)}
     assert rule_id in found, found
+
+
+def test_bec_wording_of_ordinary_business_mail_is_not_a_request(
+        default_rules: RuleSet) -> None:
+    # genuine mail about bank details and payroll (the robustness set's legitimate cases say the
+    # same): none of it is a BEC request
+    for text in ("Our bank details are the same as on every invoice we've sent you since 2021.",
+                 "If you change banks for your direct deposit, please update it yourself in the "
+                 "payroll portal. I can't change bank details from an email.",
+                 "Fiz a transferência hoje, para a conta de sempre.",
+                 "Are you available for a call on Thursday about the budget?"):
+        found = {hit.rule.id for hit in default_rules.evaluate(build_message(text=text))}
+        assert not {f for f in found if f.startswith("BEC_")}, (text, found)
+
+
+def test_a_quoted_reply_is_not_a_fake_reply(default_rules: RuleSet) -> None:
+    msg = build_message(subject="RE: budget", text="Fine by me.\n\n-----Original Message-----\n"
+                        "From: Bob\nSent: Monday\n\nBudget for Q3?\n")
+    assert "FAKE_REPLY" not in {hit.rule.id for hit in default_rules.evaluate(msg)}
+    msg = build_message(subject="Re: budget", text="Sure.\n\nOn Mon, Bob wrote:\n> Budget?\n")
+    assert "FAKE_REPLY" not in {hit.rule.id for hit in default_rules.evaluate(msg)}
 
 
 def test_plain_message_hits_nothing(default_rules: RuleSet) -> None:

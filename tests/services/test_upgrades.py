@@ -32,7 +32,8 @@ GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 def _settings(tmp_path: Path, **rollout: object) -> Settings:
     return Settings.model_validate({
         "store": {"data_dir": str(tmp_path / "data")},
-        "rollout": {"known_good": [], "recent_messages": 0, "min_shadow_hours": 0, **rollout}})
+        "rollout": {"known_good": [], "recent_messages": 0, "min_shadow_hours": 0,
+                    "min_known_good": 0, **rollout}})
 
 
 def _old_pack(tmp_path: Path) -> Builtin:

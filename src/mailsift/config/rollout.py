@@ -19,7 +19,15 @@ class RolloutSettings(BaseModel):
     reported_ham: bool = Field(
         True, description="replay messages users reported as not junk, once an analyst "
         "confirmed the report, as known-good mail beside the known_good corpora")
+    robustness_set: bool = Field(
+        True, description="replay the shipped robustness set on every check: its legitimate "
+        "mail as known-good, its lures as threats the candidate must keep catching (junk or "
+        "stricter) when the active set does")
     golden_budget: int = Field(0, ge=0, description="quarantines allowed on known-good mail")
+    min_known_good: int = Field(
+        20, ge=0, description="known-good messages (ham-labelled corpora, confirmed not-junk "
+        "reports, any other known-good source) the gate must replay before it may pass; "
+        "below it the gate refuses (an audited --force overrides)")
     traffic_budget: float = Field(0.0001, ge=0, le=1,
                                   description="share of ham-classified stored traffic a "
                                   "candidate may newly quarantine (0.01%)")
@@ -42,6 +50,10 @@ class RolloutSettings(BaseModel):
     min_hits: int = Field(10, ge=1)
     min_ratio: float = Field(3.0, ge=1)
     min_rate: float = Field(0.001, gt=0, lt=1)
+    warmup_messages: int = Field(
+        1000, ge=0, description="messages the baseline window must hold before an established "
+        "rule or category may alert (a fresh install has no baseline yet); young ones are "
+        "judged from the first message")
     young_days: float = Field(7.0, ge=0, description="blast-radius cap applies this long "
                               "after promotion")
     young_max_per_hour: int = Field(100, ge=1)

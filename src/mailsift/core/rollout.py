@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 
 __all__ = ["CanaryScope", "Deployment", "RolloutState"]
@@ -25,6 +26,19 @@ class CanaryScope:
     recipients: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
     percent: float = 0.0
+
+    def __post_init__(self) -> None:
+        # ``not 0 <= p <= 100`` is also true for NaN
+        if not 0.0 <= self.percent <= 100.0:
+            raise InputError(f"percent must be between 0 and 100, not {self.percent:g}")
+        if any(not r.strip() or "@" not in r for r in self.recipients):
+            raise InputError(f"a canary recipient must be an address: {self.recipients}")
+        if any(not d.strip(" .@") for d in self.domains):
+            raise InputError("a canary domain must not be empty")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.recipients or self.domains or self.percent)
 
     def members(self) -> tuple[str, ...]:
         """The compact form policy reads: addresses, ``@domain`` and ``%N``."""

@@ -19,10 +19,12 @@ class Category(StrEnum):
     MALWARE = "malware"
     PHISH_HIGH = "phish_high"
     PHISH = "phish"
-    SPAM_HIGH = "spam_high"
-    SPOOF = "spoof"
+    # Impersonation before SPAM_HIGH: a CEO display-name lure that also scores as spam is an
+    # impersonation (quarantined), never spam (junked) -- docs/precedence.md, step 2.
     IMPERSONATION_USER = "impersonation_user"
     IMPERSONATION_DOMAIN = "impersonation_domain"
+    SPAM_HIGH = "spam_high"
+    SPOOF = "spoof"
     PHISH_SUSPECT = "phish_suspect"
     SPAM = "spam"
     BULK = "bulk"

@@ -55,7 +55,7 @@ CODES: Mapping[str, tuple[str | None, float, str]] = {
     "ATT_HTML_SMUGGLING": ("malware", 1.0,
                            "An HTML/SVG attachment builds a file in the browser (HTML smuggling)"),
     "ATT_HTML_CREDENTIAL_FORM": ("phish", 6.0,
-                                 "An HTML/SVG attachment asks for a password"),
+                                 "An HTML/SVG attachment asks for a password or payment card"),
     "ATT_HTML_REDIRECT": ("phish", 3.0, "An HTML/SVG attachment sends the reader to a web site"),
     "ATT_HTML_SCRIPT": ("phish", 2.0, "An HTML/SVG attachment runs script"),
     "ATT_OFFICE_AUTOEXEC": ("malware", 1.0,
@@ -98,6 +98,12 @@ _SMUGGLE = re.compile(rb"\batob\s*\(|new\s+blob\s*\(|mssaveoropenblob|createobje
                       rb"\bdownload\s*=|data:application/", re.I)
 _PASSWORD_FIELD = re.compile(rb"type\s*=\s*[\"']?password|name\s*=\s*[\"']?pass(?:wd|word)?\b",
                              re.I)
+#: A field for a payment card's number or security code (card-data phishing pages ask for these
+#: instead of a password; no legitimate mail attaches a form that collects them).
+_CARD_FIELD = re.compile(
+    rb"(?:name|id|placeholder)\s*=\s*[\"']?(?:cvv2?|cvc|csc|cryptogramme|card[\s_-]?(?:number|num"
+    rb"|no)|kartennummer|pr\xc3\xbcfnummer|num(?:\xc3\xa9|e)ro\s+de\s+carte|n(?:\xc3\xba|u)mero\s+de\s+"
+    rb"(?:tarjeta|cart(?:\xc3\xa3|a)o)|numero\s+(?:di\s+)?carta)\b", re.I)
 _FORM = re.compile(rb"<form\b|\bfetch\s*\(|xmlhttprequest|\$\.(?:ajax|post)\s*\(", re.I)
 _REDIRECT = re.compile(rb"http-equiv\s*=\s*[\"']?refresh|(?:window|document|top|self)\."
                        rb"location(?:\.href)?\s*=|location\.(?:replace|assign)\s*\(", re.I)
@@ -210,7 +216,7 @@ class AttachmentDetector:
             if _SMUGGLE.search(data):
                 out.add("ATT_HTML_SMUGGLING", label)
             out.add("ATT_HTML_SCRIPT", f"{label}{' (SVG)' if svg else ''}")
-        if _PASSWORD_FIELD.search(data) and _FORM.search(data):
+        if (_PASSWORD_FIELD.search(data) or _CARD_FIELD.search(data)) and _FORM.search(data):
             out.add("ATT_HTML_CREDENTIAL_FORM", label)
         if _REDIRECT.search(data):
             out.add("ATT_HTML_REDIRECT", label)

@@ -34,8 +34,18 @@ __all__ = ["CODES", "MlDetector", "build", "cached_model"]
 CODES: Mapping[str, str] = {
     "ML_PHISH": "The content model finds this message likely phishing",
     "ML_SPAM": "The content model finds this message likely spam",
+    "ML_THREAT_PHISH_EVIDENCE": "The content model finds this message a likely threat; this "
+                                "counts only together with phishing evidence of other detectors",
 }
-_CODE_OF_FAMILY = {"phish": "ML_PHISH", "spam": "ML_SPAM"}
+
+
+def _code(family: str, score: str) -> str:
+    """The finding code of a band. A band on the threat score in the phish family is not a
+    phishing judgement (a ham-against-threat model cannot tell phish from spam): it says the
+    model backs whatever phishing evidence the rest of the pipeline found."""
+    if family == "phish":
+        return "ML_THREAT_PHISH_EVIDENCE" if score == "threat" else "ML_PHISH"
+    return "ML_SPAM"
 
 log = logging.getLogger("mailsift.ml")
 
@@ -105,16 +115,20 @@ class MlDetector:
                 best[band.family] = (band.weight, band.score,
                                      f"band: p_{band.score} >= {band.min_probability}")
         out = []
-        probs = ", ".join(f"p_{c}={prediction.p(c):.3f}" for c in ("phish", "spam", "threat"))
+        # Only the classes this model has: a binary (ham/threat) model printed "p_phish=0.000,
+        # p_spam=0.000, p_threat=0.979", which reads as if phish and spam had been ruled out.
+        shown = [c for c in ("phish", "spam") if c in prediction.probabilities]
+        probs = ", ".join(f"p_{c}={prediction.p(c):.3f}" for c in (*shown, "threat"))
         for family, (weight, score, band_text) in best.items():
             # A threat band is explained by its family's class, or by the one threat class of a
             # binary (ham/threat) model.
             pushed = prediction.contributions.get(
                 score if score != "threat" else family) or prediction.contributions.get(score, ())
             evidence = (probs, band_text, *(f"{n} (+{w:.2f})" for n, w in pushed))
+            code = _code(family, score)
             out.append(Finding(
-                code=_CODE_OF_FAMILY[family], weight=weight, evidence=evidence,
-                detector=self.name, category=family, description=CODES[_CODE_OF_FAMILY[family]],
+                code=code, weight=weight, evidence=evidence,
+                detector=self.name, category=family, description=CODES[code],
                 artifact=f"model:{model.name}", version=model.version,
                 state=state or self.state,
             ))

@@ -62,8 +62,11 @@ def curves(records: Sequence[Record]) -> dict[str, Any]:
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
     out: dict[str, Any] = {}
+    # A binary (ham/threat) model has no phish class: its phish curve is the threat score on
+    # phish against ham (how well it ranks phish), not a flat line at AUC 0.5.
+    phish_score = "p_phish" if any(r.p_phish > 0 for r in records) else "p_threat"
     for name, positive, attr in (("threat", ("spam", "phish"), "p_threat"),
-                                 ("phish", ("phish",), "p_phish")):
+                                 ("phish", ("phish",), phish_score)):
         rows = [r for r in records if r.label == "ham" or r.label in positive]
         y = np.array([r.label in positive for r in rows], dtype=int)
         if len(set(y.tolist())) < 2:
@@ -72,6 +75,7 @@ def curves(records: Sequence[Record]) -> dict[str, Any]:
         fpr, tpr, _ = roc_curve(y, s)
         precision, recall, _ = precision_recall_curve(y, s)
         out[name] = {
+            "score": attr,
             "roc_auc": round(float(auc(fpr, tpr)), 5),
             "pr_auc": round(float(auc(recall, precision)), 5),
             "fpr": fpr.tolist(), "tpr": tpr.tolist(),
@@ -139,6 +143,7 @@ def summarise(records: Sequence[Record], target_fpr: float = 0.001,
             (v.get("promoted_quarantine_or_worse_rate", 0.0) for v in ham_sources), default=0.0),
         "confusion": confusion(records),
         "thresholds": [choose_threshold(records, target_fpr, "p_threat"),
-                       choose_threshold(records, target_fpr, "p_phish", ("phish",))],
+                       choose_threshold(records, target_fpr, "p_phish" if any(
+                           r.p_phish > 0 for r in records) else "p_threat", ("phish",))],
     }
     return report

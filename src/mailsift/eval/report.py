@@ -54,7 +54,8 @@ def render_text(report: Mapping[str, Any]) -> str:
                      f"(ham overall {_pct(sel['ham_rate'])})")
     curves = report.get("curves", {})
     for name, data in curves.items():
-        lines.append(f"{name}: ROC AUC {data['roc_auc']:.4f}, PR AUC {data['pr_auc']:.4f}")
+        lines.append(f"{name} ({data.get('score', 'p_' + name)} against ham): ROC AUC "
+                     f"{data['roc_auc']:.4f}, PR AUC {data['pr_auc']:.4f}")
     for path in report.get("plots", []):
         lines.append(f"wrote {path}")
     return "\n".join(lines)

@@ -79,8 +79,6 @@ class SqliteHistory:
         self.max_entries = max_entries
         self.prune_every = prune_every
         self._lock = threading.Lock()
-        row = self._db.execute("SELECT value FROM hist_meta WHERE key = 'learned'").fetchone()
-        self._learned = int(row[0]) if row else 0
 
     def close(self) -> None:
         self._db.close()
@@ -128,7 +126,16 @@ class SqliteHistory:
         return float(row[0]) if row else None
 
     def learned(self) -> int:
-        return self._learned
+        # Read every time, never cached: the gateway learns in its own process and the scan
+        # workers read the same file; a count cached at worker start kept HIST_* silent until a
+        # restart (issue 17). One primary-key read, a few microseconds.
+        with self._lock:
+            return self._read_learned(self._db)
+
+    @staticmethod
+    def _read_learned(db: sqlite3.Connection | sqlite3.Cursor) -> int:
+        row = db.execute("SELECT value FROM hist_meta WHERE key = 'learned'").fetchone()
+        return int(row[0]) if row else 0
 
     def record(self, sender: str, domain: str, recipients: Sequence[str], when: float,
                display_name: str = "", link_domains: Sequence[str] = ()) -> None:
@@ -164,8 +171,7 @@ class SqliteHistory:
                                 (seen, when, when))
                 cur.execute("INSERT INTO hist_meta (key, value) VALUES ('learned', 1)"
                             " ON CONFLICT (key) DO UPDATE SET value = value + 1")
-                self._learned += 1
-                if self._learned % self.prune_every == 0:
+                if self._read_learned(cur) % self.prune_every == 0:
                     self._prune(cur)
                 cur.execute("COMMIT")
             except BaseException:

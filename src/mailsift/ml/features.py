@@ -2,10 +2,15 @@
 
 Features are plain strings with a value, grouped by prefix so an admin can read an explanation:
 
-* ``s:`` subject words, ``w:`` body words (HTML rendered to text), ``b:`` body word pairs;
+* ``s:`` subject words, ``w:`` body words (HTML rendered to text), ``b:`` body word pairs, all
+  without function words and numbers (:data:`~mailsift.ml.lexicon.STOPWORDS`);
 * ``ud:`` registrable domains of links, ``uh:`` link hosts, ``up:`` link path words,
-  ``ed:`` domains of addresses written in the body, ``fd:`` the From domain's suffix;
-* ``x:`` structure and header anomalies (parts, attachment types, HTML/text ratio, link tricks);
+  ``ed:`` domains of addresses written in the body;
+* ``x:`` structure and header anomalies that describe a threat (executable, archive or markup
+  attachments, link tricks, a Reply-To elsewhere, mixed scripts) and two signs of a
+  conversation (a quoted earlier message, thread headers); feature version 4 dropped the
+  structure that identified a *collection* (part and link counts, HTML-only, body length,
+  mailer, Message-ID domain, From suffix): see docs/model-card.md;
 * ``dn:`` words of the From display name, ``lt:`` words people see on links (anchor text),
   ``ut:`` top-level domains of links;
 * ``k:`` word *classes* (credentials, account, verification, urgency, money, action, delivery,
@@ -37,14 +42,14 @@ from collections import Counter
 from collections.abc import Iterable
 
 from mailsift.core.message import ParsedMessage
-from mailsift.ml.lexicon import CLASS_OF, FREE_HOSTS, SHORTENERS
+from mailsift.ml.lexicon import CLASS_OF, FREE_HOSTS, SHORTENERS, STOPWORDS
 from mailsift.ml.receiver import SenderView, sender_view
 from mailsift.ml.techniques import html_tricks, link_hosting, obfuscation, sender_shape
 
 __all__ = ["FEATURE_VERSION", "MAX_BODY_CHARS", "TEXT_PREFIXES", "extract", "extract_view"]
 
 #: Bumped whenever extraction changes; a model records it and refuses a mismatch.
-FEATURE_VERSION = "3"
+FEATURE_VERSION = "4"
 MAX_BODY_CHARS = 8_000
 #: The word families. A model normalises them apart from all other features (each group to the
 #: same length), so a long body's hundreds of words cannot drown the few link and structure
@@ -68,17 +73,19 @@ _GREEK_CYRILLIC = "\u0370-\u03ff\u0400-\u04ff"
 _MIXED_SCRIPT = re.compile(rf"[a-zA-Z][{_GREEK_CYRILLIC}]|[{_GREEK_CYRILLIC}][a-zA-Z]")
 _EXEC_EXT = frozenset({"exe", "scr", "js", "jse", "vbs", "vbe", "bat", "cmd", "com", "pif", "hta",
                        "wsf", "lnk", "iso", "img", "msi", "ps1", "jar"})
-_DOC_EXT = frozenset({"doc", "docm", "xls", "xlsm", "xlsb", "ppt", "pptm", "rtf", "pdf", "htm",
-                      "html", "shtml", "svg"})
+#: Attached pages and pictures that can carry a script or a form (documents as such are what
+#: business mail attaches all day, and feature version 4 no longer counts them).
+_MARKUP_EXT = frozenset({"htm", "html", "shtml", "xhtml", "svg", "mht", "mhtml"})
 _ARCHIVE_EXT = frozenset({"zip", "rar", "7z", "gz", "tar", "cab", "ace", "arj", "z"})
-
-def _bucket(n: float) -> str:
-    """A coarse log2 bucket: counts matter by order of magnitude, not exactly."""
-    return str(min(int(math.log2(n + 1)), 12))
-
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower().translate(_DIGITS_TO_ZERO))
+
+
+def _content(words: list[str]) -> list[str]:
+    """``words`` without function words (:data:`~mailsift.ml.lexicon.STOPWORDS`) and without
+    numbers (digits are folded to 0: "000" is in every invoice and every price list)."""
+    return [w for w in words if w not in STOPWORDS and w.strip("0")]
 
 
 def _email_domains(text: str, limit: int) -> list[str]:
@@ -114,76 +121,63 @@ def _ext(filename: str) -> str:
     return filename.rsplit(".", 1)[1].lower()[:8] if "." in filename else ""
 
 
+#: A quoted earlier message: "> " lines, Outlook's "-----Original Message-----" or its
+#: "From: ... Sent:" header block, or a client's "On <date>, <name> wrote:" line.
+_QUOTED = re.compile(
+    r"^(?:>|-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|mensaje "
+    r"original|mensagem original|messaggio originale)|(?:from|von|de|da|van):[^\n]{1,200}\n"
+    r"(?:sent|gesendet|envoyé|enviado|inviato|verzonden)(?: at)?:|.{0,200}\b(?:wrote|schrieb|"
+    r"a écrit|escribió|escreveu|ha scritto|schreef):\s*$)",
+    re.IGNORECASE | re.MULTILINE)
+
+
 def _structure(msg: ParsedMessage, view: SenderView, out: Counter[str]) -> None:
-    out[f"x:parts{_bucket(len(msg.parts))}"] += 1
-    has_text, has_html = bool(msg.text.strip()), bool(msg.html.strip())
-    if has_html and not has_text:
-        out["x:html_only"] += 1
-    elif has_text and not has_html:
-        out["x:text_only"] += 1
-    if has_html:
-        ratio = len(msg.html_text) / max(len(msg.html), 1)
-        out[f"x:html_text_ratio{min(int(ratio * 10), 9)}"] += 1
+    """Structure that says something about a threat. Feature version 4 dropped what says which
+    collection a message came from (measured, docs/model-card.md): the number of MIME parts,
+    HTML-only or text-only, the HTML/text ratio, body length, link and attachment counts,
+    attachment extensions as such, missing Message-ID/Date/MIME-Version, the Message-ID's domain,
+    the mailer, the From domain's suffix and whether the display name is in the address."""
     body = view.body
-    out[f"x:body_len{_bucket(view.body_chars // 64)}"] += 1
-    if len(body.strip()) < 40:
-        out["x:body_empty"] += 1
     if view.recipient_in_subject:
         # "jane@example.org, your account ...": lures name the mailbox; people rarely do
         out["x:rcpt_in_subject"] += 1
     if (not view.subject.isascii() and _MIXED_SCRIPT.search(view.subject)) or \
             (not body.isascii() and _MIXED_SCRIPT.search(body, 0, MAX_BODY_CHARS)):
         out["x:mixed_script"] += 1
+    if _QUOTED.search(body, 0, MAX_BODY_CHARS):
+        # a conversation: the earlier message is quoted (lures that fake one are rare and
+        # carry other evidence; a reply of a real thread nearly always quotes)
+        out["x:quoted"] += 1
+    names = {n.lower() for n, _ in view.headers}
+    if "in-reply-to" in names or "references" in names:
+        out["x:thread_headers"] += 1
     for att in msg.attachments:
         ext = _ext(att.filename)
-        out[f"x:att_ext:{ext or 'none'}"] += 1
         if ext in _EXEC_EXT:
             out["x:att_exec"] += 1
-        elif ext in _DOC_EXT:
-            out["x:att_doc"] += 1
         elif ext in _ARCHIVE_EXT:
             out["x:att_archive"] += 1
+        elif ext in _MARKUP_EXT:
+            out["x:att_markup"] += 1
         if att.detected_type and att.declared_type and \
                 att.detected_type.split("/")[0] != att.declared_type.split("/")[0]:
             out["x:att_type_mismatch"] += 1
         if att.encrypted:
             out["x:att_encrypted"] += 1
-    if msg.attachments:
-        out[f"x:att_count{_bucket(len(msg.attachments))}"] += 1
-    names = {n.lower() for n, _ in view.headers}
-    for required in ("message-id", "date", "mime-version"):
-        if required not in names:
-            out[f"x:no_{required}"] += 1
     if msg.from_addr is not None:
         display = msg.from_addr.display_name
         for m in _EMAIL.finditer(display):
             if m.group(1).lower() != msg.from_addr.domain:
                 out["x:display_addr_mismatch"] += 1
         # DMARC From-munging by a list server ("Jane Doe via dev-list" <dev-list@...>) is a
-        # receiver-side rewrite: keep the author's name, and do not compare it with the address.
+        # receiver-side rewrite: keep the author's name.
         munged = view.list_mail and " via " in display
-        display_words = _words(display.split(" via ", 1)[0] if munged else display)[:6]
-        out.update("dn:" + w for w in display_words)
-        addr = msg.from_addr.addr.lower()
-        if munged or not display_words:
-            pass
-        elif any(len(w) >= 3 and w in addr for w in display_words):
-            out["x:dn_in_address"] += 1
-        else:
-            out["x:dn_not_in_address"] += 1
-        tld = msg.from_addr.domain.rsplit(".", 1)[-1][:12]
-        out[f"fd:{tld}"] += 1
+        out.update("dn:" + w for w in _words(display.split(" via ", 1)[0] if munged
+                                            else display)[:6])
         if msg.reply_to and all(r.domain != msg.from_addr.domain for r in msg.reply_to):
             out["x:reply_to_other_domain"] += 1
-        msgid_domain = msg.message_id.rsplit("@", 1)[-1].strip("<> ").lower()
-        if msgid_domain and not msgid_domain.endswith(msg.from_addr.domain.split(".", 1)[-1]):
-            out["x:msgid_other_domain"] += 1
     else:
         out["x:no_from"] += 1
-    mailer = " ".join(v for n, v in view.headers if n.lower() in ("x-mailer", "user-agent"))
-    if mailer:
-        first = _WORD.findall(mailer.lower())
-        out[f"x:mailer:{first[0] if first else 'other'}"] += 1
 
 
 def _under(host: str, domains: frozenset[str]) -> bool:
@@ -196,7 +190,6 @@ def _under(host: str, domains: frozenset[str]) -> bool:
 
 def _urls(view: SenderView, from_domain: str, out: Counter[str]) -> None:
     urls = view.urls
-    out[f"x:urls{_bucket(len(urls))}"] += 1
     domains = set()
     for u in urls[:200]:
         domains.add(u.domain)
@@ -224,8 +217,6 @@ def _urls(view: SenderView, from_domain: str, out: Counter[str]) -> None:
             out["x:url_punycode"] += 1
         if u.has_userinfo:
             out["x:url_userinfo"] += 1
-        if u.scheme == "http":
-            out["x:url_http"] += 1
         if u.source == "form":
             out["x:form_action"] += 1
         shown = u.display_text.strip().lower()
@@ -234,13 +225,11 @@ def _urls(view: SenderView, from_domain: str, out: Counter[str]) -> None:
         path = u.url.split("//", 1)[-1].partition("/")[2].lower()
         for word in _PATH_WORD.findall(path)[:8]:
             out[f"up:{word}"] += 1
-    if domains:
-        out[f"x:url_domains{_bucket(len(domains))}"] += 1
-        if from_domain:
-            if any(from_domain == d or from_domain.endswith("." + d) for d in domains):
-                out["l:to_from_domain"] += 1
-            else:
-                out["l:only_other_domains"] += 1
+    if domains and from_domain:
+        if any(from_domain == d or from_domain.endswith("." + d) for d in domains):
+            out["l:to_from_domain"] += 1
+        else:
+            out["l:only_other_domains"] += 1
 
 
 def _classes(subject_words: Counter[str], body_words: Counter[str], out: Counter[str]) -> None:
@@ -270,19 +259,20 @@ def extract_view(msg: ParsedMessage, view: SenderView) -> dict[str, float]:
     """Named features with their values (1 + log count), before any model vocabulary."""
     # The word families (s:, w:, b:) cannot collide with each other or with the rest, so they
     # are merged with dict.update (C speed) instead of adding counts one by one.
-    subject_words = Counter(_words(view.subject))
+    subject_all = _words(view.subject)
     body = view.body[:MAX_BODY_CHARS]
-    words = _words(body)
-    body_words = Counter(words)
-    counts: dict[str, int] = _prefixed("s:", subject_words)
-    counts.update(_prefixed("w:", body_words))
+    words_all = _words(body)
+    words = _content(words_all)
+    counts: dict[str, int] = _prefixed("s:", Counter(_content(subject_all)))
+    counts.update(_prefixed("w:", Counter(words)))
     pairs = words[:_MAX_PAIRS]
     counts.update(Counter([f"b:{a}_{b}" for a, b in itertools.pairwise(pairs)]))
     rest: Counter[str] = Counter("ed:" + d.lower()[:_MAX_TOKEN]
                                  for d in _email_domains(body, 50))
-    if not subject_words:
+    if not subject_all:
         rest["x:no_subject"] += 1
-    _classes(subject_words, body_words, rest)
+    # the word classes read every word: a lure's "your account" is still a lure
+    _classes(Counter(subject_all), Counter(words_all), rest)
     from_domain = msg.from_addr.domain if msg.from_addr is not None else ""
     _urls(view, from_domain, rest)
     _structure(msg, view, rest)

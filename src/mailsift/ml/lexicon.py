@@ -8,6 +8,10 @@ Everything here describes a publicly documented phishing or spam *technique*, ne
   translation; its exact phrases do not);
 * hosts abused to serve or hide a phishing page: link shorteners, free hosting and site
   builders, raw cloud object storage, form and document services, IPFS gateways;
+* function words (pronouns, articles, prepositions, auxiliaries) of the same languages, which
+  the word features leave out: they say which language a message is written in and whether it
+  addresses a person ("your", "we"), and a model trained on English list mail learnt both as
+  spam (feature version 4, docs/model-card.md);
 * the brands most often impersonated (quarterly brand-phishing reports by security vendors),
   including the banks, post and marketplaces of Portuguese- and Spanish-speaking countries.
 
@@ -19,7 +23,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = ["BRANDS", "CLASSES", "CLASS_OF", "CLOUD_STORAGE", "FORM_HOSTS", "FREE_HOSTS",
-           "FREE_TENANTS", "SHORTENERS"]
+           "FREE_TENANTS", "SHORTENERS", "STOPWORDS"]
+
+#: Function words left out of the word features (``s:``, ``w:``, ``b:``). They carry the
+#: language and the register of a message, not its intent: "your", "we", "de", "para" pushed
+#: person-to-person business mail and every non-English message towards spam, because the
+#: training ham is mostly English technical list mail. Lure words ("your account") are still
+#: read by the word classes (``k:``), which keep their own lists.
+_STOPWORD_TEXT = """
+i me my mine myself we us our ours ourselves you your yours yourself yourselves he him his she
+her hers it its they them their theirs this that these those the a an and or but if of to in on
+at by for with from as is are was were be been being am have has had do does did will would
+shall should can could may might must not no so than too very just all any some what which who
+whom when where why how here there about into over under up down out off again then once also
+only own same such both each few more most other per via re fw fwd
+der die das den dem des ein eine einen einem einer eines und oder aber wenn dass ich du er sie
+es wir ihr mein meine dein deine sein seine unser unsere euer ihre ist sind war waren bin bist
+hat haben hatte wird werden wurde kann können muss soll sollen mit von zu zum zur im ins auf an
+aus bei nach vor für über unter um bis durch nicht kein keine auch noch schon nur so wie als
+sehr hier dort da mir mich dir dich uns euch ihm ihnen sich
+le la les un une des du de au aux et ou mais si que qui quoi ce cet cette ces je tu il elle nous
+vous ils elles mon ma mes ton ta tes son sa ses notre nos votre vos leur leurs est sont était
+être avoir ai as avons avez ont sur dans par pour avec sans sous chez pas ne plus très aussi
+en y me te se lui moi toi
+el los las una unos unas del al lo y o pero que quien este esta estos estas ese esa yo tú él
+ella nosotros vosotros ellos ellas mi mis tu tus su sus nuestro nuestra es son era ser estar
+está están he ha han hay con sin por para sobre entre muy también ya le les nos os
+os as um uma uns umas do da dos das no na nos nas ao aos à às e ou mas se eu ele ela nós vós
+eles elas meu minha meus minhas seu sua seus suas nosso nossa é são era ser estar está estão
+tem têm com sem por para pelo pela em muito também já lhe lhes
+il lo gli i una uno dei degli delle della dello di da in con su per tra fra e ed o ma se che
+chi io lui lei noi voi loro mio mia miei mie tuo tua suo sua nostro nostra vostro è sono era
+essere avere ho hai ha abbiamo avete hanno non più molto anche già ci vi ne al allo alla ai
+agli alle dal dalla nel nella sul sulla
+de het een en of maar als dat die dit deze ik jij je hij zij wij jullie mijn jouw zijn haar
+ons onze uw hun is zijn was waren ben bent heeft hebben had wordt worden kan kunnen moet met
+van voor naar op aan uit bij om tot door niet geen ook nog al zo er
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 #: Word classes (``k:``). Plain words of lures: a class fires whatever brand, product or
 #: language the lure uses, which is what carries across eras and mailboxes.

@@ -36,16 +36,28 @@ import numpy.typing as npt
 from scipy import sparse
 
 from mailsift.config.schema import LimitSettings
-from mailsift.ml.corpus import LABELS, LabelledSource, iter_source
+from mailsift.ml.corpus import HAM_RATE_EXCEPTIONS, LABELS, LabelledSource, group_of, iter_source
 from mailsift.ml.features import FEATURE_VERSION, TEXT_PREFIXES, extract
 from mailsift.ml.model import LinearModel
 
 #: The merged class of the binary objective (spam and phish against ham).
 THREAT = "threat"
 
-__all__ = ["Example", "FeatureTable", "TrainOptions", "TrainReport", "extract_examples", "fit",
-           "group_normalize", "grouped_oof", "ham_thresholds", "source_folds", "train_model",
-           "vectorize"]
+__all__ = [
+    "Example",
+    "FeatureTable",
+    "TrainOptions",
+    "TrainReport",
+    "every_source_threshold",
+    "extract_examples",
+    "fit",
+    "group_normalize",
+    "grouped_oof",
+    "ham_thresholds",
+    "source_folds",
+    "train_model",
+    "vectorize",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,13 @@ class Example:
     source: str
     label: str
     features: Mapping[str, float]
+    #: the source's group (:data:`mailsift.ml.corpus.SOURCE_GROUPS`); empty = the source's
+    group: str = ""
+
+    @property
+    def held_out_as(self) -> str:
+        """What is held out together with this example: its group."""
+        return self.group or group_of(self.source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +82,9 @@ class TrainOptions:
     # The 50,000 most frequent shared features rank held-out mail as well as 150,000 did
     # (docs/model-card.md), and the smaller vocabulary makes scan-time look-ups cheaper.
     max_features: int = 50_000
-    folds: int = 5
+    #: ``None``: hold out one source group at a time for calibration and the reported metrics
+    #: (what a new organisation's mail is to the model); a number: that many grouped folds
+    folds: int | None = None
     max_iter: int = 300
     classes: tuple[str, ...] = LABELS
     objective: Literal["threat", "multinomial"] = "threat"
@@ -112,7 +133,7 @@ def extract_examples(sources: Sequence[LabelledSource], cap: int = 0, workers: i
                 size = max(16, len(raws) // (workers * 8) + 1)
                 chunks = [raws[i:i + size] for i in range(0, len(raws), size)]
                 feats = [f for part in pool.map(_chunk_features, chunks) for f in part]
-            out.extend(Example(source.name, source.label, f) for f in feats)
+            out.extend(Example(source.name, source.label, f, source.group) for f in feats)
             if progress is not None:
                 progress(source.name, len(feats))
     finally:
@@ -153,6 +174,9 @@ class FeatureTable:
         self.text = np.array([n.startswith(TEXT_PREFIXES) for n in self.names], dtype=bool)
         self.sources = sorted({ex.source for ex in examples})
         self.source_of = np.array([self.sources.index(ex.source) for ex in examples])
+        #: held-out groups (an organisation or collection, several sources at times)
+        self.groups = sorted({ex.held_out_as for ex in examples})
+        self.group_of = np.array([self.groups.index(ex.held_out_as) for ex in examples])
         present = self.matrix.copy()
         present.data[:] = 1.0
         # rows: sources, columns: features -> in how many messages of that source it occurs
@@ -283,9 +307,9 @@ def fit(examples: Sequence[Example], options: TrainOptions, name: str = "model",
 
 def grouped_oof(table: FeatureTable, folds: int | None = None
                 ) -> tuple[npt.NDArray[np.float64], list[str]]:
-    """Out-of-fold logits (rows follow the table) with whole sources held out per fold.
+    """Out-of-fold logits (rows follow the table) with whole source groups held out per fold.
 
-    ``folds=None`` holds out one source at a time (leave-one-source-out).
+    ``folds=None`` holds out one group at a time (leave-one-group-out).
     """
     examples = table.examples
     present = {table.options.target(ex.label) for ex in examples}
@@ -299,22 +323,26 @@ def grouped_oof(table: FeatureTable, folds: int | None = None
 
 
 def source_folds(table: FeatureTable, folds: int | None) -> list[npt.NDArray[np.int64]]:
-    """Row indices of each held-out fold; every fold keeps some training data of every label
-    where possible (a phish source is never held out together with the only other one)."""
-    n_sources = len(table.sources)
-    if folds is None or folds >= n_sources:
-        return [np.flatnonzero(table.source_of == s) for s in range(n_sources)]
-    label_of = {ex.source: ex.label for ex in table.examples}
-    # deal sources round-robin per label, so each fold holds out a mix of labels
-    assignment: dict[str, int] = {}
-    for label in table.options.classes:
-        names = [s for s in table.sources if label_of[s] == label]
-        for i, name in enumerate(names):
-            assignment[name] = i % folds
+    """Row indices of each held-out fold. A fold holds out whole *groups* of sources (an
+    organisation with its inbox and sent mail, a corpus with its ham and spam), never part of
+    one; every fold keeps some training data of every label where possible (a phish group is
+    never held out together with the only other one)."""
+    n_groups = len(table.groups)
+    if folds is None or folds >= n_groups:
+        return [np.flatnonzero(table.group_of == g) for g in range(n_groups)]
+    labels_of: dict[str, set[str]] = defaultdict(set)
+    for ex in table.examples:
+        labels_of[ex.held_out_as].add(ex.label)
+    # deal groups round-robin by their rarest label (phish first), so each fold holds out a mix
+    rarity = {label: sum(1 for ls in labels_of.values() if label in ls)
+              for label in table.options.classes}
+    def key(group: str) -> tuple[int, str]:
+        return (min(rarity.get(label, 0) for label in labels_of[group]), group)
+    assignment = {group: i % folds for i, group in enumerate(sorted(table.groups, key=key))}
     out = []
     for k in range(folds):
-        ids = [table.sources.index(s) for s, f in assignment.items() if f == k]
-        rows = np.flatnonzero(np.isin(table.source_of, ids))
+        ids = [table.groups.index(g) for g, f in assignment.items() if f == k]
+        rows = np.flatnonzero(np.isin(table.group_of, ids))
         if len(rows):
             out.append(rows)
     return out
@@ -359,9 +387,32 @@ def oof_metrics(examples: Sequence[Example], probs: npt.NDArray[np.float64],
             "accuracy": round(sum(t == cls(label) for t in top) / len(idx), 4),
             "threat_rate_at_0.5": round(float(is_threat.mean()), 4),
         }
-    ham = threat[[i for i, ex in enumerate(examples) if ex.label == "ham"]]
+    ham_rows = [i for i, ex in enumerate(examples) if ex.label == "ham"]
+    ham = threat[ham_rows]
+    by_source: dict[str, list[float]] = defaultdict(list)
+    for i in ham_rows:
+        by_source[examples[i].source].append(float(threat[i]))
     return {"per_source_out_of_fold": per,
-            "ham_threat_thresholds": ham_thresholds(ham, OOF_HAM_RATES)}
+            "ham_threat_thresholds": ham_thresholds(ham, OOF_HAM_RATES),
+            "ham_threshold_every_source": {
+                str(rate): every_source_threshold(by_source, rate, HAM_RATE_EXCEPTIONS)
+                for rate in OOF_HAM_RATES}}
+
+
+def every_source_threshold(sources: Mapping[str, Sequence[float]], rate: float,
+                           exceptions: Mapping[str, float] | None = None) -> float:
+    """The lowest p_threat, rounded *up* to two decimals, at which every ham source (its name ->
+    its held-out scores) has at most ``rate`` of its messages at or above it (``exceptions``:
+    another rate for a named source). This is how the junk band of ``[ml] bands`` is chosen:
+    from ham alone, and for the worst source, because a new organisation's mail is one source
+    the model has never seen, not an average."""
+    bound = 0.0
+    for name, scores in sources.items():
+        ranked = sorted(scores, reverse=True)
+        allowed = int((exceptions or {}).get(name, rate) * len(ranked) + 1e-9)
+        if allowed < len(ranked):
+            bound = max(bound, ranked[allowed])
+    return min(1.0, math.floor(bound * 100) / 100 + 0.01)
 
 
 #: Shares of held-out ham for which :func:`ham_thresholds` reports a p_threat threshold.
@@ -389,7 +440,7 @@ def train_model(examples: Sequence[Example], options: TrainOptions, name: str,
     """Grouped out-of-fold calibration and metrics, then the final fit on everything."""
     started = time.perf_counter()
     counts = Counter(ex.source for ex in examples)
-    info = {s.name: {"label": s.label, "messages_used": counts.get(s.name, 0),
+    info = {s.name: {"label": s.label, "group": s.group, "messages_used": counts.get(s.name, 0),
                      "licence": s.licence, "file": s.path.name} for s in sources}
     temperature = 1.0
     metrics: dict[str, Any] = {}

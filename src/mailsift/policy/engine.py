@@ -4,10 +4,12 @@
     1 advanced delivery SecOps mailboxes, approved phishing simulations -> deliver, recorded
     2 detection        family scores vs thresholds; first category in precedence order wins
     3 admin block      raises the category (sender/domain/IP: SPAM_HIGH, URL: PHISH_HIGH,
-                       file hash: MALWARE); block beats allow
+                       file hash: MALWARE) and decides: at least ``block_action`` (quarantine
+                       or reject), never delivered or junked; block beats every allow
     4 admin allow      sender/domain allows need aligned auth; they lower SPAM_HIGH, SPAM, BULK,
                        SPOOF, IMPERSONATION_* and (auth-gated) PHISH, never MALWARE or PHISH_HIGH
-                       - except a time-boxed incident allow, which lowers anything
+                       - except a time-boxed incident allow, which also lowers PHISH_HIGH (same
+                       auth rule for sender/domain entries) but never MALWARE
     5 user lists       a recipient's safe/blocked senders choose only among SPAM, BULK, CLEAN
     6 recipient policy category -> action from the recipient's first matching policy
     7 rollout          shadow findings never act; canary findings act only in scope;
@@ -134,6 +136,7 @@ class _Decision:
     def __init__(self, detected: Category) -> None:
         self.category = detected
         self.step = DecisionStep.DETECTION
+        self.blocked = False
         self.overrides: list[Override] = []
 
     def override(self, step: DecisionStep, kind: str, entry: str, effect: str,
@@ -144,23 +147,51 @@ class _Decision:
 def _apply_lists(inp: PolicyInput, recipient: str | None, d: _Decision) -> None:
     facts = inp.facts
     blocks = [e for e in match_entries(inp.lists, facts, inp.now, "admin") if e.action == "block"]
-    for entry in blocks:  # step 3
+    for entry in blocks:  # step 3: the block decides, whatever detection said
         implied = _BLOCK_CATEGORY.get(entry.kind, Category.SPAM_HIGH)
-        raised = _strictest_category(d.category, implied)
-        if raised is not d.category:
-            d.category, d.step = raised, DecisionStep.ADMIN_BLOCK
+        d.category = _strictest_category(d.category, implied)
+        d.step, d.blocked = DecisionStep.ADMIN_BLOCK, True
         d.override(DecisionStep.ADMIN_BLOCK, "block", _describe_entry(entry),
                    f"category {d.category.value}", entry.note)
-    incident = [e for e in inp.lists.entries if e.scope.startswith("incident")
-                and e.action == "allow" and e.active(inp.now)] if inp.lists else []
-    for entry in incident:  # step 4, the audited exception for mass false positives
-        if d.category is not Category.CLEAN and entry_matches(entry, facts):
-            d.override(DecisionStep.ADMIN_ALLOW, "incident_allow", _describe_entry(entry),
-                       f"{d.category.value} -> clean", entry.note)
-            d.category, d.step = Category.CLEAN, DecisionStep.ADMIN_ALLOW
-            return
     if blocks:
-        return  # block beats allow
+        return  # block beats allow, incident allows included
+    if _incident_allow(inp, d):
+        return
+    _admin_allow(inp, d)
+    _user_lists(inp, recipient, d)
+
+
+def _not_applied(d: _Decision, kind: str, entry: ListEntry, why: str) -> None:
+    d.override(DecisionStep.ADMIN_ALLOW, kind, _describe_entry(entry), "not applied", why)
+
+
+def _incident_allow(inp: PolicyInput, d: _Decision) -> bool:
+    """Step 4's audited exception for mass false positives: it lowers even PHISH_HIGH, but a
+    sender or domain entry needs aligned authentication (a trusted ARC sealer counts, through
+    compauth) and nothing ever delivers MALWARE."""
+    if d.category is Category.CLEAN or inp.lists is None:
+        return False
+    facts = inp.facts
+    for entry in inp.lists.entries:
+        if not (entry.scope.startswith("incident") and entry.action == "allow"
+                and entry.active(inp.now) and entry_matches(entry, facts)):
+            continue
+        if d.category is Category.MALWARE:
+            _not_applied(d, "incident_allow", entry, "nothing delivers malware")
+            continue
+        if entry.kind in ("sender", "domain") and not facts.auth_aligned:
+            _not_applied(d, "incident_allow", entry,
+                         "sender is not authenticated (no aligned SPF/DKIM, no trusted ARC)")
+            continue
+        d.override(DecisionStep.ADMIN_ALLOW, "incident_allow", _describe_entry(entry),
+                   f"{d.category.value} -> clean", entry.note)
+        d.category, d.step = Category.CLEAN, DecisionStep.ADMIN_ALLOW
+        return True
+    return False
+
+
+def _admin_allow(inp: PolicyInput, d: _Decision) -> None:
+    facts = inp.facts
     allows = [e for e in match_entries(inp.lists, facts, inp.now, "admin") if e.action == "allow"]
     for entry in allows:  # step 4
         if d.category not in _ALLOW_LOWERS:
@@ -182,6 +213,10 @@ def _apply_lists(inp: PolicyInput, recipient: str | None, d: _Decision) -> None:
                    f"{d.category.value} -> clean", entry.note)
         d.category, d.step = Category.CLEAN, DecisionStep.ADMIN_ALLOW
         break
+
+
+def _user_lists(inp: PolicyInput, recipient: str | None, d: _Decision) -> None:
+    facts = inp.facts
     if recipient and d.category in _USER_CHOICE:  # step 5
         user = f"user:{recipient.lower()}"
         for entry in match_entries(inp.lists, facts, inp.now, user):
@@ -249,6 +284,9 @@ def decide(inp: PolicyInput, settings: PolicySettings, recipient: str | None = N
     else:
         _apply_lists(inp, recipient, d)  # steps 3-5
         action = policy.actions[d.category]  # step 6
+        if d.blocked:  # an admin block is never delivered, not even to junk
+            blocked = Action(settings.block_action)
+            action = blocked if blocked.strictness > action.strictness else action
         action, dmarc_override = _dmarc_action(settings, inp, d.category, action)
         if dmarc_override is not None:
             d.overrides.append(dmarc_override)

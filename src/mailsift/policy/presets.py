@@ -1,8 +1,12 @@
 """Category -> action presets (Standard and Strict) and the recipient-policy choice.
 
 Standard follows what large providers ship as their default protection: phishing, malware and
-impersonation are quarantined, spam goes to the junk folder. Strict also quarantines high-confidence
-spam and spoofing and junks bulk mail at a lower threshold (see ``Thresholds``).
+impersonation are quarantined, spam goes to the junk folder, and bulk mail (newsletters,
+marketing, notifications) reaches the inbox *tagged* (``X-Mailsift-Category: bulk``) so a
+client or Sieve rule can file it, as Gmail's Promotions tab does: a newsletter the reader
+subscribed to is not a threat, and a proper one (List-Unsubscribe, one-click unsubscribe) scores
+a *higher* bulk level than a sloppy one. Strict also quarantines high-confidence spam and
+spoofing and junks bulk mail, at a lower threshold (see ``Thresholds``).
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ _STANDARD = {
     Category.IMPERSONATION_DOMAIN: Action.QUARANTINE,
     Category.PHISH_SUSPECT: Action.JUNK,
     Category.SPAM: Action.JUNK,
-    Category.BULK: Action.JUNK,
+    Category.BULK: Action.TAG,
     Category.CLEAN: Action.DELIVER,
 }
 _STRICT = {
     **_STANDARD,
     Category.SPAM_HIGH: Action.QUARANTINE,
     Category.SPOOF: Action.QUARANTINE,
+    Category.BULK: Action.JUNK,
 }
 
 PRESETS: Mapping[str, Mapping[Category, Action]] = MappingProxyType({

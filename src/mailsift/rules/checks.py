@@ -50,7 +50,12 @@ FREEMAIL = _words(
     "hotmail.com hotmail.co.uk hotmail.fr outlook.com live.com msn.com aol.com icloud.com "
     "me.com mail.com gmx.com gmx.net gmx.de web.de yandex.com yandex.ru mail.ru inbox.ru "
     "list.ru bk.ru protonmail.com proton.me zoho.com qq.com 163.com 126.com sina.com "
-    "rediffmail.com tutanota.com usa.com consultant.com post.com"
+    "rediffmail.com tutanota.com usa.com consultant.com post.com accountant.com engineer.com "
+    "email.com myself.com dr.com writeme.com europe.com "
+    "hotmail.es hotmail.it hotmail.de yahoo.es yahoo.it yahoo.de yahoo.com.br outlook.es "
+    "outlook.fr outlook.de outlook.com.br libero.it virgilio.it tiscali.it laposte.net orange.fr "
+    "wanadoo.fr free.fr sfr.fr t-online.de freenet.de uol.com.br bol.com.br terra.com.br "
+    "sapo.pt"
 )
 _ADDRESS_IN_TEXT = re.compile(r"[\w.+-]+@((?:[\w-]+\.)+[A-Za-z]{2,})")
 _URLISH_TEXT = re.compile(
@@ -232,6 +237,23 @@ def _reply_to_freemail(args: Mapping[str, object]) -> CheckFn:
     return check
 
 
+def _from_freemail(args: Mapping[str, object]) -> CheckFn:
+    # Business-email-compromise requests come from a free-mail account under an executive's or a
+    # supplier's name; many people write from free mail too, so this is read only together with
+    # a BEC request (gift cards, a changed bank account, "are you at your desk").
+    domains = FREEMAIL | _strings(args["domains"])
+
+    def check(view: MessageView) -> tuple[str, ...]:
+        msg = view.msg
+        if msg.from_addr is None or _is_list_mail(view):
+            return ()
+        if msg.from_addr.domain in domains:
+            return (f"From {msg.from_addr.addr} (free mail)",)
+        return ()
+
+    return check
+
+
 def _from_name_contains_other_address(args: Mapping[str, object]) -> CheckFn:
     def check(view: MessageView) -> tuple[str, ...]:
         sender = view.msg.from_addr
@@ -404,6 +426,9 @@ CHECKS: dict[str, CheckSpec] = {
     ),
     "reply_to_freemail": CheckSpec(
         _reply_to_freemail, {"domains": []}, "Reply-To is a free-mail address other than From"
+    ),
+    "from_freemail": CheckSpec(
+        _from_freemail, {"domains": []}, "the sender writes from a free-mail address"
     ),
     "from_name_contains_other_address": CheckSpec(
         _from_name_contains_other_address, {}, "From display name holds another domain's address"

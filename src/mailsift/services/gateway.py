@@ -1,7 +1,12 @@
-"""The gateway use case: one message from the mail flow -> scan -> record -> deliver -> reply.
+"""The gateway use case: one message from the mail flow -> scan -> act -> observe -> answer.
 
-Shared by the SMTP content filter, the before-queue proxy and (for scanning and recording) the
-milter and the HTTP API, so every entry point behaves the same.
+``Gateway.handle`` is the one decision path of every mail-flow adapter: it cleans the message,
+scans it (lists, rollout state), recognises a retry, lets an :class:`Enactor` act on the verdict
+and then tells the observers (circuit breaker, shadow recorder, sender-history learner) about
+every message that took effect. The adapters only translate: the SMTP content filter and the
+before-queue proxy act by relaying or quarantining (``Deliverer``, through ``process``); the
+milter acts by recording the message and answering its MTA (``hand_back``). The HTTP scan API
+asks ``preview``: what the gateway would decide, with nothing recorded, delivered or counted.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -27,10 +34,39 @@ from mailsift.services.release_mark import ReleaseMarks, as_released, kept_relea
 from mailsift.services.scanning import ScanPool
 from mailsift.store.store import Store
 
-__all__ = ["Gateway", "GatewayStats", "message_ref"]
+__all__ = ["Decided", "Enactor", "Gateway", "GatewayStats", "message_ref"]
 
 log = logging.getLogger("mailsift.gateway")
 _DONE = ("delivered", "quarantined", "released")
+Answer = TypeVar("Answer")
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A scanned message, ready to be acted on: its reference, the bytes it goes on with
+    (foreign result headers removed), the scan result, when it arrived, and the trace statuses
+    of an earlier attempt (empty unless this is a retry)."""
+
+    ref: str
+    raw: bytes
+    result: ScanResult
+    received_at: float
+    prior: Mapping[str, str]
+
+
+class Enactor(Protocol[Answer]):
+    """How one adapter acts on a decided message and what it answers. ``act`` returns the
+    answer; ``took_effect`` says whether the verdict was carried out (the observers learn only
+    from those); ``already`` answers a retry of a message finished earlier (not acted on or
+    observed again); ``failed`` answers when scanning (``stage = "scan"``) or acting failed."""
+
+    async def act(self, decided: Decided) -> Answer: ...
+
+    def took_effect(self, outcome: Answer, result: ScanResult) -> bool: ...
+
+    async def already(self, ref: str, result: ScanResult | None) -> Answer: ...
+
+    def failed(self, ref: str, stage: str) -> Answer: ...
 
 
 def message_ref(raw: bytes, envelope: Envelope) -> str:
@@ -90,6 +126,7 @@ class Gateway:
         self._lists: ListSnapshot | None = None
         self._lists_at = 0.0
         self._lists_lock = asyncio.Lock()
+        self._relaying = RelayEnactor(deliverer)
 
     def clean_incoming(self, raw: bytes) -> bytes:
         """Drop headers outsiders must not set: our result headers and forged A-R headers
@@ -133,8 +170,21 @@ class Gateway:
             except Exception as exc:  # counting must never fail a message
                 log.warning("observer failed: %s", exc)
 
-    async def process(self, raw: bytes, envelope: Envelope) -> Reply:
-        """Handle one message of the SMTP flow and say what to answer."""
+    async def preview(self, raw: bytes, envelope: Envelope) -> ScanResult:
+        """What the gateway would decide for this message (HTTP scan API): the same cleaning,
+        lists and rollout state as ``handle``; nothing is recorded, delivered or observed."""
+        return await self.scan(self.clean_incoming(raw), envelope, message_ref(raw, envelope))
+
+    async def hand_back(self, decided: Decided, status: str) -> None:
+        """The MTA keeps (or drops) the message itself (milter): record it once, durably, then
+        set every recipient's trace status to what the MTA was told. Durable before the answer:
+        a quarantined message's raw bytes are in the blob store once this returns."""
+        if not decided.prior:
+            await self.recorder.record(decided.result, decided.raw, decided.received_at)
+        await self.recorder.set_status(decided.ref, status)
+
+    async def handle(self, raw: bytes, envelope: Envelope, enactor: Enactor[Answer]) -> Answer:
+        """Scan, act (through the adapter's ``enactor``), observe, answer: every adapter's path."""
         started = time.perf_counter()
         received_at = self.clock()
         ref = message_ref(raw, envelope)
@@ -153,23 +203,24 @@ class Gateway:
                 scan_error = exc
             prior = await looked_up
             if prior and all(s in _DONE for s in prior.values()):
-                result = None  # counted when it was first accepted
-                return Reply(250, f"2.0.0 Ok: already accepted as {ref}")
+                done, result = result, None  # counted when it was first accepted
+                return await enactor.already(ref, done)
             if result is None:
                 self.stats.errors.inc()
                 log.error("scan of %s failed: %s", ref, scan_error)
-                return Reply(451, f"4.3.0 Temporary scanning problem, try again later (ref {ref})")
-            reply = await self.deliverer.apply(result, clean, ref, received_at, prior)
-            if reply.code == 250 or (reply.code >= 500 and result.verdict.action.value == "reject"):
+                return enactor.failed(ref, "scan")
+            outcome = await enactor.act(Decided(ref, clean, result, received_at, prior))
+            if enactor.took_effect(outcome, result):
                 self.observe(result)
             log.info("%s from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",
                      ",".join(envelope.rcpt_to), result.verdict.category.value,
-                     result.verdict.action.value, reply.code)
-            return reply
+                     result.verdict.action.value,
+                     getattr(outcome, "code", None) or getattr(outcome, "kind", outcome))
+            return outcome
         except Exception as exc:  # the store or the spool failed: the client must keep the mail
             self.stats.errors.inc()
             log.exception("processing %s failed: %s", ref, exc)
-            return Reply(451, f"4.3.0 Temporary local problem, try again later (ref {ref})")
+            return enactor.failed(ref, "local")
         finally:
             if not looked_up.done():  # cancelled mid-scan: nobody will read the answer
                 looked_up.cancel()
@@ -177,3 +228,30 @@ class Gateway:
                 looked_up.exception()  # a failed look-up after an earlier failure: seen, not news
             self.stats.in_flight.dec()
             self.stats.observe(result, time.perf_counter() - started)
+
+    async def process(self, raw: bytes, envelope: Envelope) -> Reply:
+        """Handle one message of the SMTP flow (content filter, proxy) and say what to answer."""
+        return await self.handle(raw, envelope, self._relaying)
+
+
+class RelayEnactor:
+    """The SMTP flow acts by relaying, quarantining or spooling each recipient's copy."""
+
+    def __init__(self, deliverer: Deliverer) -> None:
+        self.deliverer = deliverer
+
+    async def act(self, decided: Decided) -> Reply:
+        return await self.deliverer.apply(decided.result, decided.raw, decided.ref,
+                                          decided.received_at, decided.prior)
+
+    def took_effect(self, outcome: Reply, result: ScanResult) -> bool:
+        # 250: relayed or quarantined; 5xx only when we rejected (a next hop's 5xx is theirs)
+        return outcome.code == 250 or (outcome.code >= 500
+                                       and result.verdict.action.value == "reject")
+
+    async def already(self, ref: str, result: ScanResult | None) -> Reply:
+        return Reply(250, f"2.0.0 Ok: already accepted as {ref}")
+
+    def failed(self, ref: str, stage: str) -> Reply:
+        what = "scanning" if stage == "scan" else "local"
+        return Reply(451, f"4.3.0 Temporary {what} problem, try again later (ref {ref})")

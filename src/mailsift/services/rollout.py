@@ -1,5 +1,6 @@
-"""Safe rollout use cases: stage, check (the gate), promote, roll back, breaker trips,
-incidents and incident release. Shared by the CLI, the REST API and the web UI.
+"""Safe rollout use cases: stage, check (the gate), promote, withdraw, retire, roll back; breaker
+trips, incidents and incident release come from ``rollout_incidents``. Shared by the CLI, the
+REST API and the web UI.
 
 Every change is audited. Rollback never depends on the update path that broke: each staged
 version is copied into ``[rollout] artifacts_dir`` when it is staged, and the built-in pack ships
@@ -22,16 +23,29 @@ from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
-from mailsift.core.lists import ListEntry
 from mailsift.core.rollout import CanaryScope, Deployment, RolloutState
 from mailsift.parsing.sources import iter_messages
-from mailsift.rollout.breaker import Trip
-from mailsift.rollout.gate import GateInput, GateReport, candidate_state, run_gate
+from mailsift.rollout.gate import (
+    GateInput,
+    GateReport,
+    candidate_state,
+    judge_shadow,
+    run_gate,
+    shadow_problem,
+)
+from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, robustness_cases
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter
 from mailsift.services.report_corpus import reported_ham_inputs
-from mailsift.services.upgrades import Adoption, Builtin, adopt_builtins, is_baseline
+from mailsift.services.rollout_gate import (
+    pack_of_rule,
+    raises_rule,
+    rule_trial_state,
+    shadow_rules,
+)
+from mailsift.services.rollout_incidents import IncidentOps
+from mailsift.services.upgrades import Adoption, Builtin, adopt_builtins
 from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
 
@@ -40,7 +54,7 @@ __all__ = ["RolloutService"]
 log = logging.getLogger("mailsift.rollout")
 
 
-class RolloutService:
+class RolloutService(IncidentOps):
     def __init__(self, store: Store, settings: Settings, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -144,6 +158,11 @@ class RolloutService:
         for label, path in corpora:
             for msg_id, raw in iter_messages([path]):
                 yield GateInput(source=Path(path).name, label=label, id=msg_id, raw=raw)
+        # the shipped robustness set, on every check: its legitimate mail is known-good, and
+        # the candidate must not let through a lure the active set catches
+        for case in robustness_cases() if self.settings.rollout.robustness_set else ():
+            yield GateInput(ROBUSTNESS_SOURCE, case.label, case.id, case.raw,
+                            must_catch=case.label == "threat")
         seen: set[str] = set()  # a reported message is not replayed again as traffic
         if self.settings.rollout.reported_ham:
             yield from reported_ham_inputs(self.store, seen)
@@ -168,17 +187,49 @@ class RolloutService:
         require(actor, "rollout.read")
         dep = self._find(name, version)
         current = self.state()
-        options = ScanOptions(offline=True)
-        active = build_pipeline(self.settings, replace(options, rollout=current))
-        trial = build_pipeline(self.settings,
-                               replace(options, rollout=candidate_state(current, dep)))
-        known = [("ham", p) for p in self.settings.rollout.known_good]
-        report = run_gate(self.settings, active, trial, dep, self._inputs(
-            [*known, *corpora],
-            self.settings.rollout.recent_messages if recent is None else recent))
+        report = self._replay(current, candidate_state(current, dep), dep, corpora, recent)
+        judge_shadow(report, self._shadow_diff(dep), self.settings.rollout.traffic_budget)
+        report.shadow_rules = shadow_rules(dep, current.rule_states)
+        if report.shadow_rules:
+            report.notes.append(
+                f"{len(report.shadow_rules)} rule(s) stay in shadow after this promotion "
+                f"({', '.join(report.shadow_rules)}): promoting does not make them act; "
+                "'mailsift rollout rule ID --state canary|active' is gated on each one's effect")
         self.store.rollout.set_state(dep.kind, dep.name, dep.version, dep.state,
                                      gate={**report.to_dict(), "at": self.clock()})
         self.store.audit.append(actor.name, "rollout.check", f"{dep.artifact}@{dep.version}",
+                                {"passed": report.passed, "reasons": report.reasons})
+        return report
+
+    def _replay(self, current: RolloutState, trial_state: RolloutState, dep: Deployment,
+                corpora: Iterable[tuple[str, str]] = (), recent: int | None = None, *,
+                rule: str | None = None) -> GateReport:
+        """The gate's replay: every input with the enforced set and with ``trial_state``."""
+        options = ScanOptions(offline=True)
+        active = build_pipeline(self.settings, replace(options, rollout=current))
+        trial = build_pipeline(self.settings, replace(options, rollout=trial_state))
+        known = [("ham", p) for p in self.settings.rollout.known_good]
+        return run_gate(self.settings, active, trial, dep, self._inputs(
+            [*known, *corpora],
+            self.settings.rollout.recent_messages if recent is None else recent), rule=rule)
+
+    def _shadow_diff(self, dep: Deployment) -> dict[str, Any]:
+        return self.store.rollout.shadow_diff(f"{dep.artifact}@{dep.version}")
+
+    def shadow_rules(self, dep: Deployment) -> list[str]:
+        """Rules of a pack version that stay in shadow when it is promoted."""
+        return shadow_rules(dep, self.state().rule_states)
+
+    def check_rule(self, actor: Principal, rule: str, state: str = "active") -> GateReport:
+        """The gate for one rule: what changes when it acts (with the rest of the set)."""
+        require(actor, "rollout.read")
+        target = self._rule_target(rule, state) or ArtifactState.ACTIVE
+        current = self.state()
+        pack = pack_of_rule(rule, current.deployments)
+        if pack is None:
+            raise InputError(f"rule {rule} is in no registered pack version (rollout status)")
+        report = self._replay(current, rule_trial_state(current, rule, target), pack, rule=rule)
+        self.store.audit.append(actor.name, "rollout.check", f"rule:{rule}",
                                 {"passed": report.passed, "reasons": report.reasons})
         return report
 
@@ -187,18 +238,28 @@ class RolloutService:
                 to: str = "active", scope: CanaryScope | None = None, force: bool = False,
                 reason: str = "") -> Deployment:
         require(actor, "rollout.write")
-        target = ArtifactState(to)
+        try:
+            target = ArtifactState(to)
+        except ValueError:
+            raise InputError(f"unknown state {to!r}") from None
         dep = self._find(name, version)
         row = self.store.rollout.row(dep.kind, dep.name, dep.version) or {}
         gate = json.loads(row.get("gate_json") or "null")
         problems = []
-        if target is ArtifactState.CANARY and scope is None:
+        if target not in (ArtifactState.CANARY, ArtifactState.ACTIVE):
+            raise InputError(f"promote to canary or active, not {to!r} (withdraw or retire "
+                             "take a version out of shadow or canary)")
+        if target is ArtifactState.CANARY and (scope is None or scope.empty):
             raise InputError("a canary needs a scope (recipients, domains or percent)")
         if target in (ArtifactState.CANARY, ArtifactState.ACTIVE):
             if gate is None:
                 problems.append("the gate has not run (mailsift rollout check)")
             elif not gate.get("passed"):
                 problems.append("the gate refused it: " + "; ".join(gate.get("reasons", [])))
+            # the shadow diff keeps growing after the gate ran: judge it as it is now
+            shadow = shadow_problem(self._shadow_diff(dep), self.settings.rollout.traffic_budget)
+            if shadow is not None and shadow not in (gate or {}).get("reasons", []):
+                problems.append(shadow)
             shadow_hours = (self.clock() - dep.since) / 3600
             if dep.state is ArtifactState.SHADOW and \
                     shadow_hours < self.settings.rollout.min_shadow_hours:
@@ -238,8 +299,12 @@ class RolloutService:
         current = next((d for d in reversed(deps) if d.state is ArtifactState.ACTIVE), None)
         if current is None:
             raise InputError(f"{name} has no active version to roll back")
+        # only a version that once acted is a rollback target: one retired from shadow or
+        # canary (``retire``) never enforced anything
         previous = [d for d in deps if d.state is ArtifactState.RETIRED
-                    and d.kind == current.kind and d.version != current.version]
+                    and d.kind == current.kind and d.version != current.version
+                    and (self.store.rollout.row(d.kind, d.name, d.version) or {})
+                    .get("promoted_at") is not None]
         if not previous:
             raise InputError(f"{current.artifact} has no earlier version to return to")
         back = previous[-1]
@@ -254,13 +319,84 @@ class RolloutService:
         return replace(back, state=ArtifactState.ACTIVE)
 
     def set_rule(self, actor: Principal, rule: str, state: str | None, *,
-                 reason: str = "") -> None:
-        """Promote or demote one rule inside its pack (``None`` clears the override)."""
+                 reason: str = "", force: bool = False) -> None:
+        """Promote or demote one rule inside its pack (``None`` clears the override). A change
+        that makes the rule act more (to canary or active, or clearing a shadow override of a
+        rule written active) passes the rule's own gate first, or is forced (audited)."""
         require(actor, "rollout.write")
-        self.store.rollout.set_rule_state(rule, ArtifactState(state) if state else None,
-                                          actor=actor.name, reason=reason)
-        self.store.audit.append(actor.name, "rollout.rule", rule,
-                                {"state": state, "reason": reason})
+        target = self._rule_target(rule, state)
+        current = self.state()
+        pack = pack_of_rule(rule, current.deployments)
+        written = next((r.state for r in load_pack(pack.path or str(BUILTIN_PACK)).rules
+                        if r.id == rule), None) if pack is not None else None
+        problems: list[str] = []
+        if raises_rule(current.rule_states, rule, written, target):
+            report = self.check_rule(actor, rule, (target or written or ArtifactState.ACTIVE)
+                                     .value)
+            problems = report.reasons
+        if problems and not force:
+            raise InputError(f"rule {rule} refused: " + "; ".join(problems)
+                             + " (use --force to override; it is audited)")
+        self.store.rollout.set_rule_state(rule, target, actor=actor.name, reason=reason)
+        self.store.audit.append(actor.name, "rollout.force" if problems else "rollout.rule",
+                                f"rule:{rule}" if problems else rule,
+                                {"state": state, "reason": reason, "overridden": problems})
+        if problems:
+            self.alerts.raise_alert("forced_promotion", f"rule:{rule}",
+                                     f"{actor.name} forced rule {rule} to {state or 'written'}: "
+                                     + "; ".join(problems))
+
+    # -- taking staged versions back --------------------------------------------------------
+    def withdraw(self, actor: Principal, name: str, version: str | None = None, *,
+                 reason: str = "") -> Deployment:
+        """A canary goes back to shadow: it stops acting anywhere and keeps being recorded."""
+        return self._take_back(actor, name, version, ArtifactState.SHADOW, reason,
+                               allowed=(ArtifactState.CANARY,))
+
+    def retire(self, actor: Principal, name: str, version: str | None = None, *,
+               reason: str = "") -> Deployment:
+        """A shadow or canary version stops running (its local copy stays). The active version
+        is left alone: ``rollback`` returns it to its predecessor."""
+        return self._take_back(actor, name, version, ArtifactState.RETIRED, reason,
+                               allowed=(ArtifactState.SHADOW, ArtifactState.CANARY))
+
+    def _take_back(self, actor: Principal, name: str, version: str | None,
+                   target: ArtifactState, reason: str,
+                   allowed: tuple[ArtifactState, ...]) -> Deployment:
+        require(actor, "rollout.write")
+        dep = self._find(name, version)
+        if dep.state not in allowed:
+            raise InputError(f"{dep.artifact}@{dep.version} is {dep.state.value}; only "
+                             f"{' or '.join(s.value for s in allowed)} versions can be "
+                             f"{'withdrawn' if target is ArtifactState.SHADOW else 'retired'}"
+                             + (" (use rollback for the active one)"
+                                if dep.state is ArtifactState.ACTIVE else ""))
+        self.store.rollout.set_state(dep.kind, dep.name, dep.version, target)
+        if dep.state is ArtifactState.CANARY:
+            self.store.rollout.mark_alerts_rolled_back(dep.artifact, dep.version)
+        verb = "withdraw" if target is ArtifactState.SHADOW else "retire"
+        self.store.audit.append(actor.name, f"rollout.{verb}", f"{dep.artifact}@{dep.version}",
+                                {"from": dep.state.value, "to": target.value, "reason": reason})
+        return replace(dep, state=target, scope=None)
+
+    def _rule_target(self, rule: str, state: str | None) -> ArtifactState | None:
+        """Validate a rule state change: a known state, a rule some registered pack has."""
+        try:
+            target = ArtifactState(state) if state else None
+        except ValueError:
+            raise InputError(f"unknown rule state {state!r} (one of "
+                             f"{', '.join(s.value for s in ArtifactState)}, or clear)") from None
+        if rule not in self.known_rules():
+            raise InputError(f"no rule {rule!r} in any registered or configured pack")
+        return target
+
+    def known_rules(self) -> frozenset[str]:
+        """Rule ids of every configured pack and every registered pack version."""
+        paths = [p for _, p in self._configured_packs().values()]
+        paths += [d.path for d in self.store.rollout.deployments("rules")
+                  if d.path and Path(d.path).is_file()]
+        ids = {r for path in paths for r, *_ in self._rules_of(path or str(BUILTIN_PACK))}
+        return frozenset(ids)
 
     def status(self) -> dict[str, Any]:
         deps = []
@@ -280,204 +416,9 @@ class RolloutService:
                 "incidents": [i.to_dict() for i in self.store.rollout.incidents("open")],
                 "alerts": [a.to_dict() for a in self.store.rollout.alerts(20)]}
 
-    # -- breaker trips and incidents ------------------------------------------------------------
-    def young(self, subject: str) -> bool:
-        """Did the subject enter enforcement less than ``young_days`` ago: an artifact version
-        promoted since (a site's baseline and configured versions never are), or a rule made
-        active since, or new or changed in a pack version promoted since?"""
-        limit = self.settings.rollout.young_days * 86400
-        now = self.clock()
-        if subject.startswith("artifact:"):
-            artifact, _, version = subject[9:].rpartition("@")
-            kind, _, name = artifact.partition(":")
-            dep = next((d for d in self.store.rollout.deployments(kind, name)
-                        if d.version == version), None)
-            return dep is not None and bool(dep.path) and now - dep.since < limit \
-                and not is_baseline(self.store, dep)
-        if subject.startswith("rule:"):
-            rule = subject[5:]
-            row = self.store.rollout.rule_states().get(rule)
-            if row is not None and row["state"] in ("active", "canary") \
-                    and now - row["since"] < limit:
-                return True
-            packs = self.store.rollout.deployments("rules")
-            for dep in packs:
-                if dep.path and dep.state in (ArtifactState.ACTIVE, ArtifactState.CANARY) \
-                        and now - dep.since < limit and not is_baseline(self.store, dep) \
-                        and rule in self._changed_rules(dep, packs):
-                    return True
-        return False
-
-    def _changed_rules(self, dep: Deployment, packs: Sequence[Deployment]) -> frozenset[str]:
-        """The rules of ``dep`` that entered enforcement with it: new, or changed in logic,
-        weight, category or state since every earlier version of its pack with a local copy (a
-        pack upgrade does not make its unchanged, established rules young)."""
-        mine = self._rules_of(dep.path)
-        order = {d.version: (self.store.rollout.row(d.kind, d.name, d.version) or {})
-                 .get("id", 0) for d in packs if d.name == dep.name}
-        before: set[tuple[str, str, str]] = set()
-        for other in packs:
-            if other.name == dep.name and order[other.version] < order[dep.version] \
-                    and other.path and Path(other.path).is_file():
-                before |= self._rules_of(other.path)
-        return frozenset(rule for rule, *_ in mine - before)
-
     def _rules_of(self, path: str) -> frozenset[tuple[str, str, str]]:
         cached = self._pack_rules.get(path)
         if cached is None:
             cached = frozenset((r.id, r.version, r.state.value) for r in load_pack(path).rules)
             self._pack_rules[path] = cached
         return cached
-
-    @staticmethod
-    def _query(subject: str, since: float, action: str | None = None) -> TraceQuery:
-        if subject.startswith("rule:"):
-            return TraceQuery(finding=subject[5:], since=since, action=action)
-        if subject.startswith("artifact:"):
-            artifact, _, version = subject[9:].rpartition("@")
-            return TraceQuery(artifact=artifact, version=version, since=since, action=action)
-        return TraceQuery(category=subject[9:], since=since, action=action)
-
-    def _affected(self, subject: str, since: float) -> list[str]:
-        """Messages the subject helped quarantine or reject since ``since``."""
-        query = self._query(subject, since)
-        ids: list[str] = []
-        cursor = None
-        while True:
-            page = self.store.trace.search(query, cursor=cursor, limit=500)
-            ids.extend(i.message for i in page.items if i.action in ("quarantine", "reject"))
-            cursor = page.next_cursor
-            if not cursor:
-                break
-        return list(dict.fromkeys(ids))
-
-    def handle_trip(self, trip: Trip, *, window_seconds: float) -> str | None:
-        """Act on a trip. A young subject (promoted within ``young_days``) is demoted or rolled
-        back, alerted and gets an incident listing what it quarantined. An established rule or
-        category is only alerted: a spike there is as likely a real campaign as a misfire, and
-        demoting an old phishing rule in the middle of a campaign would let the campaign in."""
-        actor = Principal("circuit-breaker", "admin")
-        subject = trip.subject
-        artifact = version = ""
-        if subject.startswith("artifact:"):
-            artifact, _, version = subject[9:].rpartition("@")
-        if not self.young(subject):
-            self.alerts.raise_alert(f"breaker_{trip.kind}", subject,
-                                     f"{trip.reason}; established, so not demoted: review",
-                                     artifact=artifact, version=version)
-            log.warning("circuit breaker (alert only): %s: %s", subject, trip.reason)
-            return None
-        action = "alert only"
-        if subject.startswith("rule:"):
-            self.set_rule(actor, subject[5:], ArtifactState.SHADOW.value, reason=trip.reason)
-            action = f"rule {subject[5:]} demoted to shadow"
-        elif subject.startswith("artifact:"):
-            kind, _, name = artifact.partition(":")
-            try:
-                back = self.rollback(actor, artifact, reason=trip.reason)
-                action = f"{artifact} rolled back to {back.version}"
-            except InputError:
-                self.store.rollout.set_state(kind, name, version, ArtifactState.SHADOW)
-                action = f"{artifact}@{version} demoted to shadow"
-        existing = self.store.rollout.open_incident_for(subject)
-        since = self.clock() - max(window_seconds, 24 * 3600)
-        affected = self._affected(subject, since)
-        if existing is not None:
-            self.store.rollout.add_incident_messages(existing.id, affected)
-            incident = existing.id
-        else:
-            # The hold keeps the originals through retention purges until the incident is done.
-            hold = self.store.retention.place_hold(
-                f"incident {subject}", self._query(subject, since, "quarantine"),
-                actor=actor.name, reason=trip.reason) if affected else None
-            incident = self.store.rollout.open_incident(
-                subject, artifact=artifact, version=version, reason=trip.reason,
-                action_taken=action, messages=affected,
-                hold_id=hold.id if hold is not None else "")
-        self.alerts.raise_alert(f"breaker_{trip.kind}", subject,
-                                 f"{trip.reason}; {action}; incident {incident} lists "
-                                 f"{len(affected)} message(s)", artifact=artifact,
-                                 version=version, incident=incident)
-        log.warning("circuit breaker: %s: %s; %s; incident %s (%d messages)", subject,
-                    trip.reason, action, incident, len(affected))
-        return incident
-
-    def refresh_incident(self, incident: str) -> int:
-        """Add messages the subject quarantined after the incident opened: until every node has
-        restarted its scan workers on the demotion, a few more can be caught. Returns how many."""
-        info = self.store.rollout.incident(incident)
-        if info is None or info.subject.startswith("category:"):
-            return 0
-        window = max(24 * 3600.0, self.settings.rollout.window_buckets
-                     * self.settings.rollout.bucket_seconds)
-        return self.store.rollout.add_incident_messages(
-            incident, self._affected(info.subject, info.opened_at - window))
-
-    def incident_allow(self, actor: Principal, incident: str, kind: str, value: str, *,
-                       hours: float, note: str = "") -> ListEntry:
-        """A time-boxed, audited allow that beats even high-confidence verdicts (step 4)."""
-        require(actor, "rollout.write")
-        if not 0 < hours <= 24 * 7:
-            raise InputError("an incident allow must expire within a week")
-        entry = ListEntry(kind=kind, value=value, action="allow", scope=f"incident:{incident}",
-                          expires_at=self.clock() + hours * 3600, note=note or incident,
-                          author=actor.name)
-        added = self.store.lists.add(entry)
-        self.store.audit.append(actor.name, "incident.allow", incident,
-                                {"kind": kind, "value": value, "hours": hours})
-        return added
-
-    async def release_incident(self, actor: Principal, incident: str, *,
-                               offline: bool | None = None) -> dict[str, Any]:
-        """Re-scan every message of the incident with the current set and release those that
-        are no longer quarantined — exactly once per recipient (the release ledger), recorded
-        as released by the incident. Safe to run again: done recipients are skipped."""
-        from mailsift.services.access import NotFound
-        from mailsift.services.release import ReleaseService
-
-        require(actor, "quarantine.release")
-        info = self.store.rollout.incident(incident)
-        if info is None:
-            raise NotFound(f"no incident {incident}")
-        started = self.clock()
-        self.refresh_incident(incident)
-        pipeline = build_pipeline(self.settings, ScanOptions(offline=offline,
-                                                             rollout=self.state()))
-        lists = self.store.lists.snapshot()
-        service = ReleaseService(self.store, rescan=lambda raw, env: pipeline.scan(
-            raw, env, lists=lists))
-        outcomes: dict[str, str] = {}
-        counts = {"released": 0, "kept": 0, "already": 0, "failed": 0, "skipped": 0}
-        for message, previous in self.store.rollout.incident_messages(incident):
-            if previous == "released":
-                counts["already"] += 1
-                continue
-            try:
-                report = await service.release(actor, message, rescan=True,
-                                               reason=f"incident {incident}")
-            except (NotFound, InputError) as exc:
-                outcomes[message] = f"skipped: {exc}"[:200]
-                counts["skipped"] += 1
-                continue
-            if report.sent or (report.already and not report.kept and not report.failed):
-                outcomes[message] = "released"
-                counts["released" if report.sent else "already"] += 1
-            elif report.kept:
-                outcomes[message] = "kept: " + "; ".join(report.kept.values())[:180]
-                counts["kept"] += 1
-            else:
-                outcomes[message] = "failed: " + "; ".join(
-                    f"{k}: {v}" for k, v in report.failed.items())[:180]
-                counts["failed"] += 1
-        self.store.rollout.set_incident_outcome(incident, outcomes)
-        released = sum(1 for _, o in self.store.rollout.incident_messages(incident)
-                       if o == "released")
-        done = counts["failed"] == 0
-        self.store.rollout.update_incident(
-            incident, released=released, state="released" if done else "open",
-            closed_at=self.clock() if done else None)
-        if done and info.hold_id:
-            self.store.retention.release_hold(info.hold_id)
-        summary = {"incident": incident, **counts, "seconds": round(self.clock() - started, 3)}
-        self.store.audit.append(actor.name, "incident.release", incident, summary)
-        return summary

@@ -167,8 +167,11 @@ def _scope(text: str) -> CanaryScope | None:
     data = json.loads(text or "null")
     if not data:
         return None
+    # clamped: a row written before percent was validated (500 acted as 100) must not stop
+    # every node from reading the registry
+    percent = min(100.0, max(0.0, float(data.get("percent", 0)) or 0.0))
     return CanaryScope(tuple(data.get("recipients", ())), tuple(data.get("domains", ())),
-                       float(data.get("percent", 0)))
+                       percent)
 
 
 def _deployment(r: Any) -> Deployment:

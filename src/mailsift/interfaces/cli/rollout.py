@@ -3,10 +3,13 @@
     mailsift rollout status
     mailsift rollout stage PACK.toml|MODEL.json [--note TEXT]  (new version, in shadow)
     mailsift rollout check CANDIDATE [--corpus LABEL:PATH ...] (the gate; exit 1 when refused)
+    mailsift rollout check rule:RULE_ID                         (the gate for one rule)
     mailsift rollout promote NAME [--version V] --to canary|active
                      [--recipient A ...] [--domain D ...] [--percent N] [--force --reason TEXT]
+    mailsift rollout withdraw NAME [--version V] [--reason TEXT]  (canary -> shadow)
+    mailsift rollout retire NAME [--version V] [--reason TEXT]    (shadow/canary -> retired)
     mailsift rollout rollback NAME [--reason TEXT]
-    mailsift rollout rule RULE_ID --state shadow|canary|active|retired|clear
+    mailsift rollout rule RULE_ID --state shadow|canary|active|retired|clear [--force]
     mailsift incident list | show ID | release ID | allow ID --domain D --hours H
 
 CANDIDATE and NAME are a staged pack or model name (``rules:NAME``/``model:NAME`` where both
@@ -70,6 +73,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--reason", default="")
     add_common(c)
     c.set_defaults(func=_promote)
+    for verb, text in (("withdraw", "take a canary back to shadow (it stops acting)"),
+                       ("retire", "stop running a shadow or canary version")):
+        c = rs.add_parser(verb, help=text)
+        c.add_argument("name")
+        c.add_argument("--version")
+        c.add_argument("--reason", default="")
+        add_common(c)
+        c.set_defaults(func=_take_back, verb=verb)
     c = rs.add_parser("rollback", help="return to the previous version")
     c.add_argument("name")
     c.add_argument("--reason", default="")
@@ -79,6 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("rule")
     c.add_argument("--state", choices=_STATES, required=True)
     c.add_argument("--reason", default="")
+    c.add_argument("--force", action="store_true",
+                   help="override the rule's refusing gate (audited)")
     add_common(c)
     c.set_defaults(func=_rule)
 
@@ -140,6 +153,10 @@ def _stage(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     service = _service(args)
     name, version = args.candidate, args.version
+    if name.startswith("rule:"):
+        report = service.check_rule(principal(args), name[5:])
+        emit(args, report.to_dict(), _render_report(report.to_dict()))
+        return 0 if report.passed else 1
     if Path(args.candidate).exists():
         if args.candidate.endswith(".json"):
             from mailsift.ml.model import load_model
@@ -168,7 +185,9 @@ def _check(args: argparse.Namespace) -> int:
 def _render_report(r: dict[str, Any]) -> str:
     lines = [f"gate for {r['candidate']}: {'PASSED' if r['passed'] else 'REFUSED'}"]
     lines += [f"  - {reason}" for reason in r["reasons"]]
-    lines.append(f"  messages replayed: {r['messages']}")
+    lines += [f"  note: {note}" for note in r.get("notes", ())]
+    lines.append(f"  messages replayed: {r['messages']}; known-good {r.get('known_good', 0)} "
+                 f"{r.get('known_good_sources') or ''}")
     if r["changes"]:
         lines.append("  verdict changes (source: before -> after):")
         lines += [f"    {c['source']}: {c['before']} -> {c['after']}: {c['count']}"
@@ -184,6 +203,12 @@ def _render_report(r: dict[str, Any]) -> str:
         lines += [f"    [{m['source']}:{m['id']}] {m['subject']!r} {m['before']} -> "
                   f"{m['after']} by {', '.join(m['rules'])}"
                   for m in r["newly_quarantined"][:50]]
+    through = r.get("let_through") or []
+    if through:
+        lines.append(f"  threats the active set catches and the candidate lets through "
+                     f"({len(through)}):")
+        lines += [f"    [{m['source']}:{m['id']}] {m['subject']!r} {m['before']} -> {m['after']}"
+                  for m in through[:50]]
     still = r.get("still_quarantined") or []
     if still:
         lines.append(f"  known-good mail the active set already quarantines ({len(still)}; "
@@ -197,8 +222,23 @@ def _promote(args: argparse.Namespace) -> int:
     scope = None
     if args.to == "canary":
         scope = CanaryScope(tuple(args.recipient), tuple(args.domain), args.percent)
-    dep = _service(args).promote(principal(args), args.name, args.version, to=args.to,
-                                 scope=scope, force=args.force, reason=args.reason)
+    service = _service(args)
+    dep = service.promote(principal(args), args.name, args.version, to=args.to,
+                          scope=scope, force=args.force, reason=args.reason)
+    shadow = service.shadow_rules(dep)
+    text = f"{dep.artifact}@{dep.version} is now {dep.state.value}"
+    if shadow:  # what the promotion did not make act
+        text += (f"\n{len(shadow)} rule(s) stay in shadow: {', '.join(shadow)} (each is "
+                 "promoted on its own: mailsift rollout rule ID --state active, gated)")
+    emit(args, {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value,
+                "shadow_rules": shadow}, text)
+    return 0
+
+
+def _take_back(args: argparse.Namespace) -> int:
+    service = _service(args)
+    take = service.withdraw if args.verb == "withdraw" else service.retire
+    dep = take(principal(args), args.name, args.version, reason=args.reason)
     emit(args, {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value},
          f"{dep.artifact}@{dep.version} is now {dep.state.value}")
     return 0
@@ -213,7 +253,8 @@ def _rollback(args: argparse.Namespace) -> int:
 
 def _rule(args: argparse.Namespace) -> int:
     state = None if args.state == "clear" else args.state
-    _service(args).set_rule(principal(args), args.rule, state, reason=args.reason)
+    _service(args).set_rule(principal(args), args.rule, state, reason=args.reason,
+                            force=args.force)
     emit(args, {"rule": args.rule, "state": args.state}, f"rule {args.rule}: {args.state}")
     return 0
 

@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--name", default="", help="model name (default: the file name)")
     p.add_argument("--c", type=float, default=None, help="inverse regularisation strength")
     p.add_argument("--folds", type=int, default=None, metavar="K",
-                   help="source-grouped folds for calibration and metrics")
+                   help="grouped folds for calibration and metrics (default: hold out one "
+                        "source group at a time)")
     p.add_argument("--objective", choices=("threat", "multinomial"), default=None,
                    help="threat: ham against spam+phish (default, one threat probability); "
                         "multinomial: separate ham/spam/phish probabilities")
@@ -98,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     for source, row in report.metrics.get("per_source_out_of_fold", {}).items():
         print(f"  held out {source:30s} {row['label']:6s} accuracy {row['accuracy']:.4f} "
               f"threat@0.5 {row['threat_rate_at_0.5']:.4f}")
+    for rate, threshold in report.metrics.get("ham_threshold_every_source", {}).items():
+        print(f"  p_threat at which every ham source (held out by group) has <= "
+              f"{float(rate):.2%} of its messages: {threshold:.2f}")
     for key, value in report.metrics.get("ham_threat_thresholds", {}).items():
         print(f"  p_threat above which {key} of out-of-fold ham lies: {value}")
     return 0

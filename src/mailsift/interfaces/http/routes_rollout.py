@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from mailsift.core.errors import InputError
 from mailsift.core.rollout import CanaryScope
 from mailsift.interfaces.http.deps import Caller
 from mailsift.services.access import NotFound, require
@@ -48,6 +47,14 @@ class RuleState(BaseModel):
 
     state: str | None
     reason: str = ""
+    force: bool = False
+
+
+class TakeBack(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | None = None
+    reason: str = ""
 
 
 class IncidentAllow(BaseModel):
@@ -79,17 +86,32 @@ def stage(svc: Rollout, caller: Caller,
 @router.post("/rollout/{name}/check", tags=["rollout"], summary="Run the promotion gate")
 def check(svc: Rollout, caller: Caller, name: str, version: str | None = None
           ) -> dict[str, Any]:
+    if name.startswith("rule:"):
+        return svc.check_rule(caller, name[5:]).to_dict()
     return svc.check(caller, name, version).to_dict()
 
 
 @router.post("/rollout/{name}/promote", tags=["rollout"], summary="Promote to canary/active")
 def promote(svc: Rollout, caller: Caller, name: str, body: Promotion) -> dict[str, Any]:
-    if body.to not in ("canary", "active"):
-        raise InputError("to must be canary or active")
     scope = CanaryScope(tuple(body.recipients), tuple(body.domains), body.percent) \
         if body.to == "canary" else None
     dep = svc.promote(caller, name, body.version, to=body.to, scope=scope, force=body.force,
                       reason=body.reason)
+    return {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value,
+            "shadow_rules": svc.shadow_rules(dep)}
+
+
+@router.post("/rollout/{name}/withdraw", tags=["rollout"],
+             summary="Take a canary back to shadow (it stops acting, keeps being recorded)")
+def withdraw(svc: Rollout, caller: Caller, name: str, body: TakeBack) -> dict[str, Any]:
+    dep = svc.withdraw(caller, name, body.version, reason=body.reason)
+    return {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value}
+
+
+@router.post("/rollout/{name}/retire", tags=["rollout"],
+             summary="Stop running a shadow or canary version")
+def retire(svc: Rollout, caller: Caller, name: str, body: TakeBack) -> dict[str, Any]:
+    dep = svc.retire(caller, name, body.version, reason=body.reason)
     return {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value}
 
 
@@ -101,7 +123,7 @@ def rollback(svc: Rollout, caller: Caller, name: str, reason: str = "") -> dict[
 
 @router.put("/rollout/rules/{rule}", tags=["rollout"], summary="Set one rule's rollout state")
 def rule_state(svc: Rollout, caller: Caller, rule: str, body: RuleState) -> dict[str, Any]:
-    svc.set_rule(caller, rule, body.state, reason=body.reason)
+    svc.set_rule(caller, rule, body.state, reason=body.reason, force=body.force)
     return {"rule": rule, "state": body.state}
 
 

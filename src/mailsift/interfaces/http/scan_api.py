@@ -1,8 +1,10 @@
 """HTTP scanning endpoints: ``POST /v1/scan`` (mailsift's JSON) and ``POST /checkv2``
 (Rspamd's protocol, so tools that speak it can use mailsift), plus ``/healthz`` and ``/metrics``.
 
-Scanning over HTTP decides and explains; it does not store or deliver the message (the caller
-acts on the answer, as with Rspamd).
+Scanning over HTTP reports what the gateway would do (``Gateway.preview``: the same cleaning, lists
+and rollout state as the mail flow); it does not store, deliver or count the message (the caller
+acts on the answer, as with Rspamd), so the circuit breaker and sender history only learn from
+mail that went through the flow.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, Category
-from mailsift.services.gateway import Gateway, message_ref
+from mailsift.services.gateway import Gateway
 
 __all__ = ["RSPAMD_ACTIONS", "build_scan_router"]
 
@@ -131,7 +133,7 @@ def build_scan_router(gateway: Gateway, *, max_bytes: int,
         raw = await _body(request, max_bytes)
         env = Envelope(mail_from=mail_from, rcpt_to=tuple(rcpt or ()),
                        connection=Connection(client_ip=_ip(client_ip), helo=helo))
-        result = await gateway.scan(gateway.clean_incoming(raw), env, message_ref(raw, env))
+        result = await gateway.preview(raw, env)
         return result.to_dict()
 
     @router.api_route("/checkv2", methods=["POST", "GET"], dependencies=deps, tags=["scan"],
@@ -148,7 +150,7 @@ def build_scan_router(gateway: Gateway, *, max_bytes: int,
             connection=Connection(client_ip=_ip(h.get("ip")), helo=h.get("helo"),
                                   client_name=h.get("hostname")),
         )
-        result = await gateway.scan(gateway.clean_incoming(raw), env, message_ref(raw, env))
+        result = await gateway.preview(raw, env)
         reply = _rspamd(result, gateway, started)
         if not _zstd(request):
             return reply

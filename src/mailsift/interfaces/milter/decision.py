@@ -1,9 +1,10 @@
-"""What the milter tells the MTA about one message: scan, record, then one decision.
+"""What the milter tells the MTA about one message: a translation of the gateway's decision.
 
-A milter gives one answer for the whole message, so the **strictest** recipient action applies
-(reject > tempfail > quarantine > junk > tag > deliver). This module runs on the gateway's event
-loop: the scan goes to the gateway's worker pool, the trace write to its recorder, so the milter
-and the SMTP content filter explain a message the same way (same reference, same trace).
+The milter decides nothing itself: ``MilterService.decide`` hands the message to
+``Gateway.handle`` (the same path as the SMTP content filter: scan, retry recognition, the
+circuit breaker, the shadow recorder and sender-history learning) and only translates the verdict
+into a milter answer. A milter gives one answer for the whole message, so the **strictest**
+recipient action applies (reject > tempfail > quarantine > junk > tag > deliver).
 
 Guarantees, in milter terms:
 
@@ -17,9 +18,7 @@ Guarantees, in milter terms:
 
 from __future__ import annotations
 
-import logging
 import re
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,11 +27,10 @@ from mailsift.core.envelope import Envelope
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, Verdict
 from mailsift.delivery.apply import result_headers
-from mailsift.services.gateway import Gateway, message_ref
+from mailsift.services.gateway import Decided, Gateway
 
 __all__ = ["MilterDecision", "MilterService", "split_reply", "strictest"]
 
-log = logging.getLogger("mailsift.milter")
 _XCODE = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s+(.*)$", re.S)
 
 Kind = Literal["accept", "hold", "discard", "reject", "tempfail"]
@@ -93,42 +91,31 @@ class MilterService:
                               category=category, action=action)
 
     async def decide(self, raw: bytes, envelope: Envelope) -> MilterDecision:
-        started = time.perf_counter()
-        received_at = self.gateway.clock()
-        ref = message_ref(raw, envelope)
-        stats = self.gateway.stats
-        stats.in_flight.inc()
-        result: ScanResult | None = None
-        try:
-            prior = await self.gateway.prior_statuses(ref)
-            clean = self.gateway.clean_incoming(raw)
-            try:
-                result = await self.gateway.scan(clean, envelope, ref)
-            except Exception as exc:
-                stats.errors.inc()
-                log.error("milter scan of %s failed: %s", ref, exc)
-                return self._reply("tempfail", "4.3.0 Temporary scanning problem, try again "
-                                   "later (ref {ref})", None, ref)
-            decision = self._decision(result, ref)
-            if not prior:
-                # Durable before we answer: a quarantined message's raw bytes are in the blob
-                # store once this returns, which is what makes "discard" safe.
-                await self.gateway.recorder.record(result, clean, received_at)
-            # The strictest action applied to every recipient: the trace says what happened to
-            # each copy (and a retry that is now accepted no longer shows "deferred").
-            await self.gateway.recorder.set_status(ref, _STATUS[decision.kind])
-            log.info("%s milter from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",
-                     ",".join(envelope.rcpt_to), decision.category, decision.action,
-                     decision.kind)
-            return decision
-        except Exception as exc:  # the store failed: the MTA must keep the message
-            stats.errors.inc()
-            log.exception("milter processing of %s failed: %s", ref, exc)
-            return self._reply("tempfail", "4.3.0 Temporary local problem, try again later "
-                               "(ref {ref})", None, ref)
-        finally:
-            stats.in_flight.dec()
-            stats.observe(result, time.perf_counter() - started)
+        return await self.gateway.handle(raw, envelope, self)
+
+    # -- the gateway's Enactor protocol ---------------------------------------------------------
+    async def act(self, decided: Decided) -> MilterDecision:
+        decision = self._decision(decided.result, decided.ref)
+        # The strictest action applied to every recipient: the trace says what happened to
+        # each copy (and a retry that is now accepted no longer shows "deferred").
+        await self.gateway.hand_back(decided, _STATUS[decision.kind])
+        return decision
+
+    def took_effect(self, outcome: MilterDecision, result: ScanResult) -> bool:
+        # as on the SMTP path: a verdict's tempfail (451) is not yet an outcome
+        return outcome.kind != "tempfail"
+
+    async def already(self, ref: str, result: ScanResult | None) -> MilterDecision:
+        """A retry of a message finished earlier: the same answer again, nothing recorded or
+        counted twice."""
+        if result is None:
+            return self.failed(ref, "scan")
+        return self._decision(result, ref)
+
+    def failed(self, ref: str, stage: str) -> MilterDecision:
+        what = "scanning" if stage == "scan" else "local"
+        return self._reply("tempfail", f"4.3.0 Temporary {what} problem, try again later "
+                           "(ref {ref})", None, ref)
 
     def _decision(self, result: ScanResult, ref: str) -> MilterDecision:
         verdict = strictest(result)

@@ -108,7 +108,29 @@ def register(router: APIRouter, ctx: WebContext) -> None:
                                   scope=_scope(form) if to == "canary" else None,
                                   force=form.get("force") == "yes",
                                   reason=str(form.get("reason", "")))
-        return ctx.redirect("/rollouts", f"{dep.artifact}@{dep.version} is now {dep.state.value}")
+        shadow = ctx.rollout.shadow_rules(dep)
+        note = (f"; {len(shadow)} rule(s) stay in shadow: {', '.join(shadow)}"
+                if shadow else "")
+        return ctx.redirect("/rollouts",
+                            f"{dep.artifact}@{dep.version} is now {dep.state.value}{note}")
+
+    @router.post("/rollouts/withdraw")
+    @page(ctx)
+    async def rollout_withdraw(request: Request) -> Response:
+        who, form = await ctx.posted(request)
+        dep = ctx.rollout.withdraw(who.principal, str(form.get("name", "")),
+                                   str(form.get("version", "")) or None,
+                                   reason=str(form.get("reason", "")))
+        return ctx.redirect("/rollouts", f"{dep.artifact}@{dep.version} withdrawn to shadow")
+
+    @router.post("/rollouts/retire")
+    @page(ctx)
+    async def rollout_retire(request: Request) -> Response:
+        who, form = await ctx.posted(request)
+        dep = ctx.rollout.retire(who.principal, str(form.get("name", "")),
+                                 str(form.get("version", "")) or None,
+                                 reason=str(form.get("reason", "")))
+        return ctx.redirect("/rollouts", f"{dep.artifact}@{dep.version} retired")
 
     @router.post("/rollouts/rollback")
     @page(ctx)
@@ -122,8 +144,11 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @page(ctx)
     async def rollout_rule(request: Request) -> Response:
         who, form = await ctx.posted(request)
-        rule, state = str(form.get("rule", "")), str(form.get("state", "")) or None
-        ctx.rollout.set_rule(who.principal, rule, state, reason=str(form.get("reason", "")))
+        rule, state = str(form.get("rule", "")).strip(), str(form.get("state", "")) or None
+        # the rule's own gate replays corpora (seconds of CPU): off the event loop
+        await run_in_threadpool(ctx.rollout.set_rule, who.principal, rule, state,
+                                reason=str(form.get("reason", "")),
+                                force=form.get("force") == "yes")
         return ctx.redirect("/rollouts", f"rule {rule}: {state or 'override cleared'}")
 
     # -- audit log ------------------------------------------------------------------------------
