@@ -66,8 +66,10 @@ def test_a_release_through_the_milter_is_delivered_not_quarantined_again(
             assert postfix.wait(lambda: any(m.message_id == mid for m in sink.messages), 20), (
                 postfix.log()[-3000:], mailsift.log()[-3000:])
             (got,) = [m for m in sink.messages if m.message_id == mid]
-            # (the milter removes every X-Mailsift-* header that arrives, the marks included)
             assert got.header("X-Mailsift-Action") == ["deliver"]
+            # the verified release marks stay on the copy (other X-Mailsift-* still go)
+            assert got.header("X-Mailsift-Release-Id") == report.release_ids, got.data[:2000]
+            assert len(got.header("X-Mailsift-Release-Sig")) == 1
             with mailsift.store() as store:
                 records = find_by_message_id(store, mid)
                 statuses = sorted(r.recipients[0].status for r in records)

@@ -44,14 +44,16 @@ Answer = TypeVar("Answer")
 @dataclass(frozen=True, slots=True)
 class Decided:
     """A scanned message, ready to be acted on: its reference, the bytes it goes on with
-    (foreign result headers removed), the scan result, when it arrived, and the trace statuses
-    of an earlier attempt (empty unless this is a retry)."""
+    (foreign result headers removed), the scan result, when it arrived, the trace statuses
+    of an earlier attempt (empty unless this is a retry) and, for a copy mailsift released
+    whose signed mark verified, the release id (its release headers stay on the message)."""
 
     ref: str
     raw: bytes
     result: ScanResult
     received_at: float
     prior: Mapping[str, str]
+    released: str | None = None
 
 
 class Enactor(Protocol[Answer]):
@@ -131,7 +133,10 @@ class Gateway:
     def clean_incoming(self, raw: bytes) -> bytes:
         """Drop headers outsiders must not set: our result headers and forged A-R headers
         (our release marks stay on a genuine released copy: see ``services/release_mark``)."""
-        drop = mailsift_header if self.release_marks.verify(raw) is None else kept_release_mark
+        return self._clean(raw, self.release_marks.verify(raw))
+
+    def _clean(self, raw: bytes, released: str | None) -> bytes:
+        drop = mailsift_header if released is None else kept_release_mark
         raw = strip_headers(raw, drop, only_if=MAILSIFT_HEADER)
         return strip_forged_results(raw, self.authserv_id)
 
@@ -158,8 +163,12 @@ class Gateway:
         return statuses
 
     async def scan(self, raw: bytes, envelope: Envelope, ref: str) -> ScanResult:
+        return await self._scan(raw, envelope, ref, self.release_marks.verify(raw))
+
+    async def _scan(self, raw: bytes, envelope: Envelope, ref: str,
+                    released: str | None) -> ScanResult:
         result = await self.scans.scan(raw, envelope, ref, await self.lists())
-        released = self.release_marks.verify(raw)  # a copy we released: not quarantined again
+        # a copy we released (its signed mark verified): not quarantined again
         return result if released is None else as_released(result, released)
 
     def observe(self, result: ScanResult) -> None:
@@ -173,7 +182,9 @@ class Gateway:
     async def preview(self, raw: bytes, envelope: Envelope) -> ScanResult:
         """What the gateway would decide for this message (HTTP scan API): the same cleaning,
         lists and rollout state as ``handle``; nothing is recorded, delivered or observed."""
-        return await self.scan(self.clean_incoming(raw), envelope, message_ref(raw, envelope))
+        released = self.release_marks.verify(raw)
+        return await self._scan(self._clean(raw, released), envelope,
+                                message_ref(raw, envelope), released)
 
     async def hand_back(self, decided: Decided, status: str) -> None:
         """The MTA keeps (or drops) the message itself (milter): record it once, durably, then
@@ -195,10 +206,11 @@ class Gateway:
         # wastes that scan, every other message saves the wait.
         looked_up = asyncio.ensure_future(self.prior_statuses(ref))
         try:
-            clean = self.clean_incoming(raw)
+            released = self.release_marks.verify(raw)  # once: cleaning and the verdict use it
+            clean = self._clean(raw, released)
             scan_error: Exception | None = None
             try:
-                result = await self.scan(clean, envelope, ref)
+                result = await self._scan(clean, envelope, ref, released)
             except Exception as exc:
                 scan_error = exc
             prior = await looked_up
@@ -209,7 +221,8 @@ class Gateway:
                 self.stats.errors.inc()
                 log.error("scan of %s failed: %s", ref, scan_error)
                 return enactor.failed(ref, "scan")
-            outcome = await enactor.act(Decided(ref, clean, result, received_at, prior))
+            outcome = await enactor.act(Decided(ref, clean, result, received_at, prior,
+                                                   released))
             if enactor.took_effect(outcome, result):
                 self.observe(result)
             log.info("%s from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",
