@@ -37,7 +37,7 @@ def _authenticator(settings: Settings, resolver: Resolver | None) -> Authenticat
         return None
     from mailsift.auth import Authenticator
 
-    return Authenticator(settings.auth, resolver).authenticate
+    return Authenticator(settings.auth, resolver, dns_budget=settings.dns_budget()).authenticate
 
 
 def _prepare_envelope(settings: Settings) -> PrepareEnvelope | None:
@@ -117,7 +117,7 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     rollout.adopt_builtins()  # a new release's pack and model: staged, not enforced (upgrades)
     options = replace(options or ScanOptions(), rollout=store.rollout.state())
     scans = ScanPool(settings, gw.workers if workers is None else workers, options,
-                     timeout=gw.scan_timeout)
+                     timeout=gw.scan_timeout, queue_timeout=gw.queue_timeout)
     recorder = AsyncRecorder(store.trace)
     relays = RelayPool(gw.next_hop_host, gw.next_hop_port, gw.relay_connections,
                        gw.next_hop_timeout, helo=settings.smtp.hostname)
@@ -136,7 +136,9 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     journal.reconcile(mark_delivered)
     deliverer = Deliverer(relays, recorder, spool, reject_text=gw.reject_text,
                           tempfail_text=gw.tempfail_text, junk_tag=gw.junk_subject_tag,
-                          add_result_headers=gw.add_headers, journal=journal)
+                          add_result_headers=gw.add_headers, journal=journal,
+                          max_age=gw.spool_max_age_seconds, dsn=gw.dsn,
+                          reporting_mta=settings.smtp.hostname)
     gateway = Gateway(store, scans, deliverer, recorder,
                       authserv_id=gw.authserv_id or settings.auth.authserv_id,
                       lists_refresh=gw.lists_refresh_seconds)

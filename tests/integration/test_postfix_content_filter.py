@@ -132,3 +132,21 @@ def test_malformed_message_is_neither_lost_nor_stuck(flow: Flow, eml_dir: Path) 
     assert len(delivered) + len(quarantined) == 1, (delivered, records)
     if delivered:
         assert delivered[0].header("X-Mailsift-Ref")
+
+
+def test_a_bounce_with_the_null_sender_is_delivered_not_bounced(flow: Flow,
+                                                                eml_dir: Path) -> None:
+    """``MAIL FROM:<>`` through Postfix: mailsift had refused it (553 5.1.7) after a clean scan,
+    so Postfix bounced the bounce and removed it: inbound DSNs were lost without notice."""
+    mid = "<cf-dsn@example.org>"
+    raw = ham(mid, headers={"Auto-Submitted": "auto-replied"})
+    code, _ = swaks(flow.postfix.smtp_port, write_eml(eml_dir, "cf-dsn.eml", raw),
+                    mail_from="<>")  # swaks: MAIL FROM:<>
+    assert code == 250
+    got = flow.delivered(mid)
+    assert got.mail_from in ("", "<>")  # the null sender all the way to the next hop
+    assert flow.queue_empty(), flow.postfix.queue()
+    with flow.mailsift.store() as store:
+        (record,) = find_by_message_id(store, mid)
+        assert record.mail_from == ""
+        assert [r.status for r in record.recipients] == ["delivered"]

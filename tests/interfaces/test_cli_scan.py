@@ -151,3 +151,58 @@ def test_config_dump_round_trips_as_a_config_file(tmp_path: Path) -> None:
     cfg.write_text(dumped)
     assert load_settings(cfg, environ={}).settings == load_settings(
         environ={}, use_default_paths=False).settings
+
+
+IDNA_SUBJECT = (b"From: a@example.org\nTo: b@example.net\nSubject: =?idna?q?h=E9llo?=\n"
+                b"\nhello\n")
+
+
+def test_scan_never_abandons_its_input(tmp_path: Path) -> None:
+    """Issue 18.2: a hostile message in the middle of a mailbox printed a traceback and the
+    rest of the input was never scanned."""
+    box = tmp_path / "box.mbox"
+    box.write_bytes(b"".join(
+        b"From x@example.org Fri Nov 20 09:30:00 2026\n" + raw + b"\n"
+        for raw in (make_message(subject="first"), IDNA_SUBJECT, make_message(subject="last"))))
+    out = run_cli("scan", str(box), "--format", "jsonl", "--offline")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["0", "1", "2"]
+    assert all("category" in r for r in rows)
+
+
+def test_a_message_that_fails_is_an_error_object_and_the_run_goes_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever fails in a scan (here: the pipeline itself, forced) is reported as an error
+    object in place of that message; the others are scanned; the exit status says so."""
+    from mailsift.pipeline.runner import Pipeline
+
+    real = Pipeline.scan
+
+    def scan(self: Pipeline, raw: bytes, *args: object, **kwargs: object) -> object:
+        if b"explode" in raw:
+            raise RuntimeError("boom")
+        return real(self, raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Pipeline, "scan", scan)
+    box = tmp_path / "box.mbox"
+    box.write_bytes(b"".join(
+        b"From x@example.org Fri Nov 20 09:30:00 2026\n" + make_message(subject=s) + b"\n"
+        for s in ("first", "explode", "last")))
+    assert main(["scan", str(box), "--format", "jsonl", "--offline"]) == 1
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["id"] for r in rows] == ["0", "1", "2"]
+    assert rows[1]["error"] == "RuntimeError: boom" and "category" not in rows[1]
+    assert "category" in rows[0] and "category" in rows[2]
+
+
+def test_an_unreadable_file_in_a_folder_does_not_abandon_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(make_message(subject="first"))
+    (tmp_path / "b.mbox.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "c.eml").write_bytes(make_message(subject="last"))
+    out = run_cli("scan", str(tmp_path), "--format", "jsonl", "--offline")
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [Path(r["id"]).name for r in rows] == ["a.eml", "b.mbox.gz", "c.eml"], out.stderr
+    assert "cannot read" in rows[1]["error"] and "category" in rows[2]
+    assert out.returncode == 1

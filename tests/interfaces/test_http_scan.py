@@ -72,3 +72,47 @@ def test_health_and_metrics(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "mailsift_message_seconds_bucket" in text
     assert "mailsift_spool_depth" in text
+
+
+IDNA_SUBJECT = (b"From: a@example.org\r\nTo: b@example.net\r\nSubject: =?idna?q?h=E9llo?=\r\n"
+                b"\r\nhello\r\n")
+
+
+def test_a_hostile_charset_gets_a_verdict_not_a_500(client: TestClient) -> None:
+    """Issue 18.2: ``charset=idna`` with one 8-bit byte raised out of the parser (500)."""
+    res = client.post("/v1/scan", content=IDNA_SUBJECT)
+    assert res.status_code == 200, res.text
+    assert "PARSE_BAD_CHARSET_DATA" in {f["code"] for f in res.json()["findings"]}
+    res = client.post("/checkv2", content=IDNA_SUBJECT)
+    assert res.status_code == 200, res.text
+    assert "action" in res.json()
+
+
+def test_checkv2_reads_and_answers_zstd_like_rspamc_z(client: TestClient,
+                                                      samples_dir: Path) -> None:
+    """Issue 18.9: ``rspamc -z`` sends the message zstd-compressed with ``Compression: zstd``
+    and reads a compressed reply; the compressed bytes had been scanned as the message."""
+    import json
+
+    import zstandard
+
+    raw = (samples_dir / "phish-credential.eml").read_bytes()
+    plain = client.post("/checkv2", content=raw).json()
+    res = client.post("/checkv2", content=zstandard.ZstdCompressor().compress(raw),
+                      headers={"Compression": "zstd"})
+    assert res.status_code == 200, res.text
+    assert res.headers["compression"] == "zstd"
+    body = json.loads(zstandard.ZstdDecompressor().decompress(res.content))
+    assert body["action"] == plain["action"] and body["symbols"].keys() == plain["symbols"].keys()
+    bad = client.post("/checkv2", content=b"not zstd at all", headers={"Compression": "zstd"})
+    assert bad.status_code == 400
+    bomb = zstandard.ZstdCompressor().compress(b"\0" * 200_000)  # over max_bytes (100,000)
+    assert client.post("/checkv2", content=bomb,
+                       headers={"Compression": "zstd"}).status_code == 413
+
+
+def test_checkv2_answers_get_like_rspamd(client: TestClient) -> None:
+    """``rspamc -E`` (an empty message) sends ``GET /checkv2``: answered, not 405."""
+    res = client.get("/checkv2")
+    assert res.status_code == 200, res.text
+    assert res.json()["action"] in ("no action", "add header")

@@ -167,3 +167,41 @@ def test_lists_and_audit_for_admin(env: tuple[TestClient, StoreServices, SmtpSin
                        headers=h)
     assert hold.status_code == 201 and hold.json()["messages"] == 1
     assert client.delete("/v1/quarantine/h3", headers=h).status_code == 409
+
+
+def test_security_a_recipient_cannot_download_malware(
+        env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    """Issue 18.10: a recipient could download the original of a message quarantined as
+    malware (the payload itself); staff still can, audited."""
+    from mailsift.core.verdict import Category
+
+    client, svc, _ = env
+    raw = make_message(message_id="<mal@example.org>", text="see attached")
+    virus = Finding("ATT_BLOCKED_TYPE", 1.0, ("invoice.exe",), "attachments", "malware")
+    svc.store.trace.record(make_result("mal", raw, recipients=("bob@corp.example",),
+                                       category=Category.MALWARE, findings=[virus]), raw)
+    bob = _auth(svc, "recipient", "bob@corp.example")
+    assert client.get("/v1/quarantine/mal", headers=bob).status_code == 200  # may look
+    assert client.get("/v1/quarantine/mal/eml", headers=bob).status_code == 403
+    assert client.get("/v1/quarantine/h0/eml", headers=bob).status_code == 200  # phish: yes
+    assert client.get("/v1/quarantine/mal/eml", headers=_auth(svc, "admin")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/reports/9223372036854775808",
+                                  "/v1/release-jobs/99999999999999999999",
+                                  "/v1/audit?before_id=9223372036854775808",
+                                  "/v1/reports/-9223372036854775809"])
+def test_security_an_id_out_of_range_is_not_a_500(
+        env: tuple[TestClient, StoreServices, SmtpSink], path: str) -> None:
+    client, svc, _ = env
+    res = client.get(path, headers=_auth(svc, "admin"))
+    assert res.status_code in (404, 422), res.text
+    assert "Traceback" not in res.text
+
+
+def test_security_api_docs_do_not_load_scripts_from_a_cdn_by_default(
+        env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    client, _, _ = env
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    assert client.get("/openapi.json").status_code == 200

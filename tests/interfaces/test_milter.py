@@ -153,3 +153,53 @@ def test_hold_mode_keeps_the_message_at_the_mta(tmp_path: Path) -> None:
         record = store.trace.get(decision.ref)
         # Postfix holds it; mailsift's quarantine must not offer it for release a second time
         assert record is not None and [r.status for r in record.recipients] == ["accepted"]
+
+
+def _milter_edits(decision: MilterDecision, raw: bytes) -> list[tuple[str, ...]]:
+    """The header edits the milter asks of the MTA for ``raw`` (no libmilter: recorded)."""
+    from mailsift.interfaces.milter import server
+
+    cls = server._milter_class()
+    conn: Any = cls.__new__(cls)
+    conn.txn = Transaction()
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            name, value = conn.txn.headers[-1]
+            conn.txn.headers[-1] = (name, value + b"\n" + line)
+        else:
+            name, _, value = line.partition(b":")
+            conn.txn.headers.append((name, value.strip()))
+    edits: list[tuple[str, ...]] = []
+    conn.chgheader = lambda n, i, v: edits.append(("chg", n, str(i), v))
+    conn.addheader = lambda n, v, i=-1: edits.append(("add", n, v))
+    conn.quarantine = lambda reason: edits.append(("hold", reason))
+    ctx: Any = type("Ctx", (), {"authserv_id": "mailsift.local"})()
+    conn._apply(decision, ctx)
+    return edits
+
+
+def test_a_released_copy_keeps_its_release_marks_through_the_milter(tmp_path: Path) -> None:
+    """A released copy passing the milter again (released to the MTA's port 25) is delivered
+    and keeps ``X-Mailsift-Release-Id``/``-Sig``; other incoming ``X-Mailsift-*`` still go,
+    and a copied mark on other mail is removed like any outsider's header (issue 18)."""
+    from mailsift.services.release_mark import ReleaseMarks
+
+    settings = _settings(tmp_path)
+    phish = (SAMPLES / "phish-credential.eml").read_bytes()
+    marks = ReleaseMarks.of(settings.store)  # the gateway's key (data_dir/release.key)
+    copy = marks.mark(b"X-Mailsift-Category: clean\r\n" + phish, "rel-7")
+    # the two mark headers copied onto other mail
+    forged = (b"\r\n".join(copy.split(b"\r\n")[:2]) + b"\r\n"
+              + make_message(subject="Other", text="Click here.\n"))
+    bob = ("bob@example.net",)
+    released, other = _decide(settings, [(copy, bob), (forged, bob)])
+    assert released.kind == "accept" and released.action == "deliver"
+    assert released.release_id == "rel-7" and other.release_id == ""
+    removed = {(e[1], e[2]) for e in _milter_edits(released, copy) if e[0] == "chg"}
+    assert removed == {("x-mailsift-category", "1")}
+    removed = {e[1] for e in _milter_edits(other, forged) if e[0] == "chg"}
+    assert removed == {"x-mailsift-release-id", "x-mailsift-release-sig"}
+    assert _is_forged("x-mailsift-release-id", b"rel-7", "mailsift.local")
+    assert not _is_forged("x-mailsift-release-id", b"rel-7", "mailsift.local", released=True)
+    assert _is_forged("x-mailsift-category", b"clean", "mailsift.local", released=True)

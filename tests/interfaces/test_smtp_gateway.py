@@ -225,3 +225,80 @@ def test_list_changes_reach_the_scan_workers(tmp_path: Path, sink: SmtpSink) -> 
         assert category(5) == "clean"
     finally:
         gw.stop()
+
+
+def test_a_bounce_with_the_null_sender_is_relayed_with_the_null_sender(
+        tmp_path: Path, sink: SmtpSink) -> None:
+    """``MAIL FROM:<>`` (DSNs, delivery receipts): aiosmtpd hands over the literal ``<>``,
+    which the relay used to refuse (553 5.1.7) after a clean scan."""
+    settings = make_settings(tmp_path, sink.port)
+    dsn = make_message(subject="Delivery Status Notification (Failure)",
+                       from_="Mail Delivery System <MAILER-DAEMON@mx.example.org>",
+                       text="Your message could not be delivered.\n")
+    with RunningGateway(settings) as gw:
+        code, text = send(gw.ports["smtp"], dsn, ["bob@example.net"], mail_from="")
+        assert code == 250, text
+    got = sink.messages[0]
+    assert got.mail_from == "<>" and got.rcpt_to == ("bob@example.net",)
+    with Store.open(settings.store) as store:
+        record = store.trace.get(store.trace.search(TraceQuery()).items[0].message)
+        assert record is not None
+        assert record.mail_from == ""  # the null sender, not the literal "<>"
+
+
+
+def test_a_hostile_charset_is_scanned_and_traced_not_deferred_for_ever(
+        tmp_path: Path, sink: SmtpSink) -> None:
+    """Issue 18.2: the 105-byte ``Subject: =?idna?q?h=E9llo?=`` answered 451 on every retry,
+    with no trace row."""
+    raw = (b"From: a@example.org\r\nTo: b@example.net\r\nSubject: =?idna?q?h=E9llo?=\r\n"
+           b"\r\nhello\r\n")
+    settings = make_settings(tmp_path, sink.port)
+    with RunningGateway(settings) as gw:
+        code, text = send(gw.ports["smtp"], raw, ["b@example.net"])
+    assert code == 250, text
+    with Store.open(settings.store) as store:
+        (item,) = store.trace.search(TraceQuery()).items
+        assert item.status in ("delivered", "quarantined")
+
+
+def test_a_null_recipient_is_refused_at_rcpt(tmp_path: Path, sink: SmtpSink) -> None:
+    with RunningGateway(make_settings(tmp_path, sink.port)) as gw:
+        code, text = send(gw.ports["smtp"], make_message(), ["<>"])
+    assert code // 100 == 5 and "5.1.3" in text
+    assert sink.messages == []
+
+
+def test_next_hop_refusing_every_recipient_passes_its_5xx_through(
+        tmp_path: Path, sink: SmtpSink) -> None:
+    """Issue 18.3: every recipient refused at RCPT gave "no recipient accepted", which crashed
+    (``int("no ")``) into "451 Temporary local problem" for ever."""
+    sink.refuse = {"bob@example.net", "carol@example.net"}
+    settings = make_settings(tmp_path, sink.port)
+    with RunningGateway(settings) as gw:
+        code, text = send(gw.ports["smtp"], make_message(),
+                          ["bob@example.net", "carol@example.net"])
+    assert (code, text) == (550, "5.1.1 no such user")
+    with Store.open(settings.store) as store:
+        items = store.trace.search(TraceQuery()).items
+        assert sorted(i.status for i in items) == ["failed", "failed"]
+
+
+def test_security_xforward_only_from_trusted_clients(tmp_path: Path, sink: SmtpSink) -> None:
+    """Issue 18.10: any client could claim another client address with XFORWARD (and so pass
+    SPF as someone else); only ``[smtp] xforward_hosts`` may."""
+    settings = make_settings(tmp_path, sink.port, smtp={"xforward_hosts": ["192.0.2.0/24"]})
+    with (RunningGateway(settings) as gw,
+          smtplib.SMTP("127.0.0.1", gw.ports["smtp"], timeout=60) as client):
+        client.ehlo("client.example")
+        assert not client.has_extn("xforward")
+        code, _ = client.docmd("XFORWARD", "ADDR=198.51.100.23")
+        assert code == 550
+    trusted = make_settings(tmp_path / "t", sink.port, smtp={"xforward_hosts": ["127.0.0.1"]})
+    with RunningGateway(trusted) as gw:
+        code, _ = send(gw.ports["smtp"], make_message(), ["b@example.net"],
+                       xforward="ADDR=198.51.100.23")
+        assert code == 250
+    with Store.open(trusted.store) as store:
+        item = store.trace.search(TraceQuery()).items[0]
+        assert store.trace.get(item.message).client_ip == "198.51.100.23"

@@ -102,12 +102,12 @@ def test_a_caller_that_gives_up_leaves_the_worker_to_finish() -> None:
     _run(body)
 
 
-def test_no_free_worker_within_the_timeout_is_a_timeout() -> None:
+def test_no_free_worker_within_the_queue_timeout_is_a_timeout() -> None:
     async def body(pool: WorkerPool) -> None:
         slow = [asyncio.ensure_future(pool.call(("sleep", 1.0), 30)) for _ in range(2)]
         await asyncio.sleep(0.2)
         with pytest.raises(DetectorTimeout, match="free"):
-            await pool.call(("echo", 1), 0.3)
+            await pool.call(("echo", 1), 30, queue_timeout=0.3)
         await asyncio.gather(*slow)
     _run(body)
 
@@ -170,3 +170,30 @@ def test_a_replacement_worker_is_sent_the_context() -> None:
                                          for _ in range(6)))
         assert {tuple(c) for _, c in answers} == {("a",)}
     _run(main)
+
+
+def test_a_burst_does_not_get_healthy_workers_killed() -> None:
+    """Issue 18.7: the scan deadline included the wait for a free worker, so under a burst a
+    healthy worker that took a queued message late was killed as "stuck". Six 0.6 s scans on
+    two workers with a 1 s scan timeout: each scan is well inside it, the waits are not."""
+    async def body(pool: WorkerPool) -> None:
+        await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))  # started
+        before = set(pool.pids())
+        answers = await asyncio.gather(*(pool.call(("sleep", 0.6), 1.0)
+                                         for _ in range(6)))
+        assert [a[1] for a in answers] == ["slept"] * 6
+        assert set(pool.pids()) == before  # nobody was killed
+    _run(body)
+
+
+def test_waiting_too_long_for_a_worker_defers_without_killing_anyone() -> None:
+    async def body(pool: WorkerPool) -> None:
+        await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
+        before = set(pool.pids())
+        busy = [asyncio.ensure_future(pool.call(("sleep", 1.0), 5)) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        with pytest.raises(DetectorTimeout, match="no scan worker free"):
+            await pool.call(("echo", 1), 5, queue_timeout=0.3)
+        assert [a[1] for a in await asyncio.gather(*busy)] == ["slept", "slept"]
+        assert set(pool.pids()) == before
+    _run(body)

@@ -126,3 +126,15 @@ def test_logout_ends_the_session_server_side(console: Console) -> None:
         with httpx.Client(base_url=console.url, cookies={"mailsift_session": cookie}) as replay:
             r = replay.get("/quarantine")
             assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_security_the_banner_shows_only_what_the_console_said(console: Console) -> None:
+    """Issue 18.10: ``/login?msg=...`` printed any text in the trusted banner (a phishing
+    message on the console's own origin). Only messages the console signed are shown."""
+    bait = "Your session expired: call the help desk on +1 555 0100"
+    with httpx.Client(base_url=console.url) as client:
+        page = client.get("/login", params={"msg": bait, "err": bait})
+        assert page.status_code == 200
+        assert "help desk" not in page.text
+        _login(client, "admin")
+        assert "help desk" not in client.get("/quarantine", params={"msg": bait}).text

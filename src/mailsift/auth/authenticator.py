@@ -18,6 +18,7 @@ from mailsift.auth.dkim_check import verify_dkim
 from mailsift.auth.dmarc import DmarcEvaluator
 from mailsift.auth.header import render_header
 from mailsift.auth.relays import envelope_from_relays
+from mailsift.auth.resolver import BudgetedResolver
 from mailsift.auth.spf_check import check_spf, check_spf_helo
 from mailsift.config.schema import AuthSettings
 from mailsift.core.auth import (
@@ -85,11 +86,18 @@ def _in_network(ip: str, network: str) -> bool:
 class Authenticator:
     """Runs SPF, DKIM, DMARC, ARC and composite auth for one message at a time (thread-safe)."""
 
-    def __init__(self, settings: AuthSettings, resolver: Resolver | None) -> None:
+    def __init__(self, settings: AuthSettings, resolver: Resolver | None,
+                 dns_budget: float | None = None) -> None:
         self.settings = settings
         self.resolver = resolver
+        #: seconds of DNS for one message, all checks together (None: unbounded)
+        self.dns_budget = dns_budget
 
     def authenticate(self, msg: ParsedMessage, envelope: Envelope) -> AuthResults:
+        if self.dns_budget is not None and self.resolver is not None:
+            # one budget per message, shared by every check below (see BudgetedResolver)
+            budgeted = BudgetedResolver(self.resolver, self.dns_budget)
+            return Authenticator(self.settings, budgeted).authenticate(msg, envelope)
         settings = self.settings
         notes: list[str] = []
         env = envelope_from_relays(msg, envelope, settings.trusted_relays)

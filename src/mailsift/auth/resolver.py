@@ -25,7 +25,7 @@ from mailsift.config.schema import DnsSettings
 from mailsift.core.errors import ConfigError, DnsTempError
 from mailsift.core.protocols import DnsAnswer, Resolver
 
-__all__ = ["DnsResolver", "TtlCache", "make_resolver", "parse_server"]
+__all__ = ["BudgetedResolver", "DnsResolver", "TtlCache", "make_resolver", "parse_server"]
 
 # Negative answers carry no record TTL; RFC 2308 says use the SOA minimum, which dnspython does
 # not hand us for NXDOMAIN raised as an exception, so cache them briefly.
@@ -96,12 +96,15 @@ class DnsResolver:
 
     def __init__(self, resolver: dns.resolver.Resolver, cache_size: int = 10000) -> None:
         self._resolver = resolver
+        self.lifetime = float(resolver.lifetime)
         self.cache = TtlCache(cache_size)
         self._timeouts = 0
         self._outage_until = 0.0
         self._lock = threading.Lock()
 
-    def query(self, name: str, rdtype: str) -> DnsAnswer:
+    def query(self, name: str, rdtype: str, *, lifetime: float | None = None) -> DnsAnswer:
+        """``lifetime`` caps this question's wait below the configured one (a message's
+        remaining DNS budget, see :class:`BudgetedResolver`)."""
         name = name.rstrip(".").lower()
         rdtype = rdtype.upper()
         key = (name, rdtype)
@@ -115,7 +118,7 @@ class DnsResolver:
                                    "not asked")
         started = time.monotonic()
         try:
-            answer = self._lookup(name, rdtype)
+            answer = self._lookup(name, rdtype, lifetime)
         except BaseException:
             # Count the failures that made us wait (timeouts, unreachable servers being
             # retried, or a scan deadline that cut the wait short); a quick SERVFAIL for one
@@ -132,7 +135,7 @@ class DnsResolver:
         self.cache.put(key, answer)
         return answer
 
-    def _lookup(self, name: str, rdtype: str) -> DnsAnswer:
+    def _lookup(self, name: str, rdtype: str, lifetime: float | None = None) -> DnsAnswer:
         try:
             qname = dns.name.from_text(name)
         except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
@@ -140,7 +143,8 @@ class DnsResolver:
             del exc
             return DnsAnswer(name, rdtype, "NXDOMAIN", (), 0)
         try:
-            ans = self._resolver.resolve(qname, rdtype, search=False, raise_on_no_answer=False)
+            ans = self._resolver.resolve(qname, rdtype, search=False, raise_on_no_answer=False,
+                                         lifetime=lifetime)
         except dns.resolver.NXDOMAIN:
             return DnsAnswer(name, rdtype, "NXDOMAIN", (), _NEGATIVE_TTL)
         except dns.resolver.YXDOMAIN:
@@ -161,6 +165,30 @@ class DnsResolver:
             return DnsAnswer(name, rdtype, "NOERROR", (), ttl)
         records = tuple(_rdata_text(rdtype, rd) for rd in ans.rrset)
         return DnsAnswer(name, rdtype, "NOERROR", records, int(ans.rrset.ttl))
+
+
+class BudgetedResolver:
+    """One message's view of a resolver: all its questions together get ``seconds``.
+
+    Each question waits at most what is left of the budget; once it is spent every further
+    question fails at once with ``DnsTempError``, so the checks report ``temperror`` and keep
+    what they already know. The budget is below the auth detector's time budget: when a
+    domain's name servers drop queries, each question would otherwise wait its full lifetime
+    (4 s) and the detector's deadline (8 s) would throw every result away."""
+
+    def __init__(self, inner: Resolver, seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.deadline = clock() + seconds
+
+    def query(self, name: str, rdtype: str) -> DnsAnswer:
+        left = self.deadline - self.clock()
+        if left <= 0:
+            raise DnsTempError(f"{name}/{rdtype}: the message's DNS budget is spent, not asked")
+        if isinstance(self.inner, DnsResolver):
+            return self.inner.query(name, rdtype, lifetime=min(left, self.inner.lifetime))
+        return self.inner.query(name, rdtype)
 
 
 def _negative_ttl(response: dns.message.Message) -> int:

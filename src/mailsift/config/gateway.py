@@ -6,9 +6,10 @@ Defaults follow Postfix's after-queue content-filter convention: mailsift listen
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "GatewaySettings",
@@ -21,6 +22,12 @@ __all__ = [
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _valid_networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    for entry in value:
+        ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
+    return tuple(v.strip() for v in value)
 
 
 class SmtpSettings(_Section):
@@ -42,6 +49,14 @@ class SmtpSettings(_Section):
     )
     timeout: float = Field(300.0, gt=0)
     xforward: bool = Field(True, description="offer XFORWARD so Postfix passes the real client")
+    xforward_hosts: tuple[str, ...] = Field(
+        ("127.0.0.0/8", "::1"), description="clients (addresses or networks) allowed to send "
+        "XFORWARD: the MTAs in front of mailsift; anyone else could claim any client address")
+
+    @field_validator("xforward_hosts")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _valid_networks(value)
 
 
 class MilterSettings(_Section):
@@ -97,6 +112,16 @@ class HttpSettings(_Section):
         False, description="require an API token on /v1/scan and /checkv2 (MTAs speaking "
         "Rspamd's protocol usually cannot send one; keep the listener on loopback then)")
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description="reverse proxies (addresses or networks) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: the connection's address is the client's")
+    api_docs: bool = Field(False, description="serve /docs and /redoc (their pages load "
+                           "scripts from a public CDN); /openapi.json is always served")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _valid_networks(value)
 
 
 class GatewaySettings(_Section):
@@ -107,14 +132,26 @@ class GatewaySettings(_Section):
     next_hop_timeout: float = Field(60.0, gt=0)
     relay_connections: int = Field(8, ge=1, le=256)
     workers: int = Field(2, ge=0, le=64, description="scan processes; 0 = scan in-process")
-    scan_timeout: float = Field(30.0, gt=0, description="a scan that takes longer -> tempfail")
+    scan_timeout: float = Field(30.0, gt=0, description="a scan that takes longer -> tempfail "
+                                "(counted from when a worker has the message)")
+    queue_timeout: float = Field(
+        120.0, gt=0, description="how long a message may wait for a free scan worker -> "
+        "tempfail; not part of scan_timeout, and no worker is killed for it")
     authserv_id: str = Field("", description="empty = [auth] authserv_id")
     junk_subject_tag: str = Field("", description='e.g. "[SPAM] "; empty = subject unchanged')
     add_headers: bool = True
     reject_text: str = "5.7.1 Message rejected as {category} (ref {ref})"
     tempfail_text: str = "4.7.1 Message deferred, try again later (ref {ref})"
     spool_dir: str = Field("", description="retry spool; empty = <store.data_dir>/spool")
-    spool_retry_seconds: float = Field(30.0, gt=0)
+    spool_retry_seconds: float = Field(30.0, gt=0, description="first retry of a spooled "
+                                       "copy; doubled per attempt, at most 32 times this")
+    spool_max_age_seconds: float = Field(
+        5 * 86400.0, gt=0, description="a copy still deferred this long after it was accepted "
+        "fails for good: DSN to the sender, trace status bounced (Postfix: "
+        "maximal_queue_lifetime)")
+    dsn: bool = Field(True, description="send a delivery status notification (RFC 3464) to "
+                      "the sender of a copy that fails for good after the 250; false: the "
+                      "trace says failed and nobody is told")
     lists_refresh_seconds: float = Field(10.0, gt=0)
     uvloop: bool = Field(True, description="run on uvloop's event loop when it is installed "
                          "(less CPU per SMTP session); false = asyncio's own")

@@ -37,8 +37,9 @@ class MlBand(_Section):
 #:   SpamAssassin with CSDMC2010, ...), has at most 0.5% of its messages at or above it (5% of
 #:   brand mail, 3% of hard ham: ``mailsift.ml.corpus.HAM_RATE_EXCEPTIONS``), read from
 #:   ``metrics.ham_threshold_every_source["0.005"]`` in the model JSON (0.99 for this model;
-#:   brand mail decides it: at 0.98, 9% of it was junked by the model alone). A new organisation's mail looks
-#:   to the model like a held-out group, so this is the honest operating point;
+#:   brand mail decides it: at 0.98, 9% of it was junked by the model alone). A new
+#:   organisation's mail looks to the model like a held-out group, so this is the honest
+#:   operating point;
 #: * threat >= 0.5 corroborates (spam 3, half the spam threshold; and 2 in the phish family, half
 #:   the suspected-phishing threshold, as ``ML_THREAT_PHISH_EVIDENCE``): the calibrated model
 #:   calls the message more likely a threat than not, which never junks alone; other evidence

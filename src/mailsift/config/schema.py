@@ -7,9 +7,9 @@ check at its default. Sections are owned by the layer they configure; the compos
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mailsift.config.detectors import (
     AttachmentSettings,
@@ -212,6 +212,10 @@ class DnsSettings(_Section):
     timeout: float = Field(2.0, gt=0, description="seconds per server try")
     lifetime: float = Field(4.0, gt=0, description="seconds per question, all tries")
     cache_size: int = Field(10000, ge=0, description="answers kept (bounded, honours TTLs)")
+    budget: float = Field(
+        0.0, ge=0, description="seconds of DNS for one message, all its checks together; then "
+        "they end as temperror and keep what they know. 0 = three quarters of the auth "
+        "detector's budget ([detectors] timeouts_ms.auth); must stay below it")
 
     @field_validator("nameservers")
     @classmethod
@@ -312,3 +316,40 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _release_follows_delivery(cls, data: Any) -> Any:
+        """Released mail takes the delivery path unless ``[store] release_*`` says otherwise:
+        a release had gone to 127.0.0.1:10026 whatever the next hop was (nowhere, often)."""
+        if not isinstance(data, dict):
+            return data
+        store, gateway = data.get("store"), data.get("gateway")
+        if isinstance(store, StoreSettings):
+            store = store.model_dump(exclude_unset=True)
+        if store is not None and not isinstance(store, dict):
+            return data
+        store = dict(store or {})
+        hop = gateway if isinstance(gateway, dict) else (
+            gateway.model_dump() if isinstance(gateway, GatewaySettings) else {})
+        if not store.get("release_host"):
+            store["release_host"] = hop.get("next_hop_host", GatewaySettings().next_hop_host)
+        if not store.get("release_port"):
+            store["release_port"] = hop.get("next_hop_port", GatewaySettings().next_hop_port)
+        return {**data, "store": store}
+
+    def dns_budget(self) -> float:
+        """Seconds of DNS per message: ``[dns] budget``, or 3/4 of the auth detector's."""
+        return self.dns.budget or 0.75 * self.auth_budget()
+
+    def auth_budget(self) -> float:
+        d = self.detectors
+        return d.timeouts_ms.get("auth", d.timeout_ms) / 1000.0
+
+    @model_validator(mode="after")
+    def _dns_within_auth(self) -> Settings:
+        if self.dns.budget and self.dns.budget >= self.auth_budget():
+            raise ValueError(f"[dns] budget ({self.dns.budget:g} s) must be below the auth "
+                             f"detector's budget ({self.auth_budget():g} s), or a DNS outage "
+                             "loses every authentication result")
+        return self

@@ -33,8 +33,14 @@ class StoreSettings(BaseModel):
     )
     retention_days: float = Field(30.0, gt=0, description="trace and quarantine retention")
     auto_migrate: bool = Field(True, description="run Alembic migrations when the store opens")
-    release_host: str = Field("127.0.0.1", description="next hop for released mail")
-    release_port: int = Field(10026, ge=1, le=65535)
+    release_host: str = Field("", description="next hop for released mail; empty = the "
+                              "delivery path, [gateway] next_hop_host (127.0.0.1)")
+    release_port: int = Field(0, ge=0, le=65535, description="0 = the delivery path, "
+                              "[gateway] next_hop_port (10026)")
+    release_key_file: str = Field("", description="key that signs released copies so mailsift "
+                                  "recognises them (X-Mailsift-Release-Sig); empty = "
+                                  "<data_dir>/release.key, made on first use; nodes that "
+                                  "release for each other share it")
     release_timeout: float = Field(30.0, gt=0)
     release_helo: str = ""
     release_connections: int = Field(4, ge=1, le=64, description="parallel SMTP sessions")
@@ -50,3 +56,8 @@ class StoreSettings(BaseModel):
 
     def blob_path(self) -> Path:
         return Path(self.blob_dir) if self.blob_dir else Path(self.data_dir) / "blobs"
+
+    def release_target(self) -> tuple[str, int]:
+        """Where released mail goes; the store alone (no gateway settings) falls back to the
+        gateway's defaults. ``Settings`` fills these from ``[gateway] next_hop_*``."""
+        return self.release_host or "127.0.0.1", self.release_port or 10026

@@ -15,22 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, DecisionStep, Override, Verdict
+from mailsift.delivery.dsn import build_dsn
 from mailsift.delivery.headers import add_headers, tag_subject
 from mailsift.delivery.journal import RelayJournal
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.delivery.relay import Relay, RelayOutcome
 from mailsift.delivery.spool import Spool
 
-__all__ = ["Deliverer", "RelayPool", "Reply", "result_headers"]
+__all__ = ["Deliverer", "RelayPool", "Reply", "pass_through", "result_headers"]
 
 log = logging.getLogger("mailsift.delivery")
-_DONE = ("delivered", "quarantined", "released")
+_DONE = ("delivered", "quarantined", "released", "bounced")
 _RELAYED = (Action.DELIVER, Action.TAG, Action.JUNK)
 
 
@@ -88,6 +90,15 @@ def result_headers(result: ScanResult, verdict: Verdict, ref: str) -> list[tuple
     return headers
 
 
+def pass_through(reply: str) -> Reply:
+    """A next hop's permanent refusal as our reply; a reply without a 5xx code (a local
+    refusal such as an unsafe address) becomes ``554 5.0.0`` with its text."""
+    code, _, text = reply.partition(" ")
+    if len(code) == 3 and code.isdigit() and code[0] == "5":
+        return Reply(int(code), text or "5.0.0 Rejected by the next hop")
+    return Reply(554, f"5.0.0 {reply}")
+
+
 def _is_temp(reply: str) -> bool:
     return reply[:1] != "5"
 
@@ -95,8 +106,13 @@ def _is_temp(reply: str) -> bool:
 class Deliverer:
     def __init__(self, relays: RelayPool, recorder: AsyncRecorder, spool: Spool, *,
                  reject_text: str, tempfail_text: str, junk_tag: str = "",
-                 add_result_headers: bool = True, journal: RelayJournal | None = None) -> None:
+                 add_result_headers: bool = True, journal: RelayJournal | None = None,
+                 max_age: float = 5 * 86400.0, dsn: bool = True,
+                 reporting_mta: str = "") -> None:
         self.relays = relays
+        self.max_age = max_age
+        self.dsn = dsn
+        self.reporting_mta = reporting_mta or socket.getfqdn()
         self.journal = journal
         # ref -> holds: messages being applied, and "delivered" status writes not yet committed.
         # The journal keeps the entries of these when it compacts (see _relayed).
@@ -214,35 +230,88 @@ class Deliverer:
             if not failed:
                 delivered_any = True
                 continue
-            perm = [r for r in failed if r in outcome.refused
-                    and not _is_temp(outcome.refused[r])]
+            perm = {r: outcome.refused[r] for r in failed
+                    if r in outcome.refused and not _is_temp(outcome.refused[r])}
+            temp = tuple(r for r in failed if r not in perm)
             if not delivered_any and not outcome.accepted and len(groups) == 1:
-                if perm and len(perm) == len(failed):
+                if not temp:
                     await self.recorder.set_status(ref, "failed", perm)
-                    return Reply(int(outcome.reply[:3]), outcome.reply[4:] or "rejected")
-                await self.recorder.set_status(ref, "deferred", failed)
-                log.warning("next hop failed for %s: %s; answering 451", ref, outcome.reply)
-                return Reply(451, f"4.4.1 Next hop unavailable, try again later (ref {ref})")
-            # Part of the message is already out: keep the rest ourselves and retry it.
+                    # the recipient's own refusal: the reply to the whole transaction may be
+                    # a summary ("no recipient accepted") with no code in it
+                    return pass_through(next(iter(perm.values())))
+                if not perm:
+                    await self.recorder.set_status(ref, "deferred", failed)
+                    log.warning("next hop failed for %s: %s; answering 451", ref, outcome.reply)
+                    return Reply(451, f"4.4.1 Next hop unavailable, try again later (ref {ref})")
+            # Part of the message is out (or some recipients failed for good, others for now):
+            # one reply covers all, so we own the rest. Refused for good: a DSN to the sender;
+            # for now: the retry spool.
             delivered_any = delivered_any or bool(outcome.accepted)
-            await asyncio.get_running_loop().run_in_executor(
-                None, self.spool.put, data, ref, result.envelope.mail_from, tuple(failed))
-            await self.recorder.set_status(ref, "deferred", failed)
-            deferred = True
+            if perm:
+                await self._failed_for_good(data, ref, result.envelope.mail_from, perm,
+                                            received_at)
+            if temp:
+                replies = {r: outcome.refused.get(r, outcome.reply) for r in temp}
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.spool.put, data, ref, result.envelope.mail_from, temp, replies)
+                await self.recorder.set_status(ref, "deferred", temp)
+                deferred = True
         note = " (part spooled for retry)" if deferred else ""
         return Reply(250, f"2.0.0 Ok: {overall.category.value}, ref {ref}{note}")
 
     async def retry_spool(self, now: float, base_delay: float) -> int:
-        """Try spooled messages that are due; returns how many were completed."""
+        """Try spooled messages that are due; returns how many were completed (delivered, or
+        failed for good: refused with 5xx, or still deferred at ``max_age``, each with a DSN
+        to the sender). Nothing stays in the spool longer than ``max_age``."""
         done = 0
         for entry in list(self.spool.due(now)):
             outcome = await self.relays.send(entry.raw(), entry.mail_from, entry.rcpt_to)
             if outcome.accepted:
                 self._relayed(entry.ref, outcome.accepted)
-            left = tuple(r for r in entry.rcpt_to if r not in outcome.accepted)
-            if not left:
-                self.spool.done(entry)
-                done += 1
-            else:
-                self.spool.retry_later(entry, base_delay, left)
+            left = [r for r in entry.rcpt_to if r not in outcome.accepted]
+            replies = {r: outcome.refused.get(r, outcome.reply) for r in left}
+            perm = {r: reply for r, reply in replies.items() if not _is_temp(reply)}
+            temp = {r: reply for r, reply in replies.items() if r not in perm}
+            expired = now - entry.created >= self.max_age
+            if perm:
+                await self._failed_for_good(entry.raw(), entry.ref, entry.mail_from, perm,
+                                            entry.created)
+            if temp and expired:
+                log.warning("%s: %d recipient(s) still deferred after %.0f s; bouncing",
+                            entry.ref, len(temp), now - entry.created)
+                await self._failed_for_good(entry.raw(), entry.ref, entry.mail_from, temp,
+                                            entry.created, expired=True)
+            elif temp:
+                self.spool.retry_later(entry, base_delay, tuple(temp), temp)
+                continue
+            self.spool.done(entry)
+            done += 1
         return done
+
+    async def _failed_for_good(self, raw: bytes, ref: str, mail_from: str | None,
+                               failures: dict[str, str], arrival: float, *,
+                               expired: bool = False) -> None:
+        """Recipients that will never be delivered: a DSN (RFC 3464) to the sender and the
+        trace status ``bounced``; ``failed`` when no DSN can be sent (the sender is null, DSNs
+        are off, or the sender's own server refuses it). A DSN the next hop defers is spooled
+        like any message (its sender is null, so it is never bounced in turn)."""
+        sender = "" if not mail_from or mail_from.strip() == "<>" else mail_from
+        rcpts = list(failures)
+        if not sender or not self.dsn:
+            log.warning("%s: %s failed for good (%s); no DSN (null sender or DSNs off)", ref,
+                        ",".join(rcpts), "; ".join(failures.values()))
+            await self.recorder.set_status(ref, "failed", rcpts)
+            return
+        report = build_dsn(raw, sender=sender, failures=failures, arrival=arrival, ref=ref,
+                           reporting_mta=self.reporting_mta, expired=expired)
+        outcome = await self.relays.send(report, "", [sender])
+        reply = outcome.refused.get(sender, outcome.reply)
+        if not outcome.accepted and not outcome.uncertain:
+            if not _is_temp(reply):
+                log.warning("%s: the DSN to <%s> was refused (%s)", ref, sender, reply)
+                await self.recorder.set_status(ref, "failed", rcpts)
+                return
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.spool.put, report, f"{ref}.dsn", "", (sender,), {sender: reply})
+        log.info("%s: %s bounced to <%s>", ref, ",".join(rcpts), sender)
+        await self.recorder.set_status(ref, "bounced", rcpts)

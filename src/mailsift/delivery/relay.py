@@ -105,7 +105,8 @@ class Relay:
             except ValueError:
                 refused[r] = "553 5.1.3 Recipient address cannot be relayed"
         try:
-            sender = smtp_path(mail_from or "")
+            # "<>" is the null sender as aiosmtpd spells it (and older trace rows kept it)
+            sender = smtp_path("" if not mail_from or mail_from.strip() == "<>" else mail_from)
         except ValueError:
             reply = "553 5.1.7 Sender address cannot be relayed"
             return RelayOutcome(refused={r: reply for r in rcpts}, reply=reply)

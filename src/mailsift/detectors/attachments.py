@@ -39,6 +39,12 @@ from mailsift.detectors.feeds import FeedSet, shared_feeds
 __all__ = ["CODES", "AttachmentDetector", "build"]
 
 CODES: Mapping[str, tuple[str | None, float, str]] = {
+    "ATT_ARCHIVE_DEPTH": ("malware", 1.0,
+                          "Archives are nested deeper than analysed ([limits] "
+                          "max_archive_depth): what is inside could not be checked"),
+    "ATT_ARCHIVE_LIMIT": ("malware", 0.5,
+                          "An archive has more or larger members than analysed ([limits] "
+                          "max_archive_members, max_archive_bytes); names were still checked"),
     "ATT_BLOCKED_TYPE": ("malware", 1.0,
                          "A file type that mail should not carry (executable, script, shortcut, "
                          "disk image)"),
@@ -144,6 +150,12 @@ class AttachmentDetector:
             if exts and exts[-1] in _TAR_EXTENSIONS and att.content:
                 for member in _tar_members(att.content, self.max_scan):
                     self._name(member, f"{member} (in {att.filename})", out)
+        # Limits are suspicious, not neutral: what could not be opened is not "clean".
+        for code, evidence in msg.defects:
+            if code == "PARSE_ARCHIVE_DEPTH":
+                out.add("ATT_ARCHIVE_DEPTH", evidence)
+            elif code == "PARSE_ARCHIVE_LIMIT":
+                out.add("ATT_ARCHIVE_LIMIT", evidence)
         if any(a.encrypted for a in msg.attachments):
             names = ", ".join(sorted({a.container or a.filename
                                       for a in msg.attachments if a.encrypted})[:3])

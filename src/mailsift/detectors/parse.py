@@ -42,6 +42,11 @@ CODES: Mapping[str, tuple[str | None, float, str]] = {
                              "An address header hides behind deeply nested comments"),
     "PARSE_BAD_ADDRESS": ("spam", 1.0, "An address header cannot be parsed"),
     "PARSE_MALFORMED": ("spam", 1.0, "The message could not be parsed as MIME"),
+    "PARSE_HTML_DEPTH": ("spam", 1.0, "HTML elements are nested absurdly deep (a parser "
+                         "attack); the excess tags were dropped, their text was kept"),
+    "PARSE_BAD_PART": ("spam", 0.5, "A MIME part could not be read; the others were"),
+    "PARSE_FAILED": (None, 0.0, "The message could not be parsed at all; it was scanned as "
+                     "raw bytes and is not treated as clean"),
 }
 
 
@@ -59,6 +64,14 @@ class ParseDetector:
             family, weight, description = CODES.get(code, (None, 0.0, "Parse problem"))
             out.append(Finding(code=code, weight=weight, evidence=tuple(items[:5]),
                                detector=self.name, category=family, description=description))
+        if "PARSE_FAILED" in grouped:
+            # An unparseable message is a scan that could not be done: precedence step 8
+            # (an error is never "clean"; on_error decides tempfail or deliver_tagged).
+            out.append(Finding(code="DETECTOR_ERROR", weight=0.0,
+                               evidence=(self.name, grouped["PARSE_FAILED"][0]),
+                               detector=self.name,
+                               description="The parser failed; the message is not treated "
+                                           "as clean"))
         return out
 
     def versions(self) -> Mapping[str, str]:

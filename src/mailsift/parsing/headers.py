@@ -36,28 +36,47 @@ def unfold(value: str) -> str:
             .replace("\r", "").replace("\n", " "))
 
 
+def _text_codec(name: str) -> str | None:
+    """The codec called ``name`` if it decodes bytes to text, else None. ``codecs.lookup``
+    raises ValueError (not LookupError) on a NUL in the name, and finds bytes-to-bytes codecs
+    (``base64``, ``zlib``, ``rot13``) that ``bytes.decode`` refuses."""
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError, TypeError):
+        return None
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
 def safe_decode(data: bytes, charset: str | None, defects: list[tuple[str, str]]) -> str:
-    """Decode bytes with a declared charset; unknown or wrong charsets degrade, never raise."""
+    """Decode bytes with a declared charset; unknown or wrong charsets degrade, never raise.
+
+    Every decode is guarded: codecs without error handlers (``idna``, ``punycode``) raise
+    UnicodeError even with ``errors="replace"``, so the fallback is always UTF-8 with
+    replacement, which cannot fail."""
     name = (charset or "utf-8").strip().strip('"').lower() or "utf-8"
     if name in ("unknown-8bit", "x-unknown", "unknown", "8bit", "default", "us-ascii", "ascii"):
         # us-ascii labels often hide 8-bit text; utf-8 decodes ascii identically.
         name = "utf-8"
+    codec = _text_codec(name)
+    if codec is None:
+        defects.append(("PARSE_UNKNOWN_CHARSET", name[:64].replace("\x00", "\\x00")))
+        codec = "utf-8"
     try:
-        codecs.lookup(name)
-    except LookupError:
-        defects.append(("PARSE_UNKNOWN_CHARSET", name[:64]))
-        name = "utf-8"
+        return data.decode(codec)
+    except Exception:  # UnicodeDecodeError, and exotic codecs' own errors on hostile input
+        pass
+    if codec != "utf-8":
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        if codec in ("idna", "punycode"):
+            defects.append(("PARSE_BAD_CHARSET_DATA", codec))
+            return data.decode("utf-8", errors="replace")
     try:
-        return data.decode(name)
-    except UnicodeDecodeError:
-        if name != "utf-8":
-            try:
-                return data.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-        return data.decode(name, errors="replace")
-    except Exception:  # exotic codecs raise their own errors on hostile input
-        defects.append(("PARSE_BAD_CHARSET_DATA", name[:64]))
+        return data.decode(codec, errors="replace")
+    except Exception:
+        defects.append(("PARSE_BAD_CHARSET_DATA", codec[:64]))
         return data.decode("utf-8", errors="replace")
 
 

@@ -120,7 +120,11 @@ class _Collector:
                     stack.extend((child, depth + 1) for child in reversed(payload)
                                  if isinstance(child, Message))
                 continue
-            self._leaf(part, ctype, depth)
+            try:
+                self._leaf(part, ctype, depth)
+            except Exception as exc:  # one unreadable part never loses the rest
+                self.defects.append(("PARSE_BAD_PART", f"{ctype}: {type(exc).__name__}: {exc}"
+                                     [:160]))
 
     def _leaf(self, part: Message, ctype: str, depth: int) -> None:
         try:
@@ -130,9 +134,8 @@ class _Collector:
         filename = decode_value(str(filename), self.defects) if filename else ""
         disposition = (part.get_content_disposition() or "").lower()
         encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
-        charset = part.get_content_charset() or ""
-        encoded = part.get_payload()
-        encoded_len = len(encoded) if isinstance(encoded, str | bytes) else 0
+        charset = _charset(part, self.defects)
+        encoded_len = _encoded_len(part)
         if encoded_len > self.decoded_budget:
             self.defects.append(("PARSE_DECODED_LIMIT", f"part {ctype} {encoded_len} bytes"))
             self.parts.append(MimePart(ctype, depth, encoded_len, charset, encoding, filename,
@@ -185,6 +188,24 @@ class _Collector:
             report = expand_zip(data, filename or "archive.zip", self.limits)
             self.attachments.extend(report.members)
             self.defects.extend(report.defects)
+
+
+def _charset(part: Message, defects: list[tuple[str, str]]) -> str:
+    """The declared charset; an RFC 2231 one whose own charset is hostile (a NUL in its name:
+    ValueError, which the stdlib does not catch) is kept undecoded."""
+    try:
+        return part.get_content_charset() or ""
+    except Exception:
+        defects.append(("PARSE_UNKNOWN_CHARSET", "unreadable charset parameter"))
+        return ""
+
+
+def _encoded_len(part: Message) -> int:
+    """Length of a leaf's payload as transmitted. ``get_payload()`` without ``decode`` decodes
+    8-bit text with the declared charset (``idna``, or a NUL in the name, raise), and only the
+    length is wanted, so read the stored payload itself."""
+    encoded = getattr(part, "_payload", None)  # compat32 keeps the transmitted text here
+    return len(encoded) if isinstance(encoded, str | bytes) else 0
 
 
 def _unwrap_encoded(part: Message, inner: Message) -> Message:
@@ -266,8 +287,21 @@ def _collect_urls(text: str, html_links: tuple[tuple[str, str, str], ...], html_
 
 
 def parse_message(raw: bytes, limits: LimitSettings | None = None) -> ParsedMessage:
-    """Parse ``raw`` into a ParsedMessage. Problems become ``defects`` (PARSE_* codes)."""
+    """Parse ``raw`` into a ParsedMessage. Problems become ``defects`` (PARSE_* codes).
+
+    Never raises on bytes: every decode is guarded where it happens, and anything that still
+    escapes (a parser bug not found yet) gives a headerless message with a ``PARSE_FAILED``
+    defect, which the parse detector turns into a finding that is never "clean"."""
     limits = limits or DEFAULT_LIMITS
+    try:
+        return _parse(raw, limits)
+    except (Exception, RecursionError) as exc:
+        evidence = f"{type(exc).__name__}: {exc}"[:200]
+        return ParsedMessage(raw=raw, header_index=MappingProxyType({}),
+                             defects=(("PARSE_FAILED", evidence),))
+
+
+def _parse(raw: bytes, limits: LimitSettings) -> ParsedMessage:
     defects: list[tuple[str, str]] = []
     data = raw
     truncated = False
@@ -303,6 +337,9 @@ def parse_message(raw: bytes, limits: LimitSettings | None = None) -> ParsedMess
     links: tuple[tuple[str, str, str], ...] = ()
     if html:
         view = render_html(html, limits.max_urls)
+        if view.dropped_tags:
+            defects.append(("PARSE_HTML_DEPTH", f"{view.dropped_tags} HTML tags nested deeper "
+                            "than analysed were dropped (their text was kept)"))
         html_text = view.text[: limits.max_text_chars]
         links = view.links
     urls = _collect_urls(text, links, html_text, limits.max_urls)

@@ -99,6 +99,17 @@ def _is_maildir(path: Path) -> bool:
 def iter_messages(paths: Iterable[str], *, stdin: BinaryIO | None = None
                   ) -> Iterator[tuple[str, bytes]]:
     """Every message of every input, in order. Raises ``InputError`` for unreadable input."""
+    for name, item in iter_messages_or_errors(paths, stdin=stdin):
+        if isinstance(item, InputError):
+            raise item
+        yield name, item
+
+
+def iter_messages_or_errors(paths: Iterable[str], *, stdin: BinaryIO | None = None
+                            ) -> Iterator[tuple[str, bytes | InputError]]:
+    """Like :func:`iter_messages`, but an unreadable file (or path) is yielded as its
+    ``InputError`` in its place and the rest is still read: one bad file in a folder must not
+    abandon the others."""
     paths = list(paths)
     many = len(paths) > 1
     for name in paths:
@@ -112,7 +123,8 @@ def iter_messages(paths: Iterable[str], *, stdin: BinaryIO | None = None
             continue
         path = Path(name)
         if not path.exists():
-            raise InputError(f"no such file or directory: {name}")
+            yield name, InputError(f"no such file or directory: {name}")
+            continue
         if path.is_dir():
             if _is_maildir(path):
                 files = sorted(p for sub in ("cur", "new") for p in (path / sub).iterdir()
@@ -121,8 +133,17 @@ def iter_messages(paths: Iterable[str], *, stdin: BinaryIO | None = None
                 files = sorted(p for p in path.rglob("*") if p.is_file()
                                and (p.suffix in (".eml", ".msg", ".mbox", ".gz")))
             for file in files:
-                yield from _iter_file(file, single=False)
+                yield from _guarded(_iter_file(file, single=False), str(file))
             continue
         if not os.access(path, os.R_OK):
-            raise InputError(f"permission denied: {name}")
-        yield from _iter_file(path, single=not many)
+            yield name, InputError(f"permission denied: {name}")
+            continue
+        yield from _guarded(_iter_file(path, single=not many), name)
+
+
+def _guarded(items: Iterator[tuple[str, bytes]], name: str
+             ) -> Iterator[tuple[str, bytes | InputError]]:
+    try:
+        yield from items
+    except InputError as exc:  # the file's messages read so far were yielded already
+        yield name, exc

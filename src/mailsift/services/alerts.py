@@ -57,7 +57,7 @@ class Alerter:
         msg["Subject"] = f"[mailsift] {payload['kind']}: {payload['subject']}"
         msg.set_content(payload["message"] + "\n\n" + json.dumps(payload, indent=2) + "\n")
         try:
-            with smtplib.SMTP(store.release_host, store.release_port,
+            with smtplib.SMTP(*store.release_target(),
                               timeout=self.timeout) as smtp:
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:

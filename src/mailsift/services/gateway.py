@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import time
@@ -29,6 +30,7 @@ from mailsift.core.result import ScanResult
 from mailsift.delivery.apply import Deliverer, Reply
 from mailsift.delivery.headers import MAILSIFT_HEADER, mailsift_header, strip_headers
 from mailsift.delivery.recorder import AsyncRecorder
+from mailsift.services.release_mark import ReleaseMarks, as_released, kept_release_mark
 from mailsift.services.scanning import ScanPool
 from mailsift.store.store import Store
 
@@ -42,14 +44,16 @@ Answer = TypeVar("Answer")
 @dataclass(frozen=True, slots=True)
 class Decided:
     """A scanned message, ready to be acted on: its reference, the bytes it goes on with
-    (foreign result headers removed), the scan result, when it arrived, and the trace statuses
-    of an earlier attempt (empty unless this is a retry)."""
+    (foreign result headers removed), the scan result, when it arrived, the trace statuses
+    of an earlier attempt (empty unless this is a retry) and, for a copy mailsift released
+    whose signed mark verified, the release id (its release headers stay on the message)."""
 
     ref: str
     raw: bytes
     result: ScanResult
     received_at: float
     prior: Mapping[str, str]
+    released: str | None = None
 
 
 class Enactor(Protocol[Answer]):
@@ -127,9 +131,18 @@ class Gateway:
         self._relaying = RelayEnactor(deliverer)
 
     def clean_incoming(self, raw: bytes) -> bytes:
-        """Drop headers outsiders must not set: our result headers and forged A-R headers."""
-        raw = strip_headers(raw, mailsift_header, only_if=MAILSIFT_HEADER)
+        """Drop headers outsiders must not set: our result headers and forged A-R headers
+        (our release marks stay on a genuine released copy: see ``services/release_mark``)."""
+        return self._clean(raw, self.release_marks.verify(raw))
+
+    def _clean(self, raw: bytes, released: str | None) -> bytes:
+        drop = mailsift_header if released is None else kept_release_mark
+        raw = strip_headers(raw, drop, only_if=MAILSIFT_HEADER)
         return strip_forged_results(raw, self.authserv_id)
+
+    @functools.cached_property
+    def release_marks(self) -> ReleaseMarks:
+        return ReleaseMarks.of(self.store.settings)
 
     async def lists(self) -> ListSnapshot:
         now = self.clock()
@@ -150,7 +163,13 @@ class Gateway:
         return statuses
 
     async def scan(self, raw: bytes, envelope: Envelope, ref: str) -> ScanResult:
-        return await self.scans.scan(raw, envelope, ref, await self.lists())
+        return await self._scan(raw, envelope, ref, self.release_marks.verify(raw))
+
+    async def _scan(self, raw: bytes, envelope: Envelope, ref: str,
+                    released: str | None) -> ScanResult:
+        result = await self.scans.scan(raw, envelope, ref, await self.lists())
+        # a copy we released (its signed mark verified): not quarantined again
+        return result if released is None else as_released(result, released)
 
     def observe(self, result: ScanResult) -> None:
         """Tell the circuit breaker and the shadow recorder about a decided message."""
@@ -163,7 +182,9 @@ class Gateway:
     async def preview(self, raw: bytes, envelope: Envelope) -> ScanResult:
         """What the gateway would decide for this message (HTTP scan API): the same cleaning,
         lists and rollout state as ``handle``; nothing is recorded, delivered or observed."""
-        return await self.scan(self.clean_incoming(raw), envelope, message_ref(raw, envelope))
+        released = self.release_marks.verify(raw)
+        return await self._scan(self._clean(raw, released), envelope,
+                                message_ref(raw, envelope), released)
 
     async def hand_back(self, decided: Decided, status: str) -> None:
         """The MTA keeps (or drops) the message itself (milter): record it once, durably, then
@@ -185,10 +206,11 @@ class Gateway:
         # wastes that scan, every other message saves the wait.
         looked_up = asyncio.ensure_future(self.prior_statuses(ref))
         try:
-            clean = self.clean_incoming(raw)
+            released = self.release_marks.verify(raw)  # once: cleaning and the verdict use it
+            clean = self._clean(raw, released)
             scan_error: Exception | None = None
             try:
-                result = await self.scan(clean, envelope, ref)
+                result = await self._scan(clean, envelope, ref, released)
             except Exception as exc:
                 scan_error = exc
             prior = await looked_up
@@ -199,7 +221,8 @@ class Gateway:
                 self.stats.errors.inc()
                 log.error("scan of %s failed: %s", ref, scan_error)
                 return enactor.failed(ref, "scan")
-            outcome = await enactor.act(Decided(ref, clean, result, received_at, prior))
+            outcome = await enactor.act(Decided(ref, clean, result, received_at, prior,
+                                                   released))
             if enactor.took_effect(outcome, result):
                 self.observe(result)
             log.info("%s from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",

@@ -13,7 +13,7 @@ from typing import Any
 
 from mailsift.core.errors import LimitExceeded, ParseError
 from mailsift.parsing import parse_message
-from mailsift.services.access import NotFound, Principal, require
+from mailsift.services.access import AccessDenied, NotFound, Principal, require
 from mailsift.services.preview import sanitize_html
 from mailsift.store import MessageRecord, Page, RequestInfo, Store, TraceQuery
 
@@ -109,8 +109,14 @@ class QuarantineService:
         )
 
     def download(self, actor: Principal, message: str) -> bytes:
-        """The original ``.eml`` bytes, exactly as received."""
-        self.record(actor, message)
+        """The original ``.eml`` bytes, exactly as received. Never to a recipient when it was
+        quarantined as malware: the original *is* the payload (staff may, audited)."""
+        rec = self.record(actor, message)
+        if actor.restricted and _is_malware(rec):
+            self.store.audit.append(actor.name, "quarantine.download.refused", message,
+                                    {"reason": "malware"})
+            raise AccessDenied("a message quarantined as malware cannot be downloaded by its "
+                               "recipient; ask an administrator")
         self.store.audit.append(actor.name, "quarantine.download", message)
         return self.store.trace.raw(message)
 
@@ -148,3 +154,7 @@ class QuarantineService:
                                             limit=limit)
         require(actor, "quarantine.read")
         return self.store.requests.list(state=state, limit=limit)
+
+
+def _is_malware(rec: MessageRecord) -> bool:
+    return rec.category == "malware" or any(r.category == "malware" for r in rec.recipients)

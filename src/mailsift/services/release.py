@@ -21,6 +21,7 @@ from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action
 from mailsift.delivery.relay import Relay
 from mailsift.services.access import NotFound, Principal, require
+from mailsift.services.release_mark import ReleaseMarks
 from mailsift.store import Claim, RequestInfo, Store
 
 __all__ = ["MessageInfo", "ReleaseReport", "ReleaseService", "RescanFn", "with_release_header"]
@@ -68,11 +69,14 @@ class ReleaseReport:
     uncertain: list[str] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)
     release_ids: list[str] = field(default_factory=list)
+    next_hop: str = ""  # host:port the copies were handed to
+    replies: dict[str, str] = field(default_factory=dict)  # recipient -> the next hop's 250
 
     def to_dict(self) -> dict[str, Any]:
         return {"message": self.message, "sent": self.sent, "already": self.already,
                 "failed": self.failed, "uncertain": self.uncertain, "kept": self.kept,
-                "release_ids": self.release_ids}
+                "release_ids": self.release_ids, "next_hop": self.next_hop,
+                "replies": self.replies}
 
 
 class ReleaseService:
@@ -80,11 +84,18 @@ class ReleaseService:
                  rescan: RescanFn | None = None) -> None:
         self.store = store
         s = store.settings
+        host, port = s.release_target()
         self.relay_factory = relay_factory or (
-            lambda: Relay(s.release_host, s.release_port, timeout=s.release_timeout,
-                          helo=s.release_helo)
+            lambda: Relay(host, port, timeout=s.release_timeout, helo=s.release_helo)
         )
         self.rescan_fn = rescan
+        self._marks: ReleaseMarks | None = None
+
+    @property
+    def marks(self) -> ReleaseMarks:
+        if self._marks is None:
+            self._marks = ReleaseMarks.of(self.store.settings)
+        return self._marks
 
     def message_info(self, ids: Sequence[str]) -> dict[str, MessageInfo]:
         from sqlalchemy import select
@@ -142,8 +153,9 @@ class ReleaseService:
             if not rcpts:
                 return [], ""
         originals = {info.original(r): r for r in rcpts}
-        outcome = await relay.send(with_release_header(raw, claim.release_id), info.mail_from,
+        outcome = await relay.send(self.marks.mark(raw, claim.release_id), info.mail_from,
                                    list(originals))
+        report.next_hop = f"{getattr(relay, 'host', '?')}:{getattr(relay, 'port', '?')}"
         accepted = [originals[r] for r in outcome.accepted]
         refused = {originals[r]: why for r, why in outcome.refused.items()}
         uncertain = [originals[r] for r in outcome.uncertain]
@@ -157,6 +169,8 @@ class ReleaseService:
         if accepted and mark_sent:
             ledger.mark_sent(claim, accepted, outcome.reply)
         report.sent.extend(accepted)
+        # what the next hop said: mailsift's own reply when the copy passed it again
+        report.replies.update({r: outcome.reply for r in accepted})
         return accepted, outcome.reply
 
     async def release(self, actor: Principal, message: str,

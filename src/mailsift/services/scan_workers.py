@@ -199,17 +199,24 @@ class WorkerPool:
             self._queue().put_nowait(worker)
 
     async def call(self, request: Any, timeout: float,
-                   context: tuple[str, Any] | None = None) -> Any:
+                   context: tuple[str, Any] | None = None, *,
+                   queue_timeout: float | None = None) -> Any:
         """``handle(request, context)`` in a worker. ``context`` is ``(key, value)`` where the
         key names the value's content: a worker is sent the value only when it holds another
         key. (The lists were pickled with every message before: 1,000 entries cost ~6 ms a
-        message, more than the scan.)"""
+        message, more than the scan.)
+
+        ``timeout`` is the scan's own: it starts when a worker has the request. The wait for a
+        free worker is not part of it (a worker that took a queued message late under a burst
+        had been killed as "stuck"); it has its own limit, ``queue_timeout`` (default: ten
+        times ``timeout``), past which the message is deferred and no worker is touched."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        waited = timeout * 10 if queue_timeout is None else queue_timeout
         try:
-            worker = await asyncio.wait_for(self._queue().get(), timeout)
+            worker = await asyncio.wait_for(self._queue().get(), waited)
         except TimeoutError as exc:
-            raise DetectorTimeout("scan", f"no scan worker free within {timeout:.0f} s") from exc
+            raise DetectorTimeout("scan", f"no scan worker free within {waited:g} s") from exc
+        deadline = loop.time() + timeout
         key, value = context if context is not None else (None, None)
         carried = key != worker.context_key
         try:

@@ -81,11 +81,14 @@ class ScanPool:
     """``await pool.scan(raw, envelope, message_id)`` from the event loop."""
 
     def __init__(self, settings: Settings, workers: int, options: ScanOptions | None = None,
-                 *, timeout: float = 30.0) -> None:
+                 *, timeout: float = 30.0, queue_timeout: float | None = None) -> None:
         self.settings = settings
         self.workers = workers
         self.options = options or ScanOptions()
         self.timeout = timeout
+        #: how long a message may wait for a free worker (not part of ``timeout``)
+        self.queue_timeout = timeout * 10 if queue_timeout is None else queue_timeout
+        self._in_process = asyncio.Semaphore(1)
         self._executor = self._make()
         self._pipeline_versions: Mapping[str, str] | None = None
 
@@ -115,14 +118,27 @@ class ScanPool:
         request = (raw, envelope, message_id, canary)
         if isinstance(self._executor, WorkerPool):
             context = (lists.version, lists) if lists is not None else None
-            result: ScanResult = await self._executor.call(request, limit, context)
+            result: ScanResult = await self._executor.call(
+                request, limit, context, queue_timeout=max(self.queue_timeout, limit))
             return result
-        future = asyncio.get_running_loop().run_in_executor(self._executor, _scan, *request,
-                                                            lists)
+        # in-process: one scan at a time, and the wait for the thread is not the scan's time
         try:
-            return await asyncio.wait_for(future, limit)
+            await asyncio.wait_for(self._in_process.acquire(), self.queue_timeout)
         except TimeoutError as exc:
-            raise DetectorTimeout("scan", f"no result within {limit:.0f} s") from exc
+            raise DetectorTimeout("scan", f"no scan thread free within "
+                                  f"{self.queue_timeout:g} s") from exc
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._executor, _scan,
+                                                                *request, lists)
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), limit)
+            except TimeoutError as exc:
+                raise DetectorTimeout("scan", f"no result within {limit:.0f} s") from exc
+        finally:
+            if future.done():
+                self._in_process.release()
+            else:  # the thread is still busy with it: free the slot when it is done
+                future.add_done_callback(lambda _f: self._in_process.release())
 
     def reload(self, options: ScanOptions) -> None:
         """Start new workers with new options (e.g. a new rollout state); scans already running
@@ -149,4 +165,5 @@ class ScanPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
     def describe(self) -> dict[str, Any]:
-        return {"workers": self.workers, "timeout": self.timeout}
+        return {"workers": self.workers, "timeout": self.timeout,
+                "queue_timeout": self.queue_timeout}

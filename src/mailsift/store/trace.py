@@ -36,7 +36,7 @@ __all__ = ["STATUSES", "Recordable", "TraceStore", "status_for"]
 #: Delivery statuses of a trace row.
 STATUSES = (
     "accepted", "delivered", "quarantined", "released", "deleted", "rejected", "deferred",
-    "failed",
+    "failed", "bounced",
 )
 
 _STATUS_OF_ACTION = {

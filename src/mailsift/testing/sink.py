@@ -63,6 +63,8 @@ class _Handler:
                           rcpt_options: list[str]) -> str:
         if address.lower() in self.sink.refuse:
             return "550 5.1.1 no such user"
+        if address.lower() in self.sink.defer:
+            return "450 4.2.1 mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -102,9 +104,11 @@ class SmtpSink:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.reply = reply
-        #: recipients answered 550 at RCPT, and recipients whose DATA is taken but never
-        #: answered (connection cut): both can be changed at any time
+        #: recipients answered 550 (``refuse``) or 450 (``defer``) at RCPT, and recipients
+        #: whose DATA is taken but never answered (connection cut): all can be changed at any
+        #: time
         self.refuse: set[str] = set()
+        self.defer: set[str] = set()
         self.drop_data_for: set[str] = set()
         self._messages: list[ReceivedMessage] = []
         self._cond = threading.Condition()

@@ -182,7 +182,9 @@ def _release_in(svc: StoreServices, a: argparse.Namespace) -> int:
         for r in reports:
             lines.append(f"{r['message']}: sent {len(r['sent'])}, already {len(r['already'])}, "
                          f"failed {len(r['failed'])}, uncertain {len(r['uncertain'])}, "
-                         f"kept {len(r['kept'])}")
+                         f"kept {len(r['kept'])}"
+                         + (f" (to {r['next_hop']})" if r.get("next_hop") else ""))
+            lines += [f"  sent {k}: {v}" for k, v in r.get("replies", {}).items()]
             lines += [f"  failed {k}: {v}" for k, v in r["failed"].items()]
             lines += [f"  kept {k}: {v}" for k, v in r["kept"].items()]
         emit(a, reports, "\n".join(lines))

@@ -5,7 +5,9 @@
                   [--dns HOST:PORT] [--config FILE]
 
 PATH is an .eml file, an mbox (plain or .gz), a maildir, a folder, or ``-`` for stdin. For mbox
-input the ``id`` of each message is its 0-based index in file order.
+input the ``id`` of each message is its 0-based index in file order. A message whose scan fails
+is reported in its place as ``{"id", "error", "size"}`` and the run goes on; the exit status is
+then 1 (0: all scanned, 2: bad usage or unreadable input).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from mailsift.config import load_settings
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.errors import InputError
-from mailsift.parsing.sources import iter_messages
+from mailsift.parsing.sources import iter_messages_or_errors
 
 __all__ = ["register"]
 
@@ -79,23 +81,46 @@ def _init_worker(settings: Settings, offline: bool | None, dns: str | None, fmt:
     _worker["format"] = fmt
 
 
-def _scan_chunk(chunk: list[tuple[str, bytes]], envelope: Envelope) -> list[str]:
+#: what a worker hands back per message: the rendered result, and whether it is an error
+Rendered = tuple[str, bool]
+
+
+#: a message, or the text of why an input could not be read (reported in its place)
+Item = tuple[str, bytes | str]
+
+
+def _scan_chunk(chunk: list[Item], envelope: Envelope) -> list[Rendered]:
     from mailsift.interfaces.cli.render import render_text
 
     pipeline = _worker["pipeline"]
-    out = []
+    fmt = _worker["format"]
+    out: list[Rendered] = []
     for msg_id, raw in chunk:
-        result = pipeline.scan(raw, envelope, message_id=msg_id)
-        if _worker["format"] == "text":
-            out.append(render_text(result))
-        else:
-            out.append(json.dumps(result.to_dict(), ensure_ascii=False,
-                                  indent=2 if _worker["format"] == "json" else None))
+        if isinstance(raw, str):
+            out.append((_error(msg_id, InputError(raw), 0, fmt), True))
+            continue
+        try:
+            result = pipeline.scan(raw, envelope, message_id=msg_id)
+            if fmt == "text":
+                out.append((render_text(result), False))
+            else:
+                out.append((json.dumps(result.to_dict(), ensure_ascii=False,
+                                       indent=2 if fmt == "json" else None), False))
+        except Exception as exc:  # one message never abandons the rest of the input
+            out.append((_error(msg_id, exc, len(raw), fmt), True))
     return out
 
 
-def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
-    chunk: list[tuple[str, bytes]] = []
+def _error(msg_id: str, exc: BaseException, size: int, fmt: str) -> str:
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    if fmt == "text":
+        return f"message {msg_id}: ERROR {error} ({size} bytes); not scanned"
+    return json.dumps({"id": msg_id, "error": error, "size": size}, ensure_ascii=False,
+                      indent=2 if fmt == "json" else None)
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
@@ -105,8 +130,8 @@ def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tupl
         yield chunk
 
 
-def _parallel(items: Iterable[tuple[str, bytes]], envelope: Envelope, workers: int,
-              initargs: tuple[Any, ...]) -> Iterator[list[str]]:
+def _parallel(items: Iterable[Item], envelope: Envelope, workers: int,
+              initargs: tuple[Any, ...]) -> Iterator[list[Rendered]]:
     # Build the pipeline once here and fork: workers inherit it ready (rules compiled, public
     # suffix list parsed) instead of each spending ~0.5 s rebuilding it. This command has no
     # threads or event loop yet, so fork is safe; where fork does not exist, spawn and rebuild.
@@ -117,7 +142,7 @@ def _parallel(items: Iterable[tuple[str, bytes]], envelope: Envelope, workers: i
     else:  # pragma: no cover - not on Linux
         pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs)
     with pool:
-        pending: deque[Future[list[str]]] = deque()
+        pending: deque[Future[list[Rendered]]] = deque()
         for chunk in _chunks(items, _CHUNK):
             pending.append(pool.submit(_scan_chunk, chunk, envelope))
             while len(pending) >= workers * 4:
@@ -138,12 +163,16 @@ def run(args: argparse.Namespace) -> int:
         args.workers = settings.scan.max_workers
     envelope = _envelope(args)
     initargs = (settings, args.offline, args.dns, args.format)
-    items = iter_messages(paths)
-    # Read the first item eagerly so unreadable input fails before any output.
+    items = ((name, str(got) if isinstance(got, InputError) else got)
+             for name, got in iter_messages_or_errors(paths))
+    # Read the first item eagerly so unreadable input fails before any output; later
+    # unreadable files are reported in their place and the rest is still scanned.
     first = next(items, None)
     if first is None:
         print("mailsift: no messages found in input", file=sys.stderr)
         return 0
+    if isinstance(first[1], str):
+        raise InputError(first[1])
     all_items = _prepend(first, items)
     if args.workers > 1:
         batches = _parallel(all_items, envelope, args.workers, initargs)
@@ -156,14 +185,20 @@ def run(args: argparse.Namespace) -> int:
 
         progress = tqdm(unit="msg", file=sys.stderr)
     writer = _Writer(sys.stdout, args.format)
+    errors = 0
     for batch in batches:
-        for rendered in batch:
+        for rendered, failed in batch:
             writer.write(rendered)
+            errors += failed
         if progress is not None:
             progress.update(len(batch))
     writer.close()
     if progress is not None:
         progress.close()
+    if errors:
+        print(f"mailsift: {errors} message(s) could not be scanned (see their error objects)",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -210,7 +245,6 @@ def _bulk(paths: list[str]) -> bool:
     return paths[0] == "-" or p.is_dir() or ".mbox" in p.name or p.suffix == ".gz"
 
 
-def _prepend(first: tuple[str, bytes], rest: Iterator[tuple[str, bytes]]
-             ) -> Iterator[tuple[str, bytes]]:
+def _prepend(first: Item, rest: Iterator[Item]) -> Iterator[Item]:
     yield first
     yield from rest

@@ -63,7 +63,7 @@ def build_http_app(parts: Any) -> Any:
         return await gateway.scan(raw, env, message_ref(raw, env))
 
     services = StoreServices.build(parts.store, rescan=rescan)
-    app = create_app(services, routers=[rollout_router])
+    app = create_app(services, routers=[rollout_router], api_docs=parts.settings.http.api_docs)
     app.state.rollout = parts.rollout
     guard = get_caller if parts.settings.http.scan_requires_token else None
     app.include_router(build_scan_router(gateway, max_bytes=parts.settings.http.max_message_bytes,
@@ -106,8 +106,13 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((settings.http.host, settings.http.port))
             ports["http"] = sock.getsockname()[1]
+            # X-Forwarded-For is believed only from [http] trusted_proxies: uvicorn's default
+            # trusts it from 127.0.0.1, so any local client could pick its address and dodge
+            # the per-address sign-in throttle
+            proxies = settings.http.trusted_proxies
             config = uvicorn.Config(build_http_app(parts), log_level="warning",
-                                    lifespan="off")
+                                    lifespan="off", proxy_headers=bool(proxies),
+                                    forwarded_allow_ips=list(proxies) or None)
             http_server = uvicorn.Server(config)
             tasks.append(asyncio.create_task(http_server.serve(sockets=[sock]), name="http"))
             log.info("HTTP API on http://%s:%d/", settings.http.host, ports["http"])

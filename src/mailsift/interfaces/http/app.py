@@ -35,9 +35,15 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
 
 
 def create_app(services: StoreServices | None = None, *, settings: Settings | None = None,
-               rescan: RescanFn | None = None, routers: Sequence[APIRouter] = ()) -> FastAPI:
+               rescan: RescanFn | None = None, routers: Sequence[APIRouter] = (),
+               api_docs: bool | None = None) -> FastAPI:
     """The API app. Give ``services`` (kept open) or ``settings`` (opened and closed here);
-    ``routers`` are mounted under ``/v1`` too (e.g. the scan router of the gateway)."""
+    ``routers`` are mounted under ``/v1`` too (e.g. the scan router of the gateway).
+
+    ``/docs`` and ``/redoc`` (``[http] api_docs``, default off) load their scripts from a
+    public CDN, on the console's own origin: off unless asked. ``/openapi.json`` stays."""
+    if api_docs is None:
+        api_docs = settings.http.api_docs if settings is not None else False
     if services is None and settings is None:
         settings = Settings()
 
@@ -61,6 +67,8 @@ def create_app(services: StoreServices | None = None, *, settings: Settings | No
         "user reports, the audit log and console users. Authenticate with "
         "`Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
     )
     app.state.services = services
     app.state.jobs = set()

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailsift.services.access import Principal
 from mailsift.services.store_services import StoreServices
 from mailsift.store import TraceQuery
 
-__all__ = ["Caller", "Services", "TraceFilter", "get_services"]
+__all__ = ["Caller", "PathId", "QueryId", "Services", "TraceFilter", "get_services"]
+
+#: A database id: a 64-bit integer. A larger one used to reach the driver, which fails (SQLite:
+#: OverflowError; PostgreSQL: bigint out of range) and was answered 500; now it is a 422.
+_ID_MIN, _ID_MAX = -(2**63), 2**63 - 1
+PathId = Annotated[int, Path(ge=_ID_MIN, le=_ID_MAX)]
+QueryId = Annotated[int | None, Query(ge=_ID_MIN, le=_ID_MAX)]
 
 _bearer = HTTPBearer(auto_error=False, description="an API token from `mailsift token create`")
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
-from mailsift.interfaces.http.deps import Caller, Services
+from mailsift.interfaces.http.deps import Caller, QueryId, Services
 from mailsift.services.lists import entry_dict
 from mailsift.store import TraceQuery
 
@@ -87,7 +87,7 @@ def release_hold(svc: Services, caller: Caller, hold_id: str) -> dict[str, str]:
 @router.get("/audit", tags=["audit"])
 def audit(svc: Services, caller: Caller, actor: str | None = None, action: str | None = None,
           target: str | None = None, since: float | None = None,
-          before_id: int | None = None,
+          before_id: QueryId = None,
           limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     """Append-only; page with ``before_id`` = the last id of the previous page."""
     return [e.to_dict() for e in svc.audit.entries(caller, who=actor, action=action,

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailsift.interfaces.http.deps import Caller, Services, TraceFilter
+from mailsift.interfaces.http.deps import Caller, PathId, Services, TraceFilter
 from mailsift.services.access import NotFound, Principal, require
 from mailsift.services.store_services import StoreServices
 from mailsift.store import TraceQuery
@@ -175,7 +175,7 @@ def list_requests(svc: Services, caller: Caller, state: str | None = None
 
 
 @router.post("/requests/{request_id}/approve")
-async def approve_request(svc: Services, caller: Caller, request_id: int,
+async def approve_request(svc: Services, caller: Caller, request_id: PathId,
                           body: DecisionBody) -> dict[str, Any]:
     info, report = await svc.release.decide_request(caller, request_id, approve=True,
                                                     note=body.note, rescan=body.rescan)
@@ -183,7 +183,7 @@ async def approve_request(svc: Services, caller: Caller, request_id: int,
 
 
 @router.post("/requests/{request_id}/deny")
-async def deny_request(svc: Services, caller: Caller, request_id: int,
+async def deny_request(svc: Services, caller: Caller, request_id: PathId,
                        body: DecisionBody) -> dict[str, Any]:
     info, _ = await svc.release.decide_request(caller, request_id, approve=False,
                                                note=body.note)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailsift.interfaces.http.deps import Caller, Services
+from mailsift.interfaces.http.deps import Caller, PathId, Services
 from mailsift.store.reports import MAX_COMMENT
 
 __all__ = ["router"]
@@ -69,12 +69,12 @@ def list_reports(svc: Services, caller: Caller, state: str | None = None,
 
 
 @router.get("/reports/{report_id}")
-def get_report(svc: Services, caller: Caller, report_id: int) -> dict[str, Any]:
+def get_report(svc: Services, caller: Caller, report_id: PathId) -> dict[str, Any]:
     return svc.reports.get(caller, report_id).to_dict()
 
 
 @router.post("/reports/{report_id}/triage")
-async def triage_report(svc: Services, caller: Caller, report_id: int,
+async def triage_report(svc: Services, caller: Caller, report_id: PathId,
                         body: TriageBody) -> dict[str, Any]:
     result = await svc.reports.triage(caller, report_id, body.state, note=body.note,
                                       release=body.release, list_entry=body.list_entry,

@@ -19,7 +19,7 @@ Guarantees, in milter terms:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from mailsift.config.gateway import GatewaySettings, MilterSettings
@@ -43,7 +43,9 @@ _STATUS: dict[str, str] = {"accept": "accepted", "hold": "accepted", "discard": 
 
 @dataclass(frozen=True, slots=True)
 class MilterDecision:
-    """One answer to the MTA plus the header edits that go with it."""
+    """One answer to the MTA plus the header edits that go with it. ``release_id`` is set
+    for a copy mailsift released whose signed mark verified: its ``X-Mailsift-Release-*``
+    headers stay (every other incoming ``X-Mailsift-*`` header is removed)."""
 
     kind: Kind
     ref: str
@@ -54,6 +56,7 @@ class MilterDecision:
     text: str = ""
     category: str = ""
     action: str = ""
+    release_id: str = ""
 
 
 def split_reply(text: str, default_xcode: str) -> tuple[str, str]:
@@ -96,6 +99,8 @@ class MilterService:
     # -- the gateway's Enactor protocol ---------------------------------------------------------
     async def act(self, decided: Decided) -> MilterDecision:
         decision = self._decision(decided.result, decided.ref)
+        if decided.released is not None:
+            decision = replace(decision, release_id=decided.released)
         # The strictest action applied to every recipient: the trace says what happened to
         # each copy (and a retry that is now accepted no longer shows "deferred").
         await self.gateway.hand_back(decided, _STATUS[decision.kind])

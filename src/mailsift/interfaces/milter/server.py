@@ -29,6 +29,7 @@ from mailsift.core.errors import ConfigError
 from mailsift.interfaces.milter.decision import MilterDecision, MilterService
 from mailsift.interfaces.milter.message import Transaction, fold_value, strip_brackets
 from mailsift.services.gateway import Gateway
+from mailsift.services.release_mark import RELEASE_HEADER, SIG_HEADER
 
 __all__ = ["MilterListener", "parse_socket_spec"]
 
@@ -77,10 +78,15 @@ _context: _Context | None = None
 _started = False
 
 
-def _is_forged(name: str, value: bytes, authserv_id: str) -> bool:
-    """Our own result headers never come from outside; nor do A-R headers in our name."""
+_RELEASE_MARKS = (RELEASE_HEADER.lower(), SIG_HEADER.lower())
+
+
+def _is_forged(name: str, value: bytes, authserv_id: str, *, released: bool = False) -> bool:
+    """Our own result headers never come from outside; nor do A-R headers in our name. On a
+    copy we released (its signed mark verified by the gateway: ``released``) the release marks
+    are ours and stay, so the recipient's copy still names its release."""
     if name.startswith("x-mailsift-"):
-        return True
+        return not (released and name in _RELEASE_MARKS)
     if name != "authentication-results":
         return False
     field = b"Authentication-Results: " + value + b"\r\n\r\n"
@@ -153,7 +159,7 @@ def _milter_class() -> type[Any]:
                 return int(Milter.DISCARD)
             # Delete the forged ones from the last occurrence back, so earlier indices hold.
             for name, index, value in reversed(self.txn.occurrences()):
-                if _is_forged(name, value, ctx.authserv_id):
+                if _is_forged(name, value, ctx.authserv_id, released=bool(d.release_id)):
                     self.chgheader(name, index, "")
             for add_name, add_value in reversed(d.add_headers):
                 self.addheader(add_name, fold_value(add_value), 0)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import socket
@@ -25,9 +26,10 @@ from mailsift.core.envelope import Connection, Envelope
 from mailsift.interfaces.smtp.data import read_data
 from mailsift.services.gateway import Gateway
 
-__all__ = ["SmtpListener"]
+__all__ = ["SmtpListener", "null_sender"]
 
 log = logging.getLogger("mailsift.smtp")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _XFORWARD_ATTRS = ("NAME", "ADDR", "PROTO", "HELO", "SOURCE", "PORT", "IDENT")
 # <dot-atom@domain>: what nearly every MAIL FROM / RCPT TO carries. aiosmtpd parses each with the
 # email package's header parser (and builds a class per call); this form needs no parser.
@@ -35,12 +37,35 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_PATH = re.compile(rf"\s*<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
 
 
+def null_sender(mail_from: str | None) -> str:
+    """aiosmtpd hands over ``MAIL FROM:<>`` (bounces, delivery receipts) as the literal
+    ``<>``; the envelope's null sender is ``""``. Left as ``<>`` it was refused by the relay
+    (553) and checked by SPF as a domain, and Postfix then bounced the bounce."""
+    return "" if mail_from is None or mail_from.strip() == "<>" else mail_from
+
+
 class _Smtp(SMTP):
     """aiosmtpd's SMTP with longer lines and the XFORWARD command."""
 
-    def __init__(self, handler: Any, *, xforward: bool, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, *, xforward: bool,
+                 xforward_hosts: tuple[IPNetwork, ...] = (), **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._xforward = xforward
+        self._xforward_hosts = xforward_hosts
+
+    def xforward_allowed(self) -> bool:
+        """Only the MTAs in front of us may say who the client was (``[smtp] xforward_hosts``):
+        from anyone else XFORWARD would let a client choose the address SPF checks."""
+        if not self._xforward or self.session is None:
+            return False
+        peer = self.session.peer
+        try:
+            addr = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else str(peer))
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self._xforward_hosts)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address parsing, with a fast path for a plain ``<local@domain>``."""
@@ -55,6 +80,9 @@ class _Smtp(SMTP):
     async def smtp_XFORWARD(self, arg: str) -> None:
         if not self._xforward or self.session is None:
             await self.push("502 5.5.1 XFORWARD not enabled")
+            return
+        if not self.xforward_allowed():
+            await self.push("550 5.7.0 XFORWARD not allowed from this client")
             return
         attrs: dict[str, str] = getattr(self.session, "xforward", {})
         for item in (arg or "").split():
@@ -107,9 +135,18 @@ class _Handler:
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
-        if self.settings.xforward:
+        if isinstance(server, _Smtp) and server.xforward_allowed():
             responses.insert(-1, "250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT")
         return responses
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if address.strip() in ("", "<>"):
+            # RFC 5321 has no null recipient; accepted, it failed only at relay time
+            return "553 5.1.3 The null recipient <> is not a valid address"
+        envelope.rcpt_tos.append(address)  # what aiosmtpd does without this hook
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     def _envelope(self, session: Session, envelope: SmtpEnvelope) -> Envelope:
         xf: dict[str, str] = getattr(session, "xforward", {})
@@ -126,7 +163,7 @@ class _Handler:
             # from our Received header (trusted relays) during authentication.
             conn = Connection()
         return Envelope(
-            mail_from=envelope.mail_from or "",
+            mail_from=null_sender(envelope.mail_from),
             rcpt_to=tuple(envelope.rcpt_tos),
             connection=conn,
             smtputf8="SMTPUTF8" in (o.upper() for o in envelope.mail_options),
@@ -153,6 +190,8 @@ class SmtpListener:
         return cls(
             _Handler(self.gateway, self.settings),
             xforward=self.settings.xforward,
+            xforward_hosts=tuple(ipaddress.ip_network(h, strict=False)
+                                 for h in self.settings.xforward_hosts),
             data_size_limit=self.settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hmac
 import inspect
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,6 +109,8 @@ class WebContext:
     session_ttl: float = 12 * 3600
     jobs: set[asyncio.Task[Any]] = field(default_factory=set)
     env: Environment = field(init=False)
+    #: signs the banner texts of redirects (per process: a redirect lands on the same node)
+    flash_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     def __post_init__(self) -> None:
         self.env = Environment(loader=PackageLoader("mailsift.interfaces.web", "templates"),
@@ -162,15 +166,30 @@ class WebContext:
                http_status: int = 200, **values: Any) -> Response:
         html = self.env.get_template(template).render(
             request=request, viewer=viewer, user=viewer.session.user if viewer else None,
-            csrf=viewer.session.csrf if viewer else "", flash=request.query_params.get("msg"),
-            error=request.query_params.get("err"), path=request.url.path, **values)
+            csrf=viewer.session.csrf if viewer else "", path=request.url.path,
+            **self._flash(request), **values)
         return secure_headers(HTMLResponse(html, status_code=http_status))
 
-    @staticmethod
-    def redirect(url: str, msg: str = "", *, err: str = "") -> RedirectResponse:
-        extra = urlencode({k: v for k, v in (("msg", msg), ("err", err)) if v})
+    def redirect(self, url: str, msg: str = "", *, err: str = "") -> RedirectResponse:
+        params = {k: v for k, v in (("msg", msg), ("err", err)) if v}
+        if params:
+            params["sig"] = self._sign(msg, err)
+        extra = urlencode(params)
         sep = "&" if "?" in url else "?"
         return RedirectResponse(url + (sep + extra if extra else ""), status_code=303)
+
+    def _sign(self, msg: str, err: str) -> str:
+        return hmac.new(self.flash_key, f"{msg}\0{err}".encode(), "sha256").hexdigest()[:32]
+
+    def _flash(self, request: Request) -> dict[str, str | None]:
+        """The banner texts of a redirect, only when this console signed them: the banner is
+        trusted UI, and ``/login?msg=...`` had shown any text a link carried."""
+        msg = request.query_params.get("msg") or ""
+        err = request.query_params.get("err") or ""
+        sig = request.query_params.get("sig") or ""
+        if (msg or err) and hmac.compare_digest(sig.encode(), self._sign(msg, err).encode()):
+            return {"flash": msg or None, "error": err or None}
+        return {"flash": None, "error": None}
 
     def query_from(self, params: Mapping[str, Any]) -> TraceQuery:
         values: dict[str, Any] = {}

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from mailsift.core.errors import InputError
 from mailsift.core.lists import LIST_KINDS
 from mailsift.core.rollout import CanaryScope
+from mailsift.interfaces.http.deps import QueryId
 from mailsift.interfaces.web.context import WebContext, page, parse_time
 from mailsift.services.access import NotFound, require
 from mailsift.services.lists import parse_duration
@@ -154,7 +155,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @router.get("/audit")
     @page(ctx)
     def audit(request: Request, actor: str = "", action: str = "", target: str = "",
-              before_id: int | None = None) -> Response:
+              before_id: QueryId = None) -> Response:
         who = ctx.require(request)
         entries = svc.audit.entries(who.principal, who=actor or None, action=action or None,
                                     target=target or None, before_id=before_id, limit=100)

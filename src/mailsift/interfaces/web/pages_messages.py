@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mailsift.core.errors import InputError
+from mailsift.interfaces.http.deps import PathId
 from mailsift.interfaces.web.context import WebContext, page, secure_headers
 from mailsift.interfaces.web.pages_reports import message_reports
 from mailsift.services.access import NotFound, require
@@ -200,7 +201,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
 
     @router.post("/requests/{request_id}/{decision}")
     @page(ctx)
-    async def decide(request: Request, request_id: int, decision: str) -> Response:
+    async def decide(request: Request, request_id: PathId, decision: str) -> Response:
         who, form = await ctx.posted(request)
         if decision not in ("approve", "deny"):
             raise InputError("approve or deny")

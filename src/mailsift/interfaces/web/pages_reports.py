@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mailsift.core.errors import InputError
+from mailsift.interfaces.http.deps import PathId
 from mailsift.interfaces.web.context import Viewer, WebContext, page, parse_time
 from mailsift.services.lists import parse_duration
 from mailsift.store import ReportInfo
@@ -83,7 +84,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
 
     @router.post("/reports/{report_id}/triage")
     @page(ctx)
-    async def report_triage(request: Request, report_id: int) -> Response:
+    async def report_triage(request: Request, report_id: PathId) -> Response:
         who, form = await ctx.posted(request)
         decision = str(form.get("decision", ""))
         entry = str(form.get("list_entry", "")) or None

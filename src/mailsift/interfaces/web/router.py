@@ -11,8 +11,9 @@ works with plain forms and links) and may not be framed by another site.
 
 Passwords are checked by ``SignInService`` only, which throttles failed sign-ins per username
 and per client address in the store: a throttled sign-in is answered 429 with ``Retry-After``.
-The client address is the connection's (``request.client``); behind a reverse proxy run uvicorn
-with its proxy headers so it is the real client's, or every user shares the proxy's counter.
+The client address is the connection's (``request.client``); behind a reverse proxy list it in
+``[http] trusted_proxies`` (uvicorn then believes its X-Forwarded-For, and nobody else's), or
+every user shares the proxy's counter.
 """
 
 from __future__ import annotations
