@@ -22,22 +22,12 @@ from mailsift.services.store_services import StoreServices
 from mailsift.store.store import Store
 from mailsift.testing.messages import make_message
 from mailsift.testing.storekit import make_result
+from mailsift.testing.traffic import INVOICE_PACK
 
 ADMIN = Principal("ops", "admin")
 ANALYST = Principal("sam", "analyst")
 ANN = Principal("ann", "recipient", "ann@example.net")
-PACK = '''
-[pack]
-name = "finance-lures"
-default_state = "active"
-
-[[rule]]
-id = "INVOICE_LURE"
-description = "Mentions an invoice"
-category = "phish"
-weight = 7.0
-body = '/\\binvoice\\b/i'
-'''
+PACK = INVOICE_PACK
 
 
 def _settings(tmp: Path, reported_ham: bool = True, robustness_set: bool = False) -> Settings:

@@ -23,54 +23,14 @@ from mailsift.services.access import Principal
 from mailsift.services.rollout import RolloutService
 from mailsift.store.store import Store
 from mailsift.testing.gateway import RunningGateway, send_smtp
-from mailsift.testing.messages import make_message
 from mailsift.testing.sink import SmtpSink
+from mailsift.testing.traffic import INVOICE_PACK, traffic
 
 pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = Principal("ops@example.net", "admin")
-PACK = '''
-[pack]
-name = "finance-lures"
-description = "Invoice lures (a rule that misfires on every legitimate invoice)"
-default_state = "active"
-
-[[rule]]
-id = "INVOICE_LURE"
-description = "Mentions an invoice"
-category = "phish"
-weight = 7.0
-body = '/\\binvoice\\b/i'
-'''
-
-
-def traffic(n: int) -> list[tuple[str, bytes]]:
-    """Mixed mail: ordinary notes, legitimate invoices, and credential phish."""
-    out = []
-    for i in range(n):
-        kind = ("invoice", "note", "note", "invoice", "note", "phish")[i % 6]
-        mid = f"<scenario-{i}@example.org>"
-        if kind == "invoice":
-            raw = make_message(subject=f"Invoice {1000 + i} from Acme Hosting",
-                               from_="Acme Billing <billing@acme-hosting.example>",
-                               text=f"Hello,\n\nyour invoice {1000 + i} for November is "
-                                    "attached. Total EUR 49.00, due in 30 days.\n",
-                               message_id=mid)
-        elif kind == "note":
-            raw = make_message(subject=f"Notes from meeting {i}", message_id=mid,
-                               text="Hi,\n\nthe notes from today's meeting are on the wiki.\n")
-        else:
-            raw = make_message(
-                subject="Your account has been suspended", message_id=mid,
-                from_="PayPal <service@paypa1-secure.example>",
-                html=('<p>Unusual sign-in activity. Verify your account now or it will be '
-                      'suspended.</p><a href="http://192.0.2.55/login">'
-                      'https://www.paypal.com/signin</a><form action="http://192.0.2.55/c">'
-                      '<input type="password"></form>'),
-                text="Verify your account now: http://192.0.2.55/login")
-        out.append((kind, raw))
-    return out
+PACK = INVOICE_PACK
 
 
 def settings_for(tmp: Path, sink: SmtpSink) -> Settings:
