@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mailsift.ml.corpus import LabelledSource
+from mailsift.ml.corpus import LabelledSource, group_of
 from mailsift.ml.synthetic import make_corpus
 from mailsift.ml.train import (
     Example,
     FeatureTable,
     TrainOptions,
     _weights,
+    every_source_threshold,
     extract_examples,
     ham_thresholds,
     source_folds,
@@ -139,3 +140,34 @@ def test_words_and_structure_are_normalised_apart() -> None:
     out = group_normalize(x, np.array([True] * 100 + [False])).toarray()
     assert np.allclose(out[:, -1], 1 / np.sqrt(2))
     assert np.allclose((out[:, :100] ** 2).sum(axis=1), 0.5)
+
+
+def test_an_organisation_is_held_out_as_a_whole() -> None:
+    # Enron's inbox and its sent mail are one organisation: a fold that held out one of them
+    # and trained on the other would learn the company from its twin (issue 16)
+    assert group_of("enron_business") == group_of("enron_sent") == "enron"
+    assert group_of("csdmc2010_ham") == group_of("spamassassin_spam") == "spamassassin"
+    assert group_of("ml_ksummit") == "ml_ksummit"
+    ex = []
+    for src, group, label in (("inbox", "acme", "ham"), ("sent", "acme", "ham"),
+                              ("list", "", "ham"), ("pot", "", "phish"), ("old", "", "phish")):
+        ex += [Example(src, label, {"w:x": 1.0, f"w:{src}{i}": 1.0}, group) for i in range(3)]
+    table = FeatureTable(ex, TrainOptions(min_messages=1))
+    assert table.groups == ["acme", "list", "old", "pot"]
+    held = [{table.examples[int(i)].source for i in rows} for rows in source_folds(table, None)]
+    assert {"inbox", "sent"} in held and {"inbox"} not in held
+    for rows in source_folds(table, 2):  # grouped folds never split a group either
+        sources = {table.examples[int(i)].source for i in rows}
+        assert ("inbox" in sources) == ("sent" in sources)
+
+
+def test_the_junk_band_is_set_by_the_worst_ham_source() -> None:
+    lists = [0.01] * 999 + [0.95]  # one list message in 1000 scores high
+    business = [0.1] * 190 + [0.97] * 10  # 5% of a business mailbox scores high
+    brand = [0.2] * 90 + [0.985] * 10
+    # at 0.5% per source, the business mail decides (the list's 0.1% is allowed)
+    assert every_source_threshold({"lists": lists, "business": business}, 0.005) == 0.98
+    # brand mail with its own allowance (10%): its high tenth no longer decides
+    assert every_source_threshold({"lists": lists, "brand": brand}, 0.005,
+                                  {"brand": 0.10}) == 0.21
+    assert every_source_threshold({"lists": lists, "brand": brand}, 0.005) == 0.99

@@ -412,7 +412,7 @@ def every_source_threshold(sources: Mapping[str, Sequence[float]], rate: float,
         allowed = int((exceptions or {}).get(name, rate) * len(ranked) + 1e-9)
         if allowed < len(ranked):
             bound = max(bound, ranked[allowed])
-    return min(1.0, math.floor(bound * 100) / 100 + 0.01)
+    return min(1.0, round(math.floor(bound * 100) / 100 + 0.01, 2))
 
 
 #: Shares of held-out ham for which :func:`ham_thresholds` reports a p_threat threshold.
