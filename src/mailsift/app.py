@@ -115,6 +115,7 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     store = Store.open(settings.store)
     rollout = RolloutService(store, settings)
     rollout.adopt_builtins()  # a new release's pack and model: staged, not enforced (upgrades)
+    rollout.note_policy()  # an unchecked [policy]/[ml] bands change: warned, audited, alerted
     options = replace(options or ScanOptions(), rollout=store.rollout.state())
     scans = ScanPool(settings, gw.workers if workers is None else workers, options,
                      timeout=gw.scan_timeout, queue_timeout=gw.queue_timeout)

@@ -117,10 +117,18 @@ def test_lists_tokens_db(setup: tuple[Path, SmtpSink],
     assert code == 0 and json.loads(out)["value"] == "partner.example"
     assert main(["lists", "add", "domain", "x.example", "allow", "--scope", "incident",
                  "--config", c]) == 2  # incident entries must expire
+    assert main(["lists", "add", "ip", "203.0.0.0/16", "block", "--config", c]) == 2
+    assert "is wide" in capsys.readouterr().err
+    assert main(["lists", "add", "ip", "203.0.0.0/16", "block", "--force", "--config",
+                 c]) == 2  # a forced entry needs a reason
+    assert main(["lists", "add", "ip", "203.0.0.0/16", "block", "--force", "--reason",
+                 "botnet range", "--config", c]) == 0
     capsys.readouterr()
+    code, out = _run(capsys, "audit", "--config", c, "--json")
+    assert json.loads(out)[0]["action"] == "lists.force"
     code, out = _run(capsys, "lists", "snapshot", "--config", c, "--json")
     snap = json.loads(out)
-    assert len(snap["entries"]) == 1 and snap["version"] != "empty"
+    assert len(snap["entries"]) == 2 and snap["version"] != "empty"
     code, out = _run(capsys, "token", "create", "--role", "analyst", "--config", c, "--json")
     assert json.loads(out)["token"].startswith("msk_")
     code, out = _run(capsys, "db", "upgrade", "--config", c, "--json")

@@ -163,6 +163,15 @@ def test_lists_and_audit_for_admin(env: tuple[TestClient, StoreServices, SmtpSin
     assert client.delete(f"/v1/lists/{made.json()['id']}", headers=h).status_code == 404
     actions = [e["action"] for e in client.get("/v1/audit", headers=h).json()]
     assert actions[:2] == ["lists.remove", "lists.add"]
+    wide = {"kind": "domain", "value": "gmail.com", "action": "allow"}
+    refused = client.post("/v1/lists", json=wide, headers=h)
+    assert refused.status_code == 400
+    assert "is wide: it would act on mail of every sender at gmail.com" in refused.text
+    forced = client.post("/v1/lists", json={**wide, "force": True, "reason": "INC-9"},
+                         headers=h)
+    assert forced.status_code == 201
+    assert client.get("/v1/audit", headers=h).json()[0]["action"] == "lists.force"
+    assert svc.store.rollout.alerts()[0].kind == "forced_list_entry"
     hold = client.post("/v1/holds", json={"name": "INC-7", "query": {"message": "h3"}},
                        headers=h)
     assert hold.status_code == 201 and hold.json()["messages"] == 1

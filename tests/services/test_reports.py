@@ -204,3 +204,18 @@ def test_export_writes_originals_and_counts_the_missing(store: Store, sink: Smtp
         svc.reports.export(ANN, io.BytesIO(), label="ham")
     assert [e.detail["written"] for e in svc.audit.entries(ADMIN, action="report.export")] \
         == [0, 0, 1]
+
+
+def test_triage_refuses_a_wide_domain_entry_before_recording(store: Store,
+                                                             sink: SmtpSink) -> None:
+    raw = make_message(subject="Hi", from_="Pat <pat@gmail.com>", message_id="<g@gmail.com>")
+    store.trace.record(make_result("gm", raw, recipients={"ann@corp.example": Action.DELIVER},
+                                   subject="Hi", from_addr="pat@gmail.com"), raw)
+    svc = _services(store, sink)
+    report, _ = svc.reports.create(ANN, "gm", "phish")
+    with pytest.raises(InputError, match=r"domain gmail\.com is wide: .*every sender at gmail"):
+        asyncio.run(svc.reports.triage(ADMIN, report.id, "confirmed", list_entry="domain"))
+    assert store.reports.get(report.id).state == "new"  # type: ignore[union-attr]
+    assert svc.lists.entries(ADMIN) == []
+    done = asyncio.run(svc.reports.triage(ADMIN, report.id, "confirmed", list_entry="sender"))
+    assert done.entry is not None and done.entry.value == "pat@gmail.com"

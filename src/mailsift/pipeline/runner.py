@@ -32,7 +32,7 @@ from mailsift.parsing import parse_message, registrable_domain
 from mailsift.pipeline.deadline import DeadlineExceeded, deadline
 from mailsift.policy import MessageFacts, PolicyInput, decide
 
-__all__ = ["Authenticate", "Pipeline", "PrepareEnvelope", "message_facts"]
+__all__ = ["Authenticate", "Pipeline", "PrepareEnvelope", "message_facts", "policy_hash"]
 
 Authenticate = Callable[[ParsedMessage, Envelope], AuthResults]
 #: Completes an envelope from the message (e.g. client IP from our own Received header).
@@ -70,6 +70,14 @@ def message_facts(msg: ParsedMessage, envelope: Envelope, auth: AuthResults | No
     )
 
 
+def policy_hash(policy: PolicySettings) -> str:
+    """The ``policy`` version of every verdict: a hash of ``[policy]`` (thresholds, actions,
+    overrides). ``[ml] bands`` are not in it (they shape the model's findings); the rollout
+    service's config version covers both (``services.policy_gate``)."""
+    policy_json = json.dumps(policy.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(policy_json.encode()).hexdigest()[:12]
+
+
 class Pipeline:
     """Scans one message at a time; safe to reuse, not to share between threads mid-scan."""
 
@@ -90,8 +98,7 @@ class Pipeline:
         self.clock = clock or SystemClock()
         self.prepare_envelope = prepare_envelope
         self.canary_scopes = MappingProxyType(dict(canary_scopes or {}))
-        policy_json = json.dumps(policy.model_dump(mode="json"), sort_keys=True)
-        versions = {"policy": hashlib.sha256(policy_json.encode()).hexdigest()[:12]}
+        versions = {"policy": policy_hash(policy)}
         for det in self.detectors:
             versions.update(det.versions())
         self._versions = MappingProxyType(versions)

@@ -3,20 +3,32 @@
 Values are normalised on the way in (lower-cased addresses and domains, canonical networks,
 lower-case hashes) so policy can compare them with plain equality. Incident entries are the
 time-boxed allows that may override even high-confidence verdicts, so they must expire.
+
+A *wide* admin or incident entry (``services.list_scope``: a free-mail or public-suffix domain,
+a network wider than /24 or /48, a public-suffix host) is refused unless it is forced with a
+reason; a forced one is audited as ``lists.force`` and raises an alert.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from mailsift.core.errors import InputError
 from mailsift.core.lists import LIST_KINDS, ListEntry, ListSnapshot
 from mailsift.services.access import NotFound, Principal, require
+from mailsift.services.list_scope import wide_reason
 from mailsift.store import Store
 
-__all__ = ["ListService", "normalise_value", "parse_duration"]
+__all__ = ["AlertFn", "ListService", "check_wide", "normalise_value", "parse_duration"]
+
+log = logging.getLogger("mailsift.lists")
+
+#: ``(kind, subject, message) -> alert id``: ``Alerter.raise_alert`` where settings are known
+AlertFn = Callable[[str, str, str], object]
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -101,12 +113,34 @@ def _scope(scope: str) -> str:
     raise InputError(f"invalid scope {scope!r} (admin, incident or user:<address>)")
 
 
+def check_wide(kind: str, norm: str, action: str, scope: str, *, force: bool,
+               reason: str) -> str | None:
+    """Refuse a wide entry that is not forced with a reason; the wide reason when forced."""
+    wide = wide_reason(kind, norm, scope)
+    if wide is None:
+        return None
+    if not force or not reason.strip():
+        raise InputError(f"{action} {kind} {norm} is wide: {wide}; add --force with a reason "
+                         "(API: \"force\": true, \"reason\": \"...\"); it is audited")
+    return wide
+
+
 class ListService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, alert: AlertFn | None = None) -> None:
         self.store = store
+        self._alert = alert
+
+    def _raise_alert(self, subject: str, message: str) -> None:
+        if self._alert is not None:
+            self._alert("forced_list_entry", subject, message)
+            return
+        self.store.rollout.alert("forced_list_entry", subject, message)
+        log.warning("ALERT forced_list_entry %s: %s", subject, message)
 
     def add(self, actor: Principal, kind: str, value: str, action: str, *,
-            scope: str = "admin", expires_at: float | None = None, note: str = "") -> ListEntry:
+            scope: str = "admin", expires_at: float | None = None, note: str = "",
+            force: bool = False, reason: str = "") -> ListEntry:
+        """Add an entry; a wide one (``services.list_scope``) needs ``force`` and a reason."""
         require(actor, "lists.write")
         if action not in ("allow", "block"):
             raise InputError(f"invalid action {action!r} (allow or block)")
@@ -121,12 +155,21 @@ class ListService:
             raise InputError("per-user entries are senders or domains")
         if expires_at is not None and expires_at <= self.store.clock.now():
             raise InputError("the expiry is in the past")
+        wide = check_wide(kind, norm, action, scope, force=force, reason=reason)
         entry = self.store.lists.add(ListEntry(kind, norm, action, scope, "", expires_at, note,
                                                actor.name))
-        self.store.audit.append(actor.name, "lists.add", entry.entry_id, {
+        details: dict[str, object] = {
             "kind": kind, "value": norm, "action": action, "scope": scope,
             "expires_at": expires_at, "note": note,
-        })
+        }
+        if wide is None:
+            self.store.audit.append(actor.name, "lists.add", entry.entry_id, details)
+            return entry
+        self.store.audit.append(actor.name, "lists.force", entry.entry_id,
+                                {**details, "wide": wide, "reason": reason})
+        self._raise_alert(f"list:{entry.entry_id}",
+                          f"{actor.name} forced a wide {scope} {action} of {kind} {norm} "
+                          f"({wide}): {reason}")
         return entry
 
     def remove(self, actor: Principal, entry_id: str) -> ListEntry:

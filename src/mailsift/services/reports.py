@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 from mailsift.core.errors import InputError
 from mailsift.core.lists import ListEntry
 from mailsift.services.access import NotFound, Principal, require
+from mailsift.services.list_scope import wide_reason
 from mailsift.services.lists import ListService, normalise_value
 from mailsift.services.release import ReleaseReport, ReleaseService
 from mailsift.services.report_corpus import ExportSummary, write_mbox
@@ -216,7 +217,12 @@ class ReportService:
         if expires_at is not None and expires_at <= self.store.clock.now():
             raise InputError("the expiry is in the past")
         sender = _sender(info)
-        return normalise_value(kind, sender if kind == "sender" else sender.rpartition("@")[2])
+        value = normalise_value(kind, sender if kind == "sender" else sender.rpartition("@")[2])
+        wide = wide_reason(kind, value, "admin")
+        if wide is not None:  # refused before the triage is recorded
+            raise InputError(f"{kind} {value} is wide: {wide}; list the sender instead (or add "
+                             "the entry with 'mailsift lists add ... --force --reason')")
+        return value
 
     def _add_entry(self, actor: Principal, info: ReportInfo, kind: str, value: str,
                    expires_at: float | None) -> tuple[ListEntry, bool]:

@@ -1,5 +1,6 @@
 """Safe rollout use cases: stage, check (the gate), promote, withdraw, retire, roll back; breaker
-trips, incidents and incident release come from ``rollout_incidents``. Shared by the CLI, the
+trips, incidents and incident release come from ``rollout_incidents``, policy changes through
+the gate (``check_config``, ``accept_config``) from ``rollout_policy``. Shared by the CLI, the
 REST API and the web UI.
 
 Every change is audited. Rollback never depends on the update path that broke: each staged
@@ -45,6 +46,7 @@ from mailsift.services.rollout_gate import (
     shadow_rules,
 )
 from mailsift.services.rollout_incidents import IncidentOps
+from mailsift.services.rollout_policy import PolicyOps
 from mailsift.services.upgrades import Adoption, Builtin, adopt_builtins
 from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
@@ -54,7 +56,7 @@ __all__ = ["RolloutService"]
 log = logging.getLogger("mailsift.rollout")
 
 
-class RolloutService(IncidentOps):
+class RolloutService(IncidentOps, PolicyOps):
     def __init__(self, store: Store, settings: Settings, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store

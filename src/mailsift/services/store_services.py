@@ -9,6 +9,7 @@ from mailsift.config.schema import Settings
 from mailsift.config.store import StoreSettings
 from mailsift.core.protocols import Clock
 from mailsift.delivery.relay import Relay
+from mailsift.services.alerts import Alerter
 from mailsift.services.audit import AuditService
 from mailsift.services.bulk_release import BulkReleaser
 from mailsift.services.lists import ListService
@@ -40,9 +41,13 @@ class StoreServices:
 
     @classmethod
     def build(cls, store: Store, *, rescan: RescanFn | None = None,
-              relay_factory: Callable[[], Relay] | None = None) -> StoreServices:
+              relay_factory: Callable[[], Relay] | None = None,
+              settings: Settings | None = None) -> StoreServices:
+        """With ``settings`` alerts (a forced wide list entry) also go to the configured
+        webhook and mail; without, they are stored and logged."""
         release = ReleaseService(store, relay_factory=relay_factory, rescan=rescan)
-        lists = ListService(store)
+        alert = Alerter(store, settings).raise_alert if settings is not None else None
+        lists = ListService(store, alert=alert)
         return cls(store, QuarantineService(store), release, BulkReleaser(release),
                    lists, TraceService(store), AuditService(store),
                    RetentionService(store), TokenService(store), UserService(store),
@@ -54,7 +59,8 @@ class StoreServices:
              relay_factory: Callable[[], Relay] | None = None) -> StoreServices:
         conf = settings.store if isinstance(settings, Settings) else settings
         return cls.build(Store.open(conf, clock=clock), rescan=rescan,
-                         relay_factory=relay_factory)
+                         relay_factory=relay_factory,
+                         settings=settings if isinstance(settings, Settings) else None)
 
     def close(self) -> None:
         self.store.close()

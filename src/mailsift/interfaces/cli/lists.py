@@ -2,12 +2,14 @@
 
     mailsift lists show [--kind K] [--scope S] [--action allow|block] [--active]
     mailsift lists add KIND VALUE allow|block [--scope admin|incident|user:ADDR]
-                       [--expires 7d] [--note TEXT]
+                       [--expires 7d] [--note TEXT] [--force --reason TEXT]
     mailsift lists remove ENTRY-ID
     mailsift lists snapshot            (what policy sees now, with its version)
 
 Sender and domain allows only apply when authentication aligns (see docs/precedence.md);
-incident allows must expire.
+incident allows must expire. A wide entry (a free-mail or public-suffix domain, a network wider
+than /24 or /48, a public-suffix host) is refused unless added with --force and a --reason; it is
+audited as lists.force and raises an alert.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--scope", default="admin", help="admin, incident or user:ADDRESS")
     c.add_argument("--expires", help="duration (7d, 12h) or a time (ISO 8601)")
     c.add_argument("--note", default="")
+    c.add_argument("--force", action="store_true",
+                   help="add a wide entry (audited as lists.force, with an alert)")
+    c.add_argument("--reason", default="", help="why a forced entry is needed (required)")
     add_common(c)
     c.set_defaults(func=_add)
 
@@ -98,7 +103,8 @@ def _expiry(text: str | None, now: float) -> float | None:
 def _add(args: argparse.Namespace) -> int:
     def go(svc: StoreServices, a: argparse.Namespace) -> int:
         e = svc.lists.add(principal(a), a.kind, a.value, a.action, scope=a.scope,
-                          expires_at=_expiry(a.expires, svc.store.clock.now()), note=a.note)
+                          expires_at=_expiry(a.expires, svc.store.clock.now()), note=a.note,
+                          force=a.force, reason=a.reason)
         emit(a, entry_dict(e), f"added {e.entry_id}: {_line(e)}")
         return 0
     return _run(args, go)

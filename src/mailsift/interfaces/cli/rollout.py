@@ -4,6 +4,9 @@
     mailsift rollout stage PACK.toml|MODEL.json [--note TEXT]  (new version, in shadow)
     mailsift rollout check CANDIDATE [--corpus LABEL:PATH ...] (the gate; exit 1 when refused)
     mailsift rollout check rule:RULE_ID                         (the gate for one rule)
+    mailsift rollout check-config CANDIDATE.toml [--corpus LABEL:PATH ...]
+                     (the gate for a [policy] / [ml] bands change; exit 1 when refused)
+    mailsift rollout accept-config CANDIDATE.toml --force --reason TEXT  (audited, alerts)
     mailsift rollout promote NAME [--version V] --to canary|active
                      [--recipient A ...] [--domain D ...] [--percent N] [--force --reason TEXT]
     mailsift rollout withdraw NAME [--version V] [--reason TEXT]  (canary -> shadow)
@@ -62,6 +65,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--recent", type=int, help="stored messages to replay (default: config)")
     add_common(c)
     c.set_defaults(func=_check)
+    c = rs.add_parser("check-config", help="the gate for a [policy] / [ml] bands change")
+    c.add_argument("candidate", help="the candidate configuration file (TOML)")
+    c.add_argument("--corpus", action="append", default=[], metavar="LABEL:PATH")
+    c.add_argument("--recent", type=int, help="stored messages to replay (default: config)")
+    add_common(c)
+    c.set_defaults(func=_check_config)
+    c = rs.add_parser("accept-config", help="accept a policy the gate refused or never ran "
+                                             "on (audited as rollout.force, alerts)")
+    c.add_argument("candidate", help="the configuration file (TOML) whose policy to accept")
+    c.add_argument("--force", action="store_true", help="required unless the gate passed it")
+    c.add_argument("--reason", default="", help="why (required with --force)")
+    add_common(c)
+    c.set_defaults(func=_accept_config)
     c = rs.add_parser("promote", help="move a version to canary or active")
     c.add_argument("name")
     c.add_argument("--version")
@@ -171,15 +187,39 @@ def _check(args: argparse.Namespace) -> int:
         name = f"{kind}:{bare}"
         if service.store.rollout.row(kind, bare, version) is None:
             service.stage(principal(args), args.candidate, note="staged by rollout check")
+    report = service.check(principal(args), name, version, corpora=_corpora(args.corpus),
+                           recent=args.recent)
+    emit(args, report.to_dict(), _render_report(report.to_dict()))
+    return 0 if report.passed else 1
+
+
+def _corpora(items: list[str]) -> list[tuple[str, str]]:
     corpora = []
-    for item in args.corpus:
+    for item in items:
         label, _, path = item.partition(":")
         if label not in ("ham", "spam", "phish") or not path:
             raise InputError(f"--corpus wants LABEL:PATH with LABEL ham/spam/phish, got {item}")
         corpora.append((label, path))
-    report = service.check(principal(args), name, version, corpora=corpora, recent=args.recent)
+    return corpora
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    service = _service(args)
+    candidate = load_settings(args.candidate).settings
+    report = service.check_config(principal(args), candidate, corpora=_corpora(args.corpus),
+                                  recent=args.recent, source=str(args.candidate))
     emit(args, report.to_dict(), _render_report(report.to_dict()))
     return 0 if report.passed else 1
+
+
+def _accept_config(args: argparse.Namespace) -> int:
+    service = _service(args)
+    candidate = load_settings(args.candidate).settings
+    outcome = service.accept_config(principal(args), candidate, force=args.force,
+                                    reason=args.reason)
+    version = service.config_version(candidate)
+    emit(args, {"version": version, "outcome": outcome}, f"policy {version}: {outcome}")
+    return 0
 
 
 def _render_report(r: dict[str, Any]) -> str:

@@ -62,7 +62,7 @@ def build_http_app(parts: Any) -> Any:
     async def rescan(raw: bytes, env: Any) -> Any:
         return await gateway.scan(raw, env, message_ref(raw, env))
 
-    services = StoreServices.build(parts.store, rescan=rescan)
+    services = StoreServices.build(parts.store, rescan=rescan, settings=parts.settings)
     app = create_app(services, routers=[rollout_router], api_docs=parts.settings.http.api_docs)
     app.state.rollout = parts.rollout
     guard = get_caller if parts.settings.http.scan_requires_token else None

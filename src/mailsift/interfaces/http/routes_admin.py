@@ -26,6 +26,8 @@ class ListBody(BaseModel):
     scope: str = "admin"
     expires_at: float | None = None
     note: str = ""
+    force: bool = False  # a wide entry needs it, with a reason (audited as lists.force)
+    reason: str = ""
 
 
 class HoldBody(BaseModel):
@@ -48,7 +50,7 @@ def list_entries(svc: Services, caller: Caller, kind: str | None = None,
 def add_entry(svc: Services, caller: Caller, body: ListBody) -> dict[str, object]:
     return entry_dict(svc.lists.add(caller, body.kind, body.value, body.action,
                                     scope=body.scope, expires_at=body.expires_at,
-                                    note=body.note))
+                                    note=body.note, force=body.force, reason=body.reason))
 
 
 @router.delete("/lists/{entry_id}", tags=["lists"])

@@ -59,7 +59,9 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         entry = svc.lists.add(who.principal, str(form.get("kind", "")),
                               str(form.get("value", "")), str(form.get("action", "")),
                               scope=str(form.get("scope", "admin")) or "admin",
-                              expires_at=expires_at, note=str(form.get("note", "")))
+                              expires_at=expires_at, note=str(form.get("note", "")),
+                              force=bool(form.get("force")),
+                              reason=str(form.get("reason", "")))
         return ctx.redirect("/lists", f"added {entry.action} {entry.kind} {entry.value}")
 
     @router.post("/lists/{entry_id}/remove")

@@ -57,7 +57,7 @@ def build_web_router(parts_or_services: Any, *, settings: Settings | None = None
     else:
         parts = parts_or_services
         settings = settings or parts.settings
-        services = StoreServices.build(parts.store)
+        services = StoreServices.build(parts.store, settings=parts.settings)
         rollout = rollout or parts.rollout
     assert settings is not None
     store = services.store
