@@ -91,6 +91,7 @@ class GatewayParts:
 def build_gateway(settings: Settings, *, workers: int | None = None,
                   options: ScanOptions | None = None) -> GatewayParts:
     """Open the store and build the scan pool, relay pool, spool and the gateway service."""
+    import logging
     import time
     from pathlib import Path
 
@@ -98,6 +99,7 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     from mailsift.delivery.journal import RelayJournal
     from mailsift.delivery.recorder import AsyncRecorder
     from mailsift.delivery.spool import Spool
+    from mailsift.detectors.registry import unavailable_detectors
     from mailsift.rollout.breaker import Breaker
     from mailsift.services.gateway import Gateway
     from mailsift.services.rollout import RolloutService
@@ -105,6 +107,8 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     from mailsift.services.scanning import ScanPool
     from mailsift.store.store import Store
 
+    for line in unavailable_detectors(settings).values():
+        logging.getLogger("mailsift.detectors").warning("%s", line)
     gw = settings.gateway
     if settings.history.backend == "memory":
         # The gateway learns in this process and scans in worker processes: they must share

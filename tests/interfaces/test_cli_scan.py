@@ -141,6 +141,20 @@ def test_every_command_is_mapped_to_the_module_that_registers_it() -> None:
         assert command in sub.choices, (command, module)
 
 
+def test_top_level_help_lists_what_each_module_registers_without_importing_it() -> None:
+    """``mailsift --help`` reads COMMAND_HELP (no command module imported, so it works without
+    the extras); the summaries must match what the modules register."""
+    import argparse
+
+    from mailsift.interfaces.cli.main import COMMAND_HELP, COMMAND_MODULES, build_parser
+
+    assert set(COMMAND_HELP) == set(COMMAND_MODULES)
+    full = build_parser(load_all=True)
+    sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    registered = {a.dest: a.help for a in sub._choices_actions}
+    assert registered == COMMAND_HELP
+
+
 def test_config_dump_round_trips_as_a_config_file(tmp_path: Path) -> None:
     """The TOML dump is itself a valid config that loads to the same settings (array-of-table
     sections such as [[ml.bands]] included)."""

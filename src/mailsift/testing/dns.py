@@ -25,6 +25,7 @@ file) prints the port and serves until interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib
 import select
 import socket
 import socketserver
@@ -38,13 +39,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RCODE, RR, TXT, A, DNSHeader, DNSRecord
-
 __all__ = ["DnsServer", "QueryLog", "load_zones", "main"]
 
 Zones = Mapping[str, Mapping[str, Any]]
 _BEHAVIOURS = frozenset({"servfail", "timeout", "refused", "nxdomain"})
 _MAX_CNAME = 8
+
+
+def _dnslib() -> Any:
+    """dnslib, imported on first use: it is a test-only dependency (the ``[dev]`` extra), so
+    importing ``mailsift.testing`` or mailsift itself never needs it."""
+    try:
+        return importlib.import_module("dnslib")
+    except ImportError as exc:
+        raise ImportError("mailsift.testing.dns needs dnslib: pip install 'mailsift[dev]'",
+                          name="dnslib") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,21 +75,22 @@ def _txt_chunks(value: str) -> list[bytes]:
 
 
 def _rdata(rdtype: str, value: str) -> Any:
+    dl = _dnslib()
     if rdtype == "A":
-        return A(value)
+        return dl.A(value)
     if rdtype == "AAAA":
-        return AAAA(value)
+        return dl.AAAA(value)
     if rdtype in ("TXT", "SPF"):
-        return TXT(_txt_chunks(value))
+        return dl.TXT(_txt_chunks(value))
     if rdtype == "MX":
         pref, _, host = value.strip().partition(" ")
-        return MX(host.strip(), int(pref))
+        return dl.MX(host.strip(), int(pref))
     if rdtype == "PTR":
-        return PTR(value)
+        return dl.PTR(value)
     if rdtype == "NS":
-        return NS(value)
+        return dl.NS(value)
     if rdtype == "CNAME":
-        return CNAME(value)
+        return dl.CNAME(value)
     raise ValueError(f"unsupported record type {rdtype}")
 
 
@@ -113,6 +123,7 @@ class DnsServer:
     """Serves ``zones`` on 127.0.0.1 (UDP and TCP on the same port)."""
 
     def __init__(self, zones: Zones, host: str = "127.0.0.1", port: int = 0) -> None:
+        _dnslib()  # fail here, naming the extra, not in the serving thread
         self.zones = _check_zones(zones)
         self.host = host
         self._want_port = port
@@ -208,13 +219,14 @@ class DnsServer:
 
     def answer(self, data: bytes, protocol: str) -> bytes | None:
         """The wire reply to ``data``, or ``None`` to simulate a timeout."""
+        dl = _dnslib()
         try:
-            request = DNSRecord.parse(data)
+            request = dl.DNSRecord.parse(data)
         except Exception:
             # Garbage on the wire gets no answer, as from a real server.
             return None
         qname = _norm(str(request.q.qname))
-        qtype = QTYPE.get(request.q.qtype)
+        qtype = dl.QTYPE.get(request.q.qtype)
         with self._lock:
             self.queries.append(QueryLog(qname, str(qtype), protocol))
             zones = dict(self.zones)
@@ -223,19 +235,19 @@ class DnsServer:
         if behaviour == "timeout":
             return None
         if protocol == "udp" and entry is not None and entry.get("truncate"):
-            head = DNSHeader(id=request.header.id, qr=1, aa=1, ra=0, tc=1)
-            return DNSRecord(head, q=request.q).pack()  # type: ignore[no-any-return]
+            head = dl.DNSHeader(id=request.header.id, qr=1, aa=1, ra=0, tc=1)
+            return dl.DNSRecord(head, q=request.q).pack()  # type: ignore[no-any-return]
         reply = request.reply(ra=0, aa=1)
         if behaviour == "servfail":
-            reply.header.rcode = RCODE.SERVFAIL
+            reply.header.rcode = dl.RCODE.SERVFAIL
             return reply.pack()  # type: ignore[no-any-return]
         if behaviour == "refused":
-            reply.header.rcode = RCODE.REFUSED
+            reply.header.rcode = dl.RCODE.REFUSED
             return reply.pack()  # type: ignore[no-any-return]
         if entry is None or behaviour == "nxdomain":
             if entry is None and _has_descendant(zones, qname):
                 return reply.pack()  # type: ignore[no-any-return]
-            reply.header.rcode = RCODE.NXDOMAIN
+            reply.header.rcode = dl.RCODE.NXDOMAIN
             return reply.pack()  # type: ignore[no-any-return]
         for rr in self._records(zones, qname, entry, str(qtype)):
             reply.add_answer(rr)
@@ -248,12 +260,13 @@ class DnsServer:
         entry: Mapping[str, Any],
         qtype: str,
     ) -> Iterator[Any]:
+        dl = _dnslib()
         owner = qname
         for _ in range(_MAX_CNAME):
             ttl = int(entry.get("ttl", 300))
             target = _get(entry, "CNAME")
             if target is not None and qtype != "CNAME":
-                yield RR(owner, QTYPE.CNAME, rdata=CNAME(str(target)), ttl=ttl)
+                yield dl.RR(owner, dl.QTYPE.CNAME, rdata=dl.CNAME(str(target)), ttl=ttl)
                 owner = _norm(str(target))
                 nxt = _find(zones, owner)
                 if nxt is None:
@@ -266,7 +279,8 @@ class DnsServer:
             if isinstance(values, str):
                 values = [values]
             for value in values:
-                yield RR(owner, getattr(QTYPE, qtype), rdata=_rdata(qtype, str(value)), ttl=ttl)
+                yield dl.RR(owner, getattr(dl.QTYPE, qtype), rdata=_rdata(qtype, str(value)),
+                            ttl=ttl)
             return
 
 
@@ -356,10 +370,11 @@ def load_zones(path: str | Path) -> dict[str, dict[str, Any]]:
     if path.suffix == ".toml":
         data = tomllib.loads(text)
         return dict(_check_zones(data.get("zones", data)))
+    dl = _dnslib()
     out: dict[str, dict[str, Any]] = {}
-    for rr in RR.fromZone(text):
+    for rr in dl.RR.fromZone(text):
         name = _norm(str(rr.rname))
-        rdtype = QTYPE.get(rr.rtype)
+        rdtype = dl.QTYPE.get(rr.rtype)
         entry = out.setdefault(name, {"ttl": rr.ttl})
         if rdtype == "TXT":
             value = b"".join(rr.rdata.data).decode("utf-8")

@@ -7,6 +7,7 @@ import json
 import sys
 
 from mailsift.config import load_settings
+from mailsift.config.schema import Settings
 from mailsift.core.errors import ConfigError
 
 __all__ = ["register"]
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         # Building the pipeline proves every detector, rule pack and setting loads.
         build_pipeline(loaded.settings, ScanOptions(offline=True))
         print(f"config: OK ({' -> '.join(loaded.layers)})")
+        _notes(loaded.settings)
         return 0
     if args.action == "dump":
         data = loaded.settings.model_dump(mode="json")
@@ -85,4 +87,13 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(k) for k, _, _ in loaded.explain())
     for key, value, source in loaded.explain():
         print(f"{key:<{width}}  {json.dumps(value, ensure_ascii=False):<30}  # {source}")
+    _notes(loaded.settings)
     return 0
+
+
+def _notes(settings: Settings) -> None:
+    """Say which enabled detectors are left out because their extra is not installed."""
+    from mailsift.detectors.registry import unavailable_detectors
+
+    for line in unavailable_detectors(settings).values():
+        print(f"note: {line}")

@@ -53,13 +53,37 @@ COMMAND_MODULES: dict[str, str] = {
     "reports": "mailsift.interfaces.cli.reports",
 }
 
+#: The one-line help of each command, for ``mailsift --help`` (and a bad or missing command):
+#: listing the commands imports none of their modules, so ``--help`` works whatever extras are
+#: installed (a test checks these match what each module registers).
+COMMAND_HELP: dict[str, str] = {
+    "scan": "scan messages and explain the verdicts",
+    "config": "check, dump or explain the configuration",
+    "serve": "run the gateway, HTTP API and web UI",
+    "train": "train the content model from labelled sources",
+    "eval": "measure false-positive and catch rates on labelled mail",
+    "quarantine": "quarantined mail: list, show, release, delete",
+    "trace": "search the message trace",
+    "lists": "allow/block lists",
+    "db": "store schema migrations",
+    "token": "API tokens",
+    "audit": "read the audit log",
+    "rollout": "stage, check, promote and roll back detection changes",
+    "incident": "incidents opened by the circuit breaker",
+    "user": "web console users",
+    "reports": "user reports (phish, spam, not junk): list, triage, export",
+}
+
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``command`` only the module that registers it is imported."""
+def build_parser(command: str | None = None, *,
+                 load_all: bool = False) -> argparse.ArgumentParser:
+    """The parser. With a known ``command`` only the module that registers it is imported;
+    otherwise (``--help``, no or a bad command) the commands are listed from ``COMMAND_HELP``
+    and no command module is imported, unless ``load_all``."""
     parser = argparse.ArgumentParser(
         prog="mailsift",
         description="Email threat-protection gateway: authenticate, detect, decide, explain.",
@@ -67,6 +91,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mailsift {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    if command not in COMMAND_MODULES and not load_all:
+        for name in COMMAND_MODULES:
+            sub.add_parser(name, help=COMMAND_HELP[name], add_help=False)
+        return parser
     modules = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else COMMANDS
     for name in dict.fromkeys(modules):
         importlib.import_module(name).register(sub)
@@ -77,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     first = next((w for w in words if not w.startswith("-")), None)
     parser = build_parser(first)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     try:
         return int(args.func(args))
     except MailsiftError as exc:

@@ -159,6 +159,11 @@ def run(args: argparse.Namespace) -> int:
     if paths == ["-"] and sys.stdin.isatty():
         raise InputError("no input: give PATH arguments or pipe a message on stdin")
     settings = load_settings(args.config).settings
+    from mailsift.detectors.registry import unavailable_detectors
+
+    for line in unavailable_detectors(settings).values():
+        # ML is on by default: without its extra it is left out, never silently
+        print(f"mailsift: note: {line}", file=sys.stderr)
     if args.workers is None:
         args.workers = settings.scan.max_workers
     envelope = _envelope(args)
