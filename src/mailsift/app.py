@@ -87,6 +87,16 @@ class GatewayParts:
     rollout: Any = None
     watcher: Any = None
 
+    async def aclose(self) -> None:
+        """Close in dependency order: relays, the relay journal, the trace recorder (it flushes
+        to the store), the scan pool, the store."""
+        await self.relays.close()
+        if self.gateway.deliverer.journal is not None:
+            self.gateway.deliverer.journal.close()
+        await self.recorder.close()
+        await self.scans.aclose()
+        self.store.close()
+
 
 def build_gateway(settings: Settings, *, workers: int | None = None,
                   options: ScanOptions | None = None) -> GatewayParts:

@@ -101,12 +101,7 @@ def _decide(settings: Settings, cases: list[tuple[bytes, tuple[str, ...]]]
                 out.append(await service.decide(raw, env))
             return out
         finally:
-            await parts.relays.close()
-            if parts.gateway.deliverer.journal is not None:
-                parts.gateway.deliverer.journal.close()
-            await parts.recorder.close()
-            parts.scans.close()
-            parts.store.close()
+            await parts.aclose()
 
     return asyncio.run(main())
 

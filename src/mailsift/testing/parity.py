@@ -66,12 +66,7 @@ def with_gateway(settings: Settings, clock: Clock,
         try:
             return await body(parts)
         finally:
-            await parts.relays.close()
-            if parts.gateway.deliverer.journal is not None:
-                parts.gateway.deliverer.journal.close()
-            await parts.recorder.close()
-            parts.scans.close()
-            parts.store.close()
+            await parts.aclose()
 
     return asyncio.run(main())
 

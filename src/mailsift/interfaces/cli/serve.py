@@ -135,12 +135,7 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
-        await parts.relays.close()
-        if parts.gateway.deliverer.journal is not None:
-            parts.gateway.deliverer.journal.close()
-        await parts.recorder.close()
-        await parts.scans.aclose()
-        parts.store.close()
+        await parts.aclose()
 
 
 def run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
