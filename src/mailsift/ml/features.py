@@ -45,6 +45,7 @@ from mailsift.core.message import ParsedMessage
 from mailsift.ml.lexicon import CLASS_OF, FREE_HOSTS, SHORTENERS, STOPWORDS
 from mailsift.ml.receiver import SenderView, sender_view
 from mailsift.ml.techniques import html_tricks, link_hosting, obfuscation, sender_shape
+from mailsift.parsing.replies import quotes_earlier_message
 
 __all__ = ["FEATURE_VERSION", "MAX_BODY_CHARS", "TEXT_PREFIXES", "extract", "extract_view"]
 
@@ -121,16 +122,6 @@ def _ext(filename: str) -> str:
     return filename.rsplit(".", 1)[1].lower()[:8] if "." in filename else ""
 
 
-#: A quoted earlier message: "> " lines, Outlook's "-----Original Message-----" or its
-#: "From: ... Sent:" header block, or a client's "On <date>, <name> wrote:" line.
-_QUOTED = re.compile(
-    r"^(?:>|-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|mensaje "
-    r"original|mensagem original|messaggio originale)|(?:from|von|de|da|van):[^\n]{1,200}\n"
-    r"(?:sent|gesendet|envoyé|enviado|inviato|verzonden)(?: at)?:|.{0,200}\b(?:wrote|schrieb|"
-    r"a écrit|escribió|escreveu|ha scritto|schreef):\s*$)",
-    re.IGNORECASE | re.MULTILINE)
-
-
 def _structure(msg: ParsedMessage, view: SenderView, out: Counter[str]) -> None:
     """Structure that says something about a threat. Feature version 4 dropped what says which
     collection a message came from (measured, docs/model-card.md): the number of MIME parts,
@@ -144,7 +135,7 @@ def _structure(msg: ParsedMessage, view: SenderView, out: Counter[str]) -> None:
     if (not view.subject.isascii() and _MIXED_SCRIPT.search(view.subject)) or \
             (not body.isascii() and _MIXED_SCRIPT.search(body, 0, MAX_BODY_CHARS)):
         out["x:mixed_script"] += 1
-    if _QUOTED.search(body, 0, MAX_BODY_CHARS):
+    if quotes_earlier_message(body, MAX_BODY_CHARS):
         # a conversation: the earlier message is quoted (lures that fake one are rare and
         # carry other evidence; a reply of a real thread nearly always quotes)
         out["x:quoted"] += 1

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from mailsift.parsing.replies import quotes_earlier_message
 from mailsift.rules.fields import MessageView, registrable_domain
 
 __all__ = ["CHECKS", "CheckFn", "CheckSpec", "make_check"]
@@ -237,6 +238,15 @@ def _reply_to_freemail(args: Mapping[str, object]) -> CheckFn:
     return check
 
 
+def _quotes_earlier_message(args: Mapping[str, object]) -> CheckFn:
+    def check(view: MessageView) -> tuple[str, ...]:
+        text = view.text("rawbody")
+        return ("the body quotes an earlier message",) if quotes_earlier_message(
+            text, len(text)) else ()
+
+    return check
+
+
 def _from_freemail(args: Mapping[str, object]) -> CheckFn:
     # Business-email-compromise requests come from a free-mail account under an executive's or a
     # supplier's name; many people write from free mail too, so this is read only together with
@@ -426,6 +436,9 @@ CHECKS: dict[str, CheckSpec] = {
     ),
     "reply_to_freemail": CheckSpec(
         _reply_to_freemail, {"domains": []}, "Reply-To is a free-mail address other than From"
+    ),
+    "quotes_earlier_message": CheckSpec(
+        _quotes_earlier_message, {}, "the body quotes an earlier message (a reply)"
     ),
     "from_freemail": CheckSpec(
         _from_freemail, {"domains": []}, "the sender writes from a free-mail address"
