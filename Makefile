@@ -41,10 +41,19 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # Rebuild the content model shipped in the package, reproducibly (deterministic sampling and
-# fit: the same corpus gives the same version hash). See docs/model-card.md.
+# fit: the same corpus gives the same version hash). It learns from no source whose terms
+# forbid commercial use (`train` leaves CC BY-NC sources such as phishing_pot out by default).
+# See docs/model-card.md.
 MODEL_CORPUS ?= ../shared/corpus
 MODEL_ARGS ?= --cap 2000 --workers 2
-.PHONY: model
+.PHONY: model model-full
 model: $(BIN)/.installed
 	$(BIN)/mailsift train --corpus $(MODEL_CORPUS) $(MODEL_ARGS) --name default \
 		--out src/mailsift/ml/models/default.json
+
+# Opt-in: the full model, which also learns from phishing_pot (CC BY-NC 4.0). It inherits that
+# licence (non-commercial use only), is never shipped, and is used with
+# `[ml] model_path = "build/models/full.json"`.
+model-full: $(BIN)/.installed
+	$(BIN)/mailsift train --corpus $(MODEL_CORPUS) $(MODEL_ARGS) --include-noncommercial \
+		--name full --out build/models/full.json

@@ -74,3 +74,52 @@ def test_train_command(synthetic: tuple[Path, Path], tmp_path: Path,
 def test_unknown_source_name_is_an_error(synthetic: tuple[Path, Path]) -> None:
     corpus, _ = synthetic
     assert main(["train", "--corpus", str(corpus), "--only", "nope"]) == 2
+
+
+def _with_noncommercial_pot(corpus: Path, tmp_path: Path) -> Path:
+    """A copy of the synthetic MANIFEST whose phish_pot rows carry CC BY-NC terms."""
+    rows = (corpus / "MANIFEST.tsv").read_text().splitlines()
+    out = tmp_path / "corpus"
+    out.mkdir()
+    lines = [r.replace("licence: CC0", "licence CC BY-NC 4.0 (non-commercial)")
+             if "\tphish_pot\t" in r else r for r in rows]
+    (out / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
+    for label in ("ham", "spam", "phish"):
+        (out / label).symlink_to(corpus / label)
+    return out
+
+
+def test_train_leaves_noncommercial_sources_out_unless_asked(
+        synthetic: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    from mailsift.ml.model import load_model
+
+    corpus = _with_noncommercial_pot(synthetic[0], tmp_path)
+    default, full = tmp_path / "default.json", tmp_path / "full.json"
+    assert main(["train", "--corpus", str(corpus), "--cap", "10", "--folds", "2",
+                 "--out", str(default)]) == 0
+    assert "not learning from phish_pot (licence CC BY-NC 4.0" in capsys.readouterr().err
+    meta = json.loads(default.read_text())
+    assert "phish_pot" not in meta["training_sources"] and meta["noncommercial_sources"] == []
+    assert load_model(default).noncommercial_sources == ()
+
+    assert main(["train", "--corpus", str(corpus), "--cap", "10", "--folds", "2",
+                 "--include-noncommercial", "--out", str(full)]) == 0
+    assert "learning from phish_pot" in capsys.readouterr().err
+    assert json.loads(full.read_text())["noncommercial_sources"] == ["phish_pot"]
+    with caplog.at_level("WARNING", logger="mailsift.ml.model"):
+        assert load_model(full).noncommercial_sources == ("phish_pot",)
+    assert "learned from non-commercial data (phish_pot)" in caplog.text
+
+
+def test_loso_scans_noncommercial_sources_but_never_trains_on_them(
+        synthetic: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = _with_noncommercial_pot(synthetic[0], tmp_path)
+    assert main(["eval", "--corpus", str(corpus), "--model", str(synthetic[1]), "--loso",
+                 "--train-cap", "15", "--cap", "6"]) == 0
+    out = capsys.readouterr()
+    learned = [line for line in out.err.splitlines() if line.startswith("features: ")]
+    assert len(learned) == 6 and not any("phish_pot" in line for line in learned)
+    assert "held out phish_pot (phish_pot): 6 scanned" in out.err  # still measured, unseen
+    assert "phish_pot" in out.out

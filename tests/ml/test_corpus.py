@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from mailsift.core.errors import InputError
-from mailsift.ml.corpus import licence_of, parse_source_spec, read_manifest
+from mailsift.ml.corpus import (
+    LabelledSource,
+    is_noncommercial,
+    licence_of,
+    parse_source_spec,
+    read_manifest,
+)
 from mailsift.ml.synthetic import make_corpus
 
 
@@ -36,3 +42,18 @@ def test_licence_clause_is_found() -> None:
     notes = "real phishing; honeypot address replaced; licence CC BY-NC 4.0 (non-commercial); x"
     assert licence_of(notes) == "licence CC BY-NC 4.0 (non-commercial)"
 
+
+
+@pytest.mark.parametrize(("licence", "expected"), [
+    ("licence CC BY-NC 4.0 (non-commercial)", True),
+    ("CC BY-NC-SA 3.0", True),
+    ("for noncommercial research only", True),
+    ("licence: CC0", False),
+    ("free for research use (monkey.org)", False),
+    ("permission to use without restriction", False),
+    ("SpamAssassin public corpus: copyright with the original senders", False),
+])
+def test_noncommercial_terms_are_recognised(licence: str, expected: bool) -> None:
+    assert is_noncommercial(licence) is expected
+    source = LabelledSource("s", "phish", Path("s.mbox"), notes=f"real samples; {licence}")
+    assert source.noncommercial is expected

@@ -77,7 +77,7 @@ def new_page(browser: Any, console: Console) -> Iterator[Any]:
     def make(user: str = "admin", password: str = PASSWORD) -> Any:
         context = browser.new_context(viewport={"width": 1360, "height": 900},
                                       base_url=console.url)
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(30_000)  # a loaded 2-core CI machine, not a slow page
         contexts.append(context)
         page = context.new_page()
         if user:

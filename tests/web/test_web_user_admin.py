@@ -160,7 +160,8 @@ def test_repeated_wrong_passwords_are_throttled(page_for: Any, site: Site) -> No
     page.fill("input[name=password]", PASSWORD)  # right, but too late
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.click("button[type=submit]")
-    assert answer.value.status == 429 and answer.value.headers["retry-after"] == "300"
+    # 300 s from the first failure; a second may have passed since on a loaded machine
+    assert answer.value.status == 429 and answer.value.headers["retry-after"] in {"299", "300"}
     message = page.locator(".flash.bad").inner_text()
     assert message.startswith("too many failed sign-ins: try again in 5 minutes (after ")
     assert not any(c["name"] == "mailsift_session" for c in page.context.cookies())

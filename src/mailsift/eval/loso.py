@@ -31,13 +31,17 @@ def leave_one_source_out(settings: Settings, sources: Sequence[LabelledSource], 
                          train_cap: int, eval_cap: int, workers: int, temperature: float,
                          options: TrainOptions | None = None,
                          only: Sequence[str] = (),
+                         train_on: Sequence[LabelledSource] | None = None,
                          log: Callable[[str], None] | None = None) -> list[Record]:
     """Records of every held-out source (``only`` restricts which sources are scanned; each is
-    still held out with its whole group)."""
+    still held out with its whole group). ``train_on`` (default: ``sources``) is what folds may
+    learn from: a source outside it, such as non-commercial data the shipped model must not
+    learn from, is scanned by a model trained on the rest of ``train_on``."""
     options = options or TrainOptions()
     say = log or (lambda _msg: None)
+    learn = list(sources if train_on is None else train_on)
     examples: list[Example] = extract_examples(
-        sources, train_cap, workers, progress=lambda n, c: say(f"features: {n} ({c})"))
+        learn, train_cap, workers, progress=lambda n, c: say(f"features: {n} ({c})"))
     table = FeatureTable(examples, options)
     records: list[Record] = []
     with tempfile.TemporaryDirectory(prefix="mailsift-loso-") as tmp:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,12 @@ class LabelledSource:
         """The licence/terms clause of the MANIFEST notes (for the model card)."""
         return licence_of(self.notes)
 
+    @property
+    def noncommercial(self) -> bool:
+        """Its terms forbid commercial use (CC BY-NC and the like): the shipped model must not
+        learn from it (docs/model-card.md, "Training data and licences")."""
+        return is_noncommercial(self.notes)
+
 
 def licence_of(notes: str) -> str:
     clauses = [c.strip() for c in notes.split(";")]
@@ -90,6 +97,14 @@ def licence_of(notes: str) -> str:
             "permission")
     hits = [c for c in clauses if any(k in c.lower() for k in keys)]
     return "; ".join(hits) if hits else "see source notes"
+
+
+_NONCOMMERCIAL = re.compile(r"\bBY-NC\b|\bnon-?commercial\b", re.IGNORECASE)
+
+
+def is_noncommercial(licence: str) -> bool:
+    """True for terms such as "CC BY-NC 4.0" or "non-commercial use only"."""
+    return bool(_NONCOMMERCIAL.search(licence))
 
 
 def read_manifest(root: Path) -> list[LabelledSource]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import math
 import zipfile
 from collections.abc import Mapping
@@ -34,6 +35,8 @@ from mailsift.ml.features import FEATURE_VERSION, TEXT_PREFIXES
 
 __all__ = ["FORMAT", "LinearModel", "Prediction", "Scored", "group_normalized", "load_model",
            "save_model", "shipped_model_path"]
+
+log = logging.getLogger(__name__)
 
 FORMAT = "mailsift-linear/1"
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed, so the same model always gives the same bytes
@@ -110,6 +113,11 @@ class LinearModel:
             (n.startswith(TEXT_PREFIXES) for n in self.vocabulary), dtype=bool,
             count=len(self.vocabulary)))
         object.__setattr__(self, "version", self._hash())
+
+    @property
+    def noncommercial_sources(self) -> tuple[str, ...]:
+        """Training sources whose terms forbid commercial use (empty for the shipped model)."""
+        return tuple(self.metadata.get("noncommercial_sources", ()))
 
     def _hash(self) -> str:
         h = hashlib.sha256()
@@ -242,6 +250,10 @@ def load_model(json_path: str | Path) -> LinearModel:
     if meta.get("version") and meta["version"] != model.version:
         raise ConfigError(f"model hash {model.version} does not match its metadata "
                           f"{meta['version']} (damaged or edited)", source=str(path))
+    if model.noncommercial_sources:
+        log.warning("model %s (%s) learned from non-commercial data (%s): its use is bound by "
+                    "those terms", model.name, model.version,
+                    ", ".join(model.noncommercial_sources))
     return model
 
 

@@ -455,6 +455,8 @@ def train_model(examples: Sequence[Example], options: TrainOptions, name: str,
         "trained_at": time.strftime("%Y-%m-%d", time.gmtime(
             int(os.environ.get("SOURCE_DATE_EPOCH", time.time())))),
         "training_sources": info,
+        # the model inherits these sources' terms: never shipped (docs/model-card.md)
+        "noncommercial_sources": sorted(s.name for s in sources if s.noncommercial),
         "options": {"c": options.c, "min_sources": options.min_sources,
                     "min_messages": options.min_messages, "max_features": options.max_features,
                     "folds": options.folds, "objective": options.objective},

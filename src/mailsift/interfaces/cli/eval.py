@@ -4,13 +4,16 @@
                   [--exclude NAME ...] [--cap N] [--workers N] [--loso] [--train-cap N]
                   [--held-out NAME ...] [--model FILE.json] [--config FILE]
                   [--format text|json] [--plots DIR] [--target-fpr F] [--records FILE.jsonl]
+                  [--include-noncommercial]
 
 Reports per source and overall the ham rate at each action (junk, quarantine, reject or
 stricter), spam/phish catch rates, a confusion table, ROC/PR curves of the model (PNG with
 ``--plots``), and the model threshold that keeps every ham source under ``--target-fpr``.
 ``--loso`` trains a model without each source and evaluates on that source (leave-one-source-out):
-the honest number for unseen mail. Without it, a model evaluated on its own training sources
-measures memory: the report says which mode it ran in.
+the honest number for unseen mail. Like ``train``, its folds learn from no non-commercial source
+unless ``--include-noncommercial`` is given; such sources are still scanned. Without
+``--loso``, a model evaluated on its own training sources measures memory: the report says
+which mode it ran in.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mailsift.core.errors import InputError
-from mailsift.interfaces.cli.train import add_source_arguments, select_sources
+from mailsift.interfaces.cli.train import add_source_arguments, select_sources, trainable
 
 __all__ = ["register"]
 
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
 
         records = leave_one_source_out(
             settings, sources, train_cap=args.train_cap, eval_cap=args.cap,
-            workers=args.workers, temperature=model.temperature, only=args.held_out, log=say)
+            workers=args.workers, temperature=model.temperature, only=args.held_out,
+            train_on=trainable(sources, args), log=say)
         mode = "leave-one-source-out"
     else:
         records = scan_sources(settings, sources, cap=args.cap, workers=args.workers)

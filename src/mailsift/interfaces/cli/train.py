@@ -2,9 +2,11 @@
 
     mailsift train [--corpus DIR] [--source LABEL:[NAME=]PATH ...] [--only NAME ...]
                    [--exclude NAME ...] [--cap N] [--workers N] [--out FILE.json]
-                   [--name NAME] [--c C] [--folds K]
+                   [--name NAME] [--c C] [--folds K] [--include-noncommercial]
 
 Sources default to the corpus MANIFEST (``../shared/corpus/MANIFEST.tsv``: label, source, file).
+Sources whose terms forbid commercial use (CC BY-NC, such as ``phishing_pot``) are left out
+unless ``--include-noncommercial`` is given: the shipped model learns from none of them.
 Calibration and the reported metrics use source-grouped folds. Writes FILE.json (metadata, model
 card data) and FILE.npz (arrays); nothing is pickled.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 from mailsift.core.errors import InputError
 from mailsift.ml.corpus import LabelledSource, parse_source_spec, read_manifest, sources_by_name
 
-__all__ = ["register", "select_sources"]
+__all__ = ["register", "select_sources", "trainable"]
 
 DEFAULT_CORPUS = Path("../shared/corpus")
 
@@ -33,6 +35,9 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="NAME",
                    help="leave these sources out")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="parallel processes")
+    p.add_argument("--include-noncommercial", action="store_true",
+                   help="also learn from sources whose terms forbid commercial use (CC BY-NC); "
+                        "the resulting model inherits those terms and is never shipped")
 
 
 def select_sources(args: argparse.Namespace) -> list[LabelledSource]:
@@ -50,6 +55,26 @@ def select_sources(args: argparse.Namespace) -> list[LabelledSource]:
     if not sources:
         raise InputError("no sources selected")
     return sources
+
+
+def trainable(sources: list[LabelledSource], args: argparse.Namespace) -> list[LabelledSource]:
+    """The sources a model may learn from: non-commercial ones only when asked for, and said
+    so either way (the shipped model learns from none, docs/model-card.md)."""
+    if getattr(args, "include_noncommercial", False):
+        for s in sources:
+            if s.noncommercial:
+                print(f"note: learning from {s.name} ({s.licence}): the model inherits these "
+                      f"terms and must not ship in the package", file=sys.stderr)
+        return sources
+    kept = [s for s in sources if not s.noncommercial]
+    for s in sources:
+        if s.noncommercial:
+            print(f"note: not learning from {s.name} ({s.licence}); --include-noncommercial "
+                  f"to learn from it", file=sys.stderr)
+    if not kept:
+        raise InputError("every selected source is non-commercial; --include-noncommercial "
+                         "to learn from them anyway")
+    return kept
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from mailsift.ml.model import save_model
     from mailsift.ml.train import TrainOptions, extract_examples, train_model
 
-    sources = select_sources(args)
+    sources = trainable(select_sources(args), args)
     options = TrainOptions()
     if args.c is not None:
         options = replace(options, c=args.c)
