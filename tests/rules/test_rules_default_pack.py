@@ -106,6 +106,9 @@ CASES: dict[str, dict[str, Any]] = {
     "DISK_IMAGE_ATTACHMENT": {"attachments": [("scan.iso", b"\x00" * 64, "application/x-iso")]},
     "PHISH_INVOICE_LURE": {"text": "Your invoice is ready. Please view the attached invoice here:"
                                    " https://bit.ly/inv0ice"},
+    "PHISH_MESSAGE_NOTICE_LURE": {
+        "text": "You have a new voice message (0:32). Open the attachment to listen.",
+        "attachments": [("VM_Playback.htm", b"<html>voicemail</html>", "text/html")]},
     "PHISH_CREDENTIAL_COMBO": {"text": "Your mailbox is full. Please verify your account. "
                                        "Confirm your password within 24 hours."},
     "PHISH_WORDING_WITH_BAD_LINK": {"text": PHISH_TEXT, "html": html(MISMATCH)},
@@ -204,6 +207,20 @@ def test_rule_fires_on_its_case(default_rules: RuleSet, rule_id: str) -> None:
     msg = build_message(**CASES[rule_id])
     found = {hit.rule.id for hit in default_rules.evaluate(msg)}
     assert rule_id in found, found
+
+
+def test_a_voicemail_with_its_recording_or_a_portal_link_is_no_lure(
+        default_rules: RuleSet) -> None:
+    # what telephone systems really send: the recording attached, or a link to their own portal
+    for kwargs in (
+            {"text": "You have a new voicemail in mailbox 200. The recording is attached.",
+             "attachments": [("msg0001.wav", b"RIFF\x00\x00\x00\x00WAVE", "audio/x-wav")]},
+            {"text": "Missed call from Ingrid. Call back in Teams: "
+                     "https://teams.microsoft.com/l/call/0/0?users=ingrid@example.no"},
+            {"text": "Fax received from +44 20 7946 0000 (2 pages), attached as PDF.",
+             "attachments": [("fax.pdf", b"%PDF-1.4\n%%EOF", "application/pdf")]}):
+        found = {hit.rule.id for hit in default_rules.evaluate(build_message(**kwargs))}
+        assert "PHISH_MESSAGE_NOTICE_LURE" not in found, (kwargs, found)
 
 
 def test_bec_wording_of_ordinary_business_mail_is_not_a_request(
