@@ -9,69 +9,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mailsift.config.schema import Settings
-from mailsift.core.protocols import Resolver, SystemClock
-from mailsift.detectors.base import Services
-from mailsift.detectors.registry import build_detectors
-from mailsift.pipeline import Authenticate, Pipeline, PrepareEnvelope
+from mailsift.pipeline.build import ScanOptions
 
-__all__ = ["GatewayParts", "ScanOptions", "build_gateway", "build_pipeline"]
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    """Per-invocation choices that are not settings (command-line flags)."""
-
-    offline: bool | None = None
-    dns_server: str | None = None
-    rollout: Any = None  # RolloutState from the registry (None: only what config names)
-
-
-def _resolver(settings: Settings, options: ScanOptions) -> Resolver | None:
-    from mailsift.auth import make_resolver
-
-    return make_resolver(settings.dns, options.dns_server)
-
-
-def _authenticator(settings: Settings, resolver: Resolver | None) -> Authenticate | None:
-    if "auth" not in settings.detectors.enabled or "auth" in settings.detectors.disabled:
-        return None
-    from mailsift.auth import Authenticator
-
-    return Authenticator(settings.auth, resolver, dns_budget=settings.dns_budget()).authenticate
-
-
-def _prepare_envelope(settings: Settings) -> PrepareEnvelope | None:
-    if not settings.auth.trusted_relays:
-        return None
-    from functools import partial
-
-    from mailsift.auth import envelope_from_relays
-
-    return partial(_from_relays, envelope_from_relays, settings.auth.trusted_relays)
-
-
-def _from_relays(fn: Any, relays: tuple[str, ...], msg: Any, env: Any) -> Any:
-    return fn(msg, env, relays)
-
-
-def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pipeline:
-    options = options or ScanOptions()
-    offline = settings.scan.offline if options.offline is None else options.offline
-    resolver = None if offline else _resolver(settings, options)
-    extras = {"rollout": options.rollout} if options.rollout is not None else {}
-    services = Services(resolver=resolver, clock=SystemClock(), extras=extras)
-    return Pipeline(
-        build_detectors(settings, services),
-        settings.policy,
-        limits=settings.limits,
-        authenticate=_authenticator(settings, resolver),
-        timeout_ms=settings.detectors.timeout_ms,
-        offline=offline,
-        clock=services.clock,
-        prepare_envelope=_prepare_envelope(settings),
-        budgets_ms=settings.detectors.timeouts_ms,
-        canary_scopes=options.rollout.canary_scopes() if options.rollout is not None else None,
-    )
+__all__ = ["GatewayParts", "build_gateway"]
 
 
 @dataclass

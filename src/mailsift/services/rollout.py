@@ -19,13 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.rollout import CanaryScope, Deployment, RolloutState
 from mailsift.parsing.sources import iter_messages
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rollout.gate import (
     GateInput,
     GateReport,

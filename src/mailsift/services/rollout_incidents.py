@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.lists import ListEntry
 from mailsift.core.rollout import Deployment, RolloutState
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rollout.breaker import Trip
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.rollout import Deployment, RolloutState
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rollout.gate import GateInput, GateReport, run_gate
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter
