@@ -22,9 +22,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mailsift.app import build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
+from mailsift.pipeline.build import build_pipeline
 from mailsift.testing.fuzz import mutate, seeds
 
 _state: dict[str, Any] = {}

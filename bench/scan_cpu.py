@@ -47,12 +47,12 @@ def main() -> int:
     args = parser.parse_args()
 
     import mailsift
-    from mailsift.app import ScanOptions, build_pipeline
     from mailsift.config import load_settings
     from mailsift.core.context import ScanContext
     from mailsift.core.envelope import Envelope
     from mailsift.parsing import parse_message
     from mailsift.parsing.sources import iter_mbox
+    from mailsift.pipeline.build import ScanOptions, build_pipeline
     from mailsift.pipeline.runner import message_facts
     from mailsift.policy import PolicyInput, decide
 

@@ -79,10 +79,10 @@ def _line(msg_id: str, result: Any, features: dict[str, float]) -> str:
 
 
 def fingerprint(mix: Path, corpus: Path | None, per_source: int) -> Iterator[str]:
-    from mailsift.app import ScanOptions, build_pipeline
     from mailsift.config import load_settings
     from mailsift.core.envelope import Envelope
     from mailsift.ml.features import extract
+    from mailsift.pipeline.build import ScanOptions, build_pipeline
 
     settings = load_settings(None, environ={}, use_default_paths=False).settings
     # No time budgets: a paused or busy machine must not turn a scan into DETECTOR_TIMEOUT.

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config import load_settings
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.verdict import Action
 from mailsift.pipeline import Pipeline
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted([*(ROOT / "tests" / "corpus").rglob("*.eml"), *(ROOT / "samples").glob("*.eml")])

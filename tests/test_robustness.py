@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config import load_settings
 from mailsift.core.envelope import Envelope
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action
 from mailsift.pipeline import Pipeline
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rollout.robustness import RobustnessCase, caught, robustness_cases
 
 MIN_CASES = 70

@@ -1,77 +1,38 @@
-"""The composition root: the one place that turns settings into running objects.
+"""The composition root: the one place that turns settings into the running gateway.
 
-Everything else receives its collaborators; only this module knows how to build them.
+Everything else receives its collaborators; only this module knows how the gateway's parts fit
+together (store, scan pool, relays, spool and journal, the gateway use case, rollout and its
+watcher, the sender-history learner). One scan pipeline is built by ``mailsift.pipeline.build``,
+which the scan workers, the rollout gate and ``mailsift scan`` use as well; nothing below this
+module imports it. It needs the ``[server]`` extra, like ``mailsift serve``.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
 
 from mailsift.config.schema import Settings
-from mailsift.core.protocols import Resolver, SystemClock
-from mailsift.detectors.base import Services
-from mailsift.detectors.registry import build_detectors
-from mailsift.pipeline import Authenticate, Pipeline, PrepareEnvelope
+from mailsift.core.result import ScanResult
+from mailsift.delivery.apply import Deliverer, RelayPool
+from mailsift.delivery.journal import RelayJournal
+from mailsift.delivery.recorder import AsyncRecorder
+from mailsift.delivery.spool import Spool
+from mailsift.detectors.registry import unavailable_detectors
+from mailsift.history import learn, open_history
+from mailsift.parsing import registrable_domain
+from mailsift.pipeline.build import ScanOptions
+from mailsift.rollout.breaker import Breaker
+from mailsift.services.gateway import Gateway
+from mailsift.services.rollout import RolloutService
+from mailsift.services.rollout.watch import RolloutWatcher, make_counters
+from mailsift.services.scanning import ScanPool
+from mailsift.store.store import Store
 
-__all__ = ["GatewayParts", "ScanOptions", "build_gateway", "build_pipeline"]
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    """Per-invocation choices that are not settings (command-line flags)."""
-
-    offline: bool | None = None
-    dns_server: str | None = None
-    rollout: Any = None  # RolloutState from the registry (None: only what config names)
-
-
-def _resolver(settings: Settings, options: ScanOptions) -> Resolver | None:
-    from mailsift.auth import make_resolver
-
-    return make_resolver(settings.dns, options.dns_server)
-
-
-def _authenticator(settings: Settings, resolver: Resolver | None) -> Authenticate | None:
-    if "auth" not in settings.detectors.enabled or "auth" in settings.detectors.disabled:
-        return None
-    from mailsift.auth import Authenticator
-
-    return Authenticator(settings.auth, resolver, dns_budget=settings.dns_budget()).authenticate
-
-
-def _prepare_envelope(settings: Settings) -> PrepareEnvelope | None:
-    if not settings.auth.trusted_relays:
-        return None
-    from functools import partial
-
-    from mailsift.auth import envelope_from_relays
-
-    return partial(_from_relays, envelope_from_relays, settings.auth.trusted_relays)
-
-
-def _from_relays(fn: Any, relays: tuple[str, ...], msg: Any, env: Any) -> Any:
-    return fn(msg, env, relays)
-
-
-def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pipeline:
-    options = options or ScanOptions()
-    offline = settings.scan.offline if options.offline is None else options.offline
-    resolver = None if offline else _resolver(settings, options)
-    extras = {"rollout": options.rollout} if options.rollout is not None else {}
-    services = Services(resolver=resolver, clock=SystemClock(), extras=extras)
-    return Pipeline(
-        build_detectors(settings, services),
-        settings.policy,
-        limits=settings.limits,
-        authenticate=_authenticator(settings, resolver),
-        timeout_ms=settings.detectors.timeout_ms,
-        offline=offline,
-        clock=services.clock,
-        prepare_envelope=_prepare_envelope(settings),
-        budgets_ms=settings.detectors.timeouts_ms,
-        canary_scopes=options.rollout.canary_scopes() if options.rollout is not None else None,
-    )
+__all__ = ["GatewayParts", "build_gateway"]
 
 
 @dataclass
@@ -79,13 +40,13 @@ class GatewayParts:
     """Everything ``mailsift serve`` runs, built from settings in one place."""
 
     settings: Settings
-    store: Any
-    scans: Any
-    gateway: Any
-    recorder: Any
-    relays: Any
-    rollout: Any = None
-    watcher: Any = None
+    store: Store
+    scans: ScanPool
+    gateway: Gateway
+    recorder: AsyncRecorder
+    relays: RelayPool
+    rollout: RolloutService
+    watcher: RolloutWatcher
 
     async def aclose(self) -> None:
         """Close in dependency order: relays, the relay journal, the trace recorder (it flushes
@@ -101,22 +62,6 @@ class GatewayParts:
 def build_gateway(settings: Settings, *, workers: int | None = None,
                   options: ScanOptions | None = None) -> GatewayParts:
     """Open the store and build the scan pool, relay pool, spool and the gateway service."""
-    import logging
-    import time
-    from pathlib import Path
-
-    from mailsift.delivery.apply import Deliverer, RelayPool
-    from mailsift.delivery.journal import RelayJournal
-    from mailsift.delivery.recorder import AsyncRecorder
-    from mailsift.delivery.spool import Spool
-    from mailsift.detectors.registry import unavailable_detectors
-    from mailsift.rollout.breaker import Breaker
-    from mailsift.services.gateway import Gateway
-    from mailsift.services.rollout import RolloutService
-    from mailsift.services.rollout_watch import RolloutWatcher, make_counters
-    from mailsift.services.scanning import ScanPool
-    from mailsift.store.store import Store
-
     for line in unavailable_detectors(settings).values():
         logging.getLogger("mailsift.detectors").warning("%s", line)
     gw = settings.gateway
@@ -157,27 +102,22 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     gateway = Gateway(store, scans, deliverer, recorder,
                       authserv_id=gw.authserv_id or settings.auth.authserv_id,
                       lists_refresh=gw.lists_refresh_seconds)
-    parts = GatewayParts(settings, store, scans, gateway, recorder, relays, rollout)
     breaker = None
     if settings.rollout.breaker_enabled:
         breaker = Breaker(make_counters(settings.rollout.counters_url), settings.rollout,
                           time.time)
-    parts.watcher = RolloutWatcher(parts, rollout, breaker)
-    gateway.observers.append(parts.watcher.observe)
+    watcher = RolloutWatcher(rollout, scans, recorder, breaker)
+    gateway.observers.append(watcher.observe)
     gateway.observers.append(_history_learner(settings, recorder))
-    return parts
+    return GatewayParts(settings, store, scans, gateway, recorder, relays, rollout, watcher)
 
 
-def _history_learner(settings: Settings, recorder: Any) -> Any:
+def _history_learner(settings: Settings,
+                     recorder: AsyncRecorder) -> Callable[[ScanResult], None]:
     """An observer that teaches the sender history what was delivered (off the event loop)."""
-    import time
-
-    from mailsift.history import learn, open_history
-    from mailsift.parsing import registrable_domain
-
     history = open_history(settings.history)
 
-    def observe(result: Any) -> None:
+    def observe(result: ScanResult) -> None:
         domain = registrable_domain(result.message.from_domain) if result.message.from_addr else ""
         recorder.run_later(lambda: learn(history, result, domain, time.time()))
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Connection, Envelope
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.testing.dns import DnsServer
 from mailsift.testing.messages import make_message
 

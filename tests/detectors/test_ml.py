@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.ml import MlBand, MlSettings
 from mailsift.config.schema import DetectorSettings, Settings
 from mailsift.core.context import ScanContext
@@ -19,6 +18,7 @@ from mailsift.detectors.ml import MlDetector, build, cached_model
 from mailsift.ml.model import Prediction
 from mailsift.ml.synthetic import synthetic_message, train_synthetic_model
 from mailsift.parsing import parse_message
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 
 
 @pytest.fixture(scope="module")

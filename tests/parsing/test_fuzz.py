@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mailsift.app import build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
+from mailsift.pipeline.build import build_pipeline
 from mailsift.pipeline.runner import Pipeline
 from mailsift.testing.fuzz import mutate, seeds
 

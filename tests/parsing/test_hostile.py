@@ -8,10 +8,10 @@ import zipfile
 
 import pytest
 
-from mailsift.app import build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.verdict import Action
 from mailsift.parsing import parse_message
+from mailsift.pipeline.build import build_pipeline
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from mailsift.app import build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
 from mailsift.parsing import parse_message
+from mailsift.pipeline.build import build_pipeline
 
 pytestmark = pytest.mark.timeout(30)
 

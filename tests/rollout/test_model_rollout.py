@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 from mailsift.ml.synthetic import train_synthetic_model
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, robustness_cases
 from mailsift.services.access import Principal
 from mailsift.services.rollout import RolloutService

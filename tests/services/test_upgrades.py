@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.findings import ArtifactState
 from mailsift.core.rollout import Deployment
 from mailsift.ml.model import load_model, shipped_model_path
 from mailsift.ml.synthetic import train_synthetic_model
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal
 from mailsift.services.rollout import RolloutService

@@ -10,12 +10,12 @@ from sqlalchemy.exc import DBAPIError
 
 from mailsift.store import Store
 from mailsift.store.db import current_revision, head_revision, upgrade
-from mailsift.store.models import Base
+from mailsift.store.schema import metadata
 
 
 def test_migrated_schema_matches_models(store: Store) -> None:
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
     assert current_revision(store.engine) == head_revision()
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Connection, Envelope
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rollout.breaker import Trip
 from mailsift.services.access import Principal
 from mailsift.services.gateway import message_ref

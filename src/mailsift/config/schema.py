@@ -2,7 +2,8 @@
 
 Unknown keys are errors (``extra="forbid"``) so a typo fails startup instead of silently leaving a
 check at its default. Sections are owned by the layer they configure; the composition root
-(``mailsift.app``) hands each layer its section.
+(``mailsift.app``) and the pipeline builder (``mailsift.pipeline.build``) hand each layer its
+section.
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ from mailsift.core.findings import Finding, Stage
 from mailsift.detectors._common import CodeBook
 from mailsift.detectors._unwrap import ESP_HEADERS, ESP_HOSTS, ESP_TRANSPORT_HEADERS, host_in
 from mailsift.detectors.base import Services
-from mailsift.history.base import SenderHistory, shared_history
+from mailsift.history.backends import shared_history
+from mailsift.history.base import SenderHistory
 
 __all__ = ["CODES", "BulkDetector", "build", "bulk_level"]
 

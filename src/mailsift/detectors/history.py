@@ -27,7 +27,8 @@ from mailsift.core.context import ScanContext
 from mailsift.core.findings import Finding, Stage
 from mailsift.detectors._common import CodeBook, Collector, recipients
 from mailsift.detectors.base import Services
-from mailsift.history.base import SenderHistory, shared_history
+from mailsift.history.backends import shared_history
+from mailsift.history.base import SenderHistory
 from mailsift.parsing import registrable_domain
 
 __all__ = ["CODES", "HistoryDetector", "build"]

@@ -24,7 +24,8 @@ from mailsift.core.findings import Finding, Stage
 from mailsift.detectors._common import CodeBook, Collector, recipients
 from mailsift.detectors._domains import Protected, first_label, skeleton
 from mailsift.detectors.base import Services
-from mailsift.history.base import SenderHistory, normalise_name, shared_history
+from mailsift.history.backends import shared_history
+from mailsift.history.base import SenderHistory, normalise_name
 from mailsift.parsing import registrable_domain
 
 __all__ = ["CODES", "ImpersonationDetector", "build"]

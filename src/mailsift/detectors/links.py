@@ -29,7 +29,8 @@ from mailsift.detectors._domains import Protected, first_label, mixed_script
 from mailsift.detectors._unwrap import ESP_HOSTS, host_in, unwrap
 from mailsift.detectors.base import Services
 from mailsift.detectors.feeds import FeedSet, shared_feeds
-from mailsift.history.base import SenderHistory, shared_history
+from mailsift.history.backends import shared_history
+from mailsift.history.base import SenderHistory
 from mailsift.parsing import make_url, registrable_domain
 
 __all__ = ["CODES", "LinkDetector", "build"]

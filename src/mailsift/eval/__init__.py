@@ -1,8 +1,8 @@
 """The evaluation harness: the full pipeline over labelled sources, the false-positive and catch
 rates per source and action, curves, threshold selection and leave-one-source-out runs.
 
-It sits at the services level (it builds pipelines through ``mailsift.app``); ``mailsift eval``
-is its command-line face.
+It sits at the services level (it builds pipelines with ``mailsift.pipeline.build``);
+``mailsift eval`` is its command-line face.
 """
 
 from mailsift.eval.metrics import choose_threshold, confusion, curves, rates, summarise

@@ -1,9 +1,10 @@
 """Run the full scan pipeline over labelled sources and keep one small record per message.
 
-The pipeline is the real one (``mailsift.app.build_pipeline``, offline: DNS answers in a corpus
-are years stale), so the numbers include every detector and the policy, not just the model. The
-model's own probabilities are recorded next to the verdict for the ROC/PR curves and threshold
-selection. Worker processes each build their pipeline once, like ``mailsift scan --workers``.
+The pipeline is the real one (``mailsift.pipeline.build.build_pipeline``, offline: DNS answers
+in a corpus are years stale), so the numbers include every detector and the policy, not just the
+model. The model's own probabilities are recorded next to the verdict for the ROC/PR curves and
+threshold selection. Worker processes each build their pipeline once, like
+``mailsift scan --workers``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def eval_settings(settings: Settings, model_path: str | None = None) -> Settings
 
 
 def _init(settings: Settings) -> None:
-    from mailsift.app import ScanOptions, build_pipeline
+    from mailsift.pipeline.build import ScanOptions, build_pipeline
 
     pipeline = build_pipeline(settings, ScanOptions(offline=True))
     _worker["pipeline"] = pipeline

@@ -6,14 +6,8 @@ implementations (a SQL implementation on the shared store slots in behind the sa
 harmful, so an attacker cannot make himself "known" by being quarantined often.
 """
 
-from mailsift.history.base import (
-    Contact,
-    SenderHistory,
-    SenderStats,
-    normalise_name,
-    open_history,
-    shared_history,
-)
+from mailsift.history.backends import open_history, shared_history
+from mailsift.history.base import Contact, SenderHistory, SenderStats, normalise_name
 from mailsift.history.learn import learn
 from mailsift.history.memory import MemoryHistory
 from mailsift.history.sqlite import SqliteHistory

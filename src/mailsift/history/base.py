@@ -1,4 +1,5 @@
-"""The sender-history protocol and its value types.
+"""The sender-history protocol and its value types (the implementations import this module;
+choosing one is ``history/backends.py``).
 
 Keys are lower-cased: a sender is the From address, a domain its registrable domain, a recipient
 an envelope (or To/Cc) address. ``learned`` is how many messages the history has seen, so readers
@@ -7,20 +8,15 @@ can stay quiet while it is still cold (everybody is "new" on day one).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from mailsift.config.detectors import HistorySettings
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "Contact",
     "SenderHistory",
     "SenderStats",
     "normalise_name",
-    "open_history",
-    "shared_history",
 ]
 
 
@@ -76,35 +72,3 @@ def normalise_name(name: str) -> str:
         last, _, first = name.partition(",")
         name = f"{first} {last}"
     return " ".join(name.split())
-
-
-def open_history(settings: HistorySettings) -> SenderHistory:
-    """The configured implementation (the composition root calls this once)."""
-    if settings.backend == "sqlite":
-        from mailsift.core.errors import ConfigError
-        from mailsift.history.sqlite import SqliteHistory
-
-        if not settings.path:
-            raise ConfigError("[history] backend = 'sqlite' needs a path", source="history")
-        return SqliteHistory(settings.path, max_entries=settings.max_entries)
-    from mailsift.history.memory import MemoryHistory
-
-    return MemoryHistory(max_entries=settings.max_entries)
-
-
-_OPENED: dict[object, SenderHistory] = {}
-
-
-def shared_history(settings: HistorySettings, extras: Mapping[str, object]) -> SenderHistory:
-    """The history the composition root handed over (``extras["history"]``), else one opened
-    from ``settings`` per process, so the links, impersonation and history detectors (and the
-    learner) share one instance."""
-    given = extras.get("history")
-    if given is not None:
-        if not isinstance(given, SenderHistory):
-            raise TypeError(f"extras['history'] is not a SenderHistory: {type(given).__name__}")
-        return given
-    key = (settings.backend, settings.path, settings.max_entries)
-    if key not in _OPENED:
-        _OPENED[key] = open_history(settings)
-    return _OPENED[key]

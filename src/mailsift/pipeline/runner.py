@@ -2,7 +2,8 @@
 
 Every detector runs under a time budget and in isolation: an exception or timeout becomes a
 ``DETECTOR_ERROR``/``DETECTOR_TIMEOUT`` finding (never a crash, never "clean"). The pipeline does no
-I/O of its own; the authenticator and detectors were given theirs by the composition root.
+I/O of its own; the authenticator and detectors were given theirs when it was built
+(``pipeline/build.py``).
 """
 
 from __future__ import annotations

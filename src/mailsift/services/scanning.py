@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
 from mailsift.core.errors import DetectorTimeout
 from mailsift.core.lists import ListSnapshot
 from mailsift.core.result import ScanResult
 from mailsift.pipeline import Pipeline
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.services.scan_workers import WorkerPool, serve_requests
 
 __all__ = ["ScanPool"]

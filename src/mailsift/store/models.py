@@ -9,23 +9,15 @@ database so the two never drift.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailsift.store.base import ADDR, Base, BigId
 
 __all__ = [
     "ApiToken",
     "ArtifactVersion",
     "AuditRecord",
-    "Base",
     "FindingRow",
     "Hold",
     "HoldMember",
@@ -36,15 +28,6 @@ __all__ = [
     "ReleaseRow",
     "TraceRow",
 ]
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid); PostgreSQL wants BIGINT.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-ADDR = 320  # RFC 5321 path limit: 64 + 1 + 255
-
-
-class Base(DeclarativeBase):
-    pass
-
 
 class MessageRow(Base):
     """One scanned message: envelope, key headers, message-level verdict, raw blob reference."""
@@ -293,16 +276,3 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(1024), default="")
     detail_json: Mapped[str] = mapped_column(Text, default="{}")
-
-
-# The rollout registry's tables live beside the code that uses them; importing the module here
-# registers them on ``Base.metadata`` for migrations and the schema-drift test. The same for
-# user reports of misjudged messages (they outlive their message: no foreign key)...
-import mailsift.store.reports  # noqa: E402
-import mailsift.store.rollout  # noqa: E402  (circular by design: it needs Base above)
-
-# ...the failed sign-in counters (login throttling), shared by every node...
-import mailsift.store.throttle  # noqa: E402
-
-# ...and the web console's users and sessions (issue 9).
-import mailsift.store.users  # noqa: E402,F401

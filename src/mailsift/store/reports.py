@@ -39,8 +39,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailsift.core.errors import StoreError
 from mailsift.core.protocols import Clock
+from mailsift.store.base import ADDR, Base, BigId
 from mailsift.store.db import read_only
-from mailsift.store.models import ADDR, Base, BigId
 from mailsift.store.query import decode_cursor, encode_cursor
 
 __all__ = [

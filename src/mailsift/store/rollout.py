@@ -37,8 +37,8 @@ from mailsift.core.errors import StoreError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.protocols import Clock
 from mailsift.core.rollout import CanaryScope, Deployment, RolloutState
+from mailsift.store.base import ADDR, Base, BigId
 from mailsift.store.db import read_only
-from mailsift.store.models import ADDR, Base, BigId
 
 __all__ = ["AlertInfo", "DeploymentRow", "IncidentInfo", "RolloutStore"]
 

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailsift.core.protocols import Clock
-from mailsift.store.models import ADDR, Base
+from mailsift.store.base import ADDR, Base
 
 __all__ = ["ADDRESS", "USER", "Key", "Limit", "LoginThrottle", "Refusal", "ThrottleRow"]
 

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailsift.core.errors import InputError, StoreError
 from mailsift.core.protocols import Clock
-from mailsift.store.models import ADDR, Base
+from mailsift.store.base import ADDR, Base
 
 __all__ = [
     "MIN_PASSWORD",

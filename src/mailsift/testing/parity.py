@@ -61,7 +61,7 @@ def with_gateway(settings: Settings, clock: Clock,
     """Build the gateway's parts, give its breaker ``clock``, run ``body`` on a fresh loop."""
     async def main() -> T:
         parts = build_gateway(settings)
-        assert parts.watcher is not None and parts.watcher.breaker is not None
+        assert parts.watcher.breaker is not None  # [rollout] breaker_enabled
         parts.watcher.breaker = Breaker(MemoryCounters(), settings.rollout, clock)
         try:
             return await body(parts)
@@ -96,6 +96,7 @@ def run_adapter(adapter: str, data_dir: Path, messages: Sequence[bytes]
                 # (a look-up queued behind it) so both runs see the same history at each scan.
                 await parts.recorder.statuses("sync")
             breaker = parts.watcher.breaker
+            assert breaker is not None  # with_gateway gave it one
             breaker.flush()
             last = breaker.bucket()
             first = last - 100_000

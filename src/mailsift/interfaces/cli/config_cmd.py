@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         raise
     if args.action == "check":
-        from mailsift.app import ScanOptions, build_pipeline
+        from mailsift.pipeline.build import ScanOptions, build_pipeline
 
         # Building the pipeline proves every detector, rule pack and setting loads.
         build_pipeline(loaded.settings, ScanOptions(offline=True))

@@ -75,7 +75,7 @@ def _validate_dns(value: str | None) -> None:
 
 
 def _init_worker(settings: Settings, offline: bool | None, dns: str | None, fmt: str) -> None:
-    from mailsift.app import ScanOptions, build_pipeline
+    from mailsift.pipeline.build import ScanOptions, build_pipeline
 
     _worker["pipeline"] = build_pipeline(settings, ScanOptions(offline=offline, dns_server=dns))
     _worker["format"] = fmt

@@ -91,7 +91,7 @@ def open_services(args: argparse.Namespace, *, rescan: bool = False) -> StoreSer
     settings = load_settings(getattr(args, "config", None)).settings
     scan = None
     if rescan:
-        from mailsift.app import build_pipeline
+        from mailsift.pipeline.build import build_pipeline
 
         pipeline = build_pipeline(settings)
         scan = pipeline.scan

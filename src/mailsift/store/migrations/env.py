@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from mailsift.store.models import Base
+from mailsift.store.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 connection = config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only reachable from the alembic CLI

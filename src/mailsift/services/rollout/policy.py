@@ -1,6 +1,6 @@
 """Policy changes through the gate: ``check_config`` and ``accept_config``, and the start-time
-note (``services.policy_gate``). A mixin of ``RolloutService`` (``services/rollout.py``); it uses
-the service's registry and gate inputs through the ``_Registry`` protocol.
+note (the record of accepted configurations is ``services.policy_gate``). The candidate replays
+the same inputs as an artifact's gate (``Gate.inputs``).
 
 The candidate's ``[policy]`` and ``[ml] bands`` are judged on the running configuration: every
 other section (detectors, packs, the gate's own budgets and corpora) is the running one's, so a
@@ -9,32 +9,20 @@ candidate file cannot loosen the gate that judges it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from collections.abc import Iterable
 
-from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
-from mailsift.core.rollout import Deployment, RolloutState
-from mailsift.rollout.gate import GateInput, GateReport, run_gate
+from mailsift.core.rollout import Deployment
+from mailsift.pipeline.build import ScanOptions, build_pipeline
+from mailsift.rollout.gate import GateReport, run_gate
 from mailsift.services.access import Principal, require
-from mailsift.services.alerts import Alerter
 from mailsift.services.policy_gate import accepted, config_version, note_policy, policy_target
-from mailsift.store.store import Store
+from mailsift.services.rollout.gate import Gate
+from mailsift.services.rollout.registry import Registry
 
-__all__ = ["PolicyOps"]
-
-
-class _Registry(Protocol):
-    store: Store
-    settings: Settings
-    clock: Callable[[], float]
-    alerts: Alerter
-
-    def state(self) -> RolloutState: ...
-    def _inputs(self, corpora: Iterable[tuple[str, str]],
-                recent: int) -> Iterator[GateInput]: ...
+__all__ = ["PolicyChanges"]
 
 
 def _trial_settings(running: Settings, candidate: Settings) -> Settings:
@@ -42,11 +30,17 @@ def _trial_settings(running: Settings, candidate: Settings) -> Settings:
     return running.model_copy(update={"policy": candidate.policy, "ml": ml})
 
 
-class PolicyOps:
-    def config_version(self: _Registry, settings: Settings | None = None) -> str:
+class PolicyChanges:
+    def __init__(self, registry: Registry, gate: Gate) -> None:
+        self.registry = registry
+        self.gate = gate
+        self.store, self.settings = registry.store, registry.settings
+        self.alerts, self.clock = registry.alerts, registry.clock
+
+    def config_version(self, settings: Settings | None = None) -> str:
         return config_version(settings or self.settings)
 
-    def check_config(self: _Registry, actor: Principal, candidate: Settings, *,
+    def check_config(self, actor: Principal, candidate: Settings, *,
                      corpora: Iterable[tuple[str, str]] = (), recent: int | None = None,
                      source: str = "") -> GateReport:
         """The gate for a configuration: the gate's inputs through the running policy and the
@@ -54,13 +48,13 @@ class PolicyOps:
         require(actor, "rollout.read")
         version = config_version(candidate)
         dep = Deployment("policy", "config", version, ArtifactState.SHADOW, source)
-        options = ScanOptions(offline=True, rollout=self.state())
+        options = ScanOptions(offline=True, rollout=self.registry.state())
         active = build_pipeline(self.settings, options)
         trial = build_pipeline(_trial_settings(self.settings, candidate), options)
         known = [("ham", p) for p in self.settings.rollout.known_good]
         recent = self.settings.rollout.recent_messages if recent is None else recent
         report = run_gate(self.settings, active, trial, dep,
-                          self._inputs([*known, *corpora], recent))
+                          self.gate.inputs([*known, *corpora], recent))
         report.notes.append(f"running policy {config_version(self.settings)}, candidate "
                             f"{version}" + (f" ({source})" if source else ""))
         self.store.audit.append(actor.name, "rollout.check", policy_target(version), {
@@ -70,7 +64,7 @@ class PolicyOps:
             "let_through": len(report.let_through), "at": self.clock()})
         return report
 
-    def accept_config(self: _Registry, actor: Principal, candidate: Settings, *,
+    def accept_config(self, actor: Principal, candidate: Settings, *,
                       force: bool = False, reason: str = "") -> str:
         """Accept a configuration's policy without a passing gate: forced, with a reason,
         audited as ``rollout.force`` and alerted. ``already accepted`` when it needs none."""
@@ -93,6 +87,6 @@ class PolicyOps:
                                 + "; ".join(problems) + f" ({reason})")
         return "forced"
 
-    def note_policy(self: _Registry) -> str:
+    def note_policy(self) -> str:
         """At gateway start: record the first policy, warn and alert on an unchecked one."""
         return note_policy(self.store, self.settings, self.alerts)

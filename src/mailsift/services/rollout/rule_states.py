@@ -5,7 +5,8 @@ A pack version is promoted as a whole, but its rules carry their own states: a r
 pack's gate rightly sees no verdict change from it, and promoting the pack must say that those
 rules still do not act. Making such a rule act (``rollout rule ID --state canary|active``) is a
 promotion of its own: ``rule_trial_state`` is the rollout state in which that one rule acts, and
-the service replays the gate's inputs with it before the change is allowed (or forced, audited).
+``Gate.check_rule`` replays the gate's inputs with it before the change is allowed (or forced,
+audited).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mailsift.core.findings import ArtifactState
 from mailsift.core.rollout import Deployment, RolloutState
 from mailsift.rules import BUILTIN_PACK, load_pack
 
-__all__ = ["ENFORCING", "pack_of_rule", "rule_trial_state", "shadow_rules"]
+__all__ = ["ENFORCING", "pack_of_rule", "raises_rule", "rule_trial_state", "shadow_rules"]
 
 ENFORCING = (ArtifactState.CANARY, ArtifactState.ACTIVE)
 _RANK = {ArtifactState.RETIRED: 0, ArtifactState.SHADOW: 1, ArtifactState.CANARY: 2,

@@ -17,12 +17,15 @@ import logging
 import time
 import uuid
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from mailsift.core.result import ScanResult
+from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.rollout.breaker import Breaker, Trip
 from mailsift.rollout.counters import Counters, MemoryCounters, RedisCounters
-from mailsift.services.rollout import RolloutService
+from mailsift.services.rollout.service import RolloutService
+from mailsift.services.scanning import ScanPool
 
 __all__ = ["RolloutWatcher", "make_counters"]
 
@@ -44,10 +47,11 @@ def _most_specific(trips: list[Trip]) -> list[Trip]:
 
 
 class RolloutWatcher:
-    def __init__(self, parts: Any, service: RolloutService, breaker: Breaker | None, *,
-                 poll: float = 2.0) -> None:
-        self.parts = parts
+    def __init__(self, service: RolloutService, scans: ScanPool, recorder: AsyncRecorder,
+                 breaker: Breaker | None, *, poll: float = 2.0) -> None:
         self.service = service
+        self.scans = scans
+        self.recorder = recorder  # store calls go through its writer thread, off the loop
         self.breaker = breaker
         self.poll = poll
         self.version = service.state().version
@@ -73,18 +77,17 @@ class RolloutWatcher:
     async def _flush_shadow(self) -> None:
         rows, self._shadow = self._shadow, []
         if rows:
-            await self.parts.recorder.call(lambda: self.parts.store.rollout.record_shadow(rows))
+            await self.recorder.call(lambda: self.service.store.rollout.record_shadow(rows))
 
     async def reload_if_changed(self) -> bool:
-        state = await self.parts.recorder.call(self.service.state)
+        state = await self.recorder.call(self.service.state)
         if state.version == self.version:
             return False
         log.info("rollout state changed (%s -> %s): restarting scan workers", self.version,
                  state.version)
         self.version = state.version
-        scans = self.parts.scans
-        scans.reload(replace(scans.options, rollout=state))
-        await scans.warm_up()
+        self.scans.reload(replace(self.scans.options, rollout=state))
+        await self.scans.warm_up()
         return True
 
     def _may_act(self) -> bool:
@@ -109,8 +112,8 @@ class RolloutWatcher:
             if self._cooldown.get(trip.subject, 0) > now or not self._may_act():
                 continue
             self._cooldown[trip.subject] = now + max(3600.0, window)
-            incident = await self.parts.recorder.call(
-                lambda t=trip: self.service.handle_trip(t, window_seconds=window))
+            incident = await self.recorder.call(
+                partial(self.service.handle_trip, trip, window_seconds=window))
             self.trips.append((now, trip.subject, incident))
             if incident:
                 incidents.append(incident)
@@ -118,8 +121,7 @@ class RolloutWatcher:
             await self.reload_if_changed()
             # Scans already under way when the demotion landed may have quarantined more.
             for incident in incidents:
-                await self.parts.recorder.call(
-                    lambda i=incident: self.service.refresh_incident(i))
+                await self.recorder.call(partial(self.service.refresh_incident, incident))
         return incidents
 
     async def run(self, stop: asyncio.Event) -> None:

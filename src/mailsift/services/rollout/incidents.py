@@ -1,62 +1,41 @@
 """Breaker trips and incidents, the part of the rollout use cases that runs after something
 went wrong: who is young, what a trip does (demote or roll back, alert, incident with a retention
-hold), incident allows and the exactly-once incident release.
-
-A mixin of ``RolloutService`` (``services/rollout.py``), kept apart so each module stays one
-concept; it uses the service's registry operations through the ``_Registry`` protocol.
+hold), incident allows and the exactly-once incident release. A trip acts through the same
+promotion operations an administrator uses (rule demotion, rollback), so it is audited alike.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from mailsift.app import ScanOptions, build_pipeline
-from mailsift.config.schema import Settings
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.lists import ListEntry
-from mailsift.core.rollout import Deployment, RolloutState
+from mailsift.core.rollout import Deployment
+from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rollout.breaker import Trip
 from mailsift.services.access import Principal, require
-from mailsift.services.alerts import Alerter
+from mailsift.services.rollout.promotion import Promotion
+from mailsift.services.rollout.registry import Registry
 from mailsift.services.upgrades import is_baseline
 from mailsift.store.query import TraceQuery
-from mailsift.store.store import Store
 
-__all__ = ["IncidentOps"]
+__all__ = ["Incidents"]
 
 log = logging.getLogger("mailsift.rollout")
 
 
-class _Registry(Protocol):
-    store: Store
-    settings: Settings
-    clock: Callable[[], float]
-    alerts: Alerter
+class Incidents:
+    def __init__(self, registry: Registry, promotion: Promotion) -> None:
+        self.registry = registry
+        self.promotion = promotion
+        self.store, self.settings = registry.store, registry.settings
+        self.alerts, self.clock = registry.alerts, registry.clock
 
-    def state(self) -> RolloutState: ...
-
-    def set_rule(self, actor: Principal, rule: str, state: str | None, *,
-                 reason: str = "", force: bool = False) -> None: ...
-
-    def rollback(self, actor: Principal, name: str, *, reason: str = "") -> Deployment: ...
-
-    def _rules_of(self, path: str) -> frozenset[tuple[str, str, str]]: ...
-
-    def young(self, subject: str) -> bool: ...
-
-    def _changed_rules(self, dep: Deployment, packs: Sequence[Deployment]) -> frozenset[str]: ...
-
-    def _affected(self, subject: str, since: float) -> list[str]: ...
-
-    def refresh_incident(self, incident: str) -> int: ...
-
-
-class IncidentOps:
-    def young(self: _Registry, subject: str) -> bool:
+    def young(self, subject: str) -> bool:
         """Did the subject enter enforcement less than ``young_days`` ago: an artifact version
         promoted since (a site's baseline and configured versions never are), or a rule made
         active since, or new or changed in a pack version promoted since?"""
@@ -83,19 +62,19 @@ class IncidentOps:
                     return True
         return False
 
-    def _changed_rules(self: _Registry, dep: Deployment,
+    def _changed_rules(self, dep: Deployment,
                        packs: Sequence[Deployment]) -> frozenset[str]:
         """The rules of ``dep`` that entered enforcement with it: new, or changed in logic,
         weight, category or state since every earlier version of its pack with a local copy (a
         pack upgrade does not make its unchanged, established rules young)."""
-        mine = self._rules_of(dep.path)
+        mine = self.registry.rules_of(dep.path)
         order = {d.version: (self.store.rollout.row(d.kind, d.name, d.version) or {})
                  .get("id", 0) for d in packs if d.name == dep.name}
         before: set[tuple[str, str, str]] = set()
         for other in packs:
             if other.name == dep.name and order[other.version] < order[dep.version] \
                     and other.path and Path(other.path).is_file():
-                before |= self._rules_of(other.path)
+                before |= self.registry.rules_of(other.path)
         return frozenset(rule for rule, *_ in mine - before)
 
     @staticmethod
@@ -107,9 +86,9 @@ class IncidentOps:
             return TraceQuery(artifact=artifact, version=version, since=since, action=action)
         return TraceQuery(category=subject[9:], since=since, action=action)
 
-    def _affected(self: _Registry, subject: str, since: float) -> list[str]:
+    def _affected(self, subject: str, since: float) -> list[str]:
         """Messages the subject helped quarantine or reject since ``since``."""
-        query = IncidentOps._query(subject, since)
+        query = Incidents._query(subject, since)
         ids: list[str] = []
         cursor = None
         while True:
@@ -120,7 +99,7 @@ class IncidentOps:
                 break
         return list(dict.fromkeys(ids))
 
-    def handle_trip(self: _Registry, trip: Trip, *, window_seconds: float) -> str | None:
+    def handle_trip(self, trip: Trip, *, window_seconds: float) -> str | None:
         """Act on a trip. A young subject (promoted within ``young_days``) is demoted or rolled
         back, alerted and gets an incident listing what it quarantined. An established rule or
         category is only alerted: a spike there is as likely a real campaign as a misfire, and
@@ -138,12 +117,13 @@ class IncidentOps:
             return None
         action = "alert only"
         if subject.startswith("rule:"):
-            self.set_rule(actor, subject[5:], ArtifactState.SHADOW.value, reason=trip.reason)
+            self.promotion.set_rule(actor, subject[5:], ArtifactState.SHADOW.value,
+                                    reason=trip.reason)
             action = f"rule {subject[5:]} demoted to shadow"
         elif subject.startswith("artifact:"):
             kind, _, name = artifact.partition(":")
             try:
-                back = self.rollback(actor, artifact, reason=trip.reason)
+                back = self.promotion.rollback(actor, artifact, reason=trip.reason)
                 action = f"{artifact} rolled back to {back.version}"
             except InputError:
                 self.store.rollout.set_state(kind, name, version, ArtifactState.SHADOW)
@@ -157,7 +137,7 @@ class IncidentOps:
         else:
             # The hold keeps the originals through retention purges until the incident is done.
             hold = self.store.retention.place_hold(
-                f"incident {subject}", IncidentOps._query(subject, since, "quarantine"),
+                f"incident {subject}", Incidents._query(subject, since, "quarantine"),
                 actor=actor.name, reason=trip.reason) if affected else None
             incident = self.store.rollout.open_incident(
                 subject, artifact=artifact, version=version, reason=trip.reason,
@@ -171,7 +151,7 @@ class IncidentOps:
                     trip.reason, action, incident, len(affected))
         return incident
 
-    def refresh_incident(self: _Registry, incident: str) -> int:
+    def refresh_incident(self, incident: str) -> int:
         """Add messages the subject quarantined after the incident opened: until every node has
         restarted its scan workers on the demotion, a few more can be caught. Returns how many."""
         info = self.store.rollout.incident(incident)
@@ -182,7 +162,7 @@ class IncidentOps:
         return self.store.rollout.add_incident_messages(
             incident, self._affected(info.subject, info.opened_at - window))
 
-    def incident_allow(self: _Registry, actor: Principal, incident: str, kind: str, value: str, *,
+    def incident_allow(self, actor: Principal, incident: str, kind: str, value: str, *,
                        hours: float, note: str = "") -> ListEntry:
         """A time-boxed, audited allow that beats even high-confidence verdicts (step 4)."""
         from mailsift.services.access import NotFound
@@ -204,7 +184,7 @@ class IncidentOps:
                                 {"kind": kind, "value": value, "hours": hours})
         return added
 
-    async def release_incident(self: _Registry, actor: Principal, incident: str, *,
+    async def release_incident(self, actor: Principal, incident: str, *,
                                offline: bool | None = None) -> dict[str, Any]:
         """Re-scan every message of the incident with the current set and release those that
         are no longer quarantined — exactly once per recipient (the release ledger), recorded
@@ -219,7 +199,7 @@ class IncidentOps:
         started = self.clock()
         self.refresh_incident(incident)
         pipeline = build_pipeline(self.settings, ScanOptions(offline=offline,
-                                                             rollout=self.state()))
+                                                             rollout=self.registry.state()))
         lists = self.store.lists.snapshot()
         service = ReleaseService(self.store, rescan=lambda raw, env: pipeline.scan(
             raw, env, lists=lists))

@@ -1,0 +1,44 @@
+"""Choosing the configured sender-history backend and sharing one instance per process.
+
+Kept apart from ``history/base.py`` because it imports the implementations, which import the
+protocol's value types from ``base``: in one module that would be an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mailsift.config.detectors import HistorySettings
+from mailsift.core.errors import ConfigError
+from mailsift.history.base import SenderHistory
+from mailsift.history.memory import MemoryHistory
+from mailsift.history.sqlite import SqliteHistory
+
+__all__ = ["open_history", "shared_history"]
+
+
+def open_history(settings: HistorySettings) -> SenderHistory:
+    """The configured implementation (the composition root calls this once)."""
+    if settings.backend == "sqlite":
+        if not settings.path:
+            raise ConfigError("[history] backend = 'sqlite' needs a path", source="history")
+        return SqliteHistory(settings.path, max_entries=settings.max_entries)
+    return MemoryHistory(max_entries=settings.max_entries)
+
+
+_OPENED: dict[object, SenderHistory] = {}
+
+
+def shared_history(settings: HistorySettings, extras: Mapping[str, object]) -> SenderHistory:
+    """The history the composition root handed over (``extras["history"]``), else one opened
+    from ``settings`` per process, so the links, impersonation and history detectors (and the
+    learner) share one instance."""
+    given = extras.get("history")
+    if given is not None:
+        if not isinstance(given, SenderHistory):
+            raise TypeError(f"extras['history'] is not a SenderHistory: {type(given).__name__}")
+        return given
+    key = (settings.backend, settings.path, settings.max_entries)
+    if key not in _OPENED:
+        _OPENED[key] = open_history(settings)
+    return _OPENED[key]
