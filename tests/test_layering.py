@@ -1,4 +1,4 @@
-"""Imports point downward only (DESIGN.md), checked on the source with the ast module."""
+"""Imports point downward only (docs/architecture.md), checked on the source with the ast module."""
 
 from __future__ import annotations
 
