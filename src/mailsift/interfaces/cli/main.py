@@ -149,14 +149,19 @@ def build_parser(command: str | None = None, *,
     return parser
 
 
+def parse_command(words: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line as ``main`` does (argparse exits with status 2 on bad usage)."""
+    first = next((w for w in words if not w.startswith("-")), None)
+    return build_parser(first).parse_args(normalize_argv(words))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     first = next((w for w in words if not w.startswith("-")), None)
     missing = [m for m in COMMAND_NEEDS.get(first or "", ()) if not _installed(m)]
     if first is not None and missing:
         return _needs_extra(first, missing[0])
-    parser = build_parser(first)
-    args = parser.parse_args(normalize_argv(words))
+    args = parse_command(words)
     try:
         return int(args.func(args))
     except ModuleNotFoundError as exc:
