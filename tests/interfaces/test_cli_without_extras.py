@@ -148,3 +148,31 @@ def test_testing_dns_without_dnslib_names_the_test_extra() -> None:
             "    assert \"mailsift[test]\" in str(e), e\nelse:\n    raise AssertionError\n")
     got = _run(NO_EXTRAS, "--python", code)
     assert got.returncode == 0, got.stderr
+
+
+def test_every_package_of_the_runtime_extras_names_its_extra() -> None:
+    """``EXTRA_OF_MODULE`` turns a ModuleNotFoundError into "install mailsift[extra]": each
+    package a runtime extra installs must be in it (checked for what is installed here)."""
+    import importlib.metadata
+    import re
+    import tomllib
+
+    from mailsift.interfaces.cli.main import EXTRA_OF_MODULE
+
+    with (Path(__file__).resolve().parents[2] / "pyproject.toml").open("rb") as fh:
+        extras = tomllib.load(fh)["project"]["optional-dependencies"]
+    modules_of: dict[str, set[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            modules_of.setdefault(re.sub(r"[-_.]+", "-", dist).lower(), set()).add(module)
+    checked = 0
+    for extra in ("server", "postgres", "redis", "milter", "attachments", "ml"):
+        for requirement in extras[extra]:
+            dist = re.sub(r"[-_.]+", "-", re.split(r"[\[<>=;! ]", requirement)[0]).lower()
+            modules = modules_of.get(dist, set()) - {"_cffi_backend"}
+            if not modules:
+                continue  # not installed in this environment
+            named = {m for m in modules if EXTRA_OF_MODULE.get(m) == extra}
+            assert named, f"{dist} ({sorted(modules)}) of [{extra}] is not in EXTRA_OF_MODULE"
+            checked += 1
+    assert checked >= 10
