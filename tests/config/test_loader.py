@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mailsift.config import load_settings
+from mailsift.config import load_settings, loader
 from mailsift.core.errors import ConfigError
 
 
@@ -77,3 +77,23 @@ def test_invalid_action_in_policy(tmp_path: Path) -> None:
 def test_missing_explicit_file() -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings("/nonexistent/mailsift.toml", environ={})
+
+
+def test_without_config_the_working_directory_then_etc_mailsift(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service started from anywhere finds /etc/mailsift/mailsift.toml (issue 19); a
+    mailsift.toml in the working directory (``make run``) comes first."""
+    here, etc = tmp_path / "here" / "mailsift.toml", tmp_path / "etc" / "mailsift.toml"
+    etc.parent.mkdir()
+    etc.write_text('[auth]\nauthserv_id = "mx.etc.example"\n')
+    (etc.parent / "local.d").mkdir()
+    (etc.parent / "local.d" / "site.toml").write_text("[gateway]\nworkers = 3\n")
+    monkeypatch.setattr(loader, "DEFAULT_PATHS", (here, etc))
+    got = load_settings(environ={})
+    assert got.settings.auth.authserv_id == "mx.etc.example"
+    assert got.settings.gateway.workers == 3
+    assert got.layers == ("defaults", str(etc), str(etc.parent / "local.d" / "site.toml"))
+    here.parent.mkdir()
+    here.write_text('[auth]\nauthserv_id = "mx.here.example"\n')
+    assert load_settings(environ={}).settings.auth.authserv_id == "mx.here.example"
+

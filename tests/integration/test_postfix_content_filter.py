@@ -106,6 +106,12 @@ def test_phish_is_quarantined_and_never_delivered(flow: Flow, eml_dir: Path) -> 
         assert [r.status for r in record.recipients] == ["quarantined"]
         assert b"Message-ID: <cf-phish@example.org>" in store.trace.raw(record.id)
     assert all(m.message_id != mid for m in flow.sink.messages)
+    # Postfix logs our reply after DATA as the delivery status: it must say what happened
+    # (issue 19: "status=sent (250 ... Ok: phish_high ...)" read as delivered)
+    log = flow.postfix.log()
+    line = next((ln for ln in log.splitlines() if record.id in ln and "status=sent" in ln),
+                log[-3000:])
+    assert "Ok: quarantined as phish" in line, line
 
 
 def test_two_megabyte_attachment_arrives_byte_exact(flow: Flow, eml_dir: Path) -> None:

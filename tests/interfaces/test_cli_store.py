@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mailsift.config import load_settings
 from mailsift.config.store import StoreSettings
 from mailsift.core.findings import Finding
 from mailsift.interfaces.cli.main import main
@@ -152,3 +154,40 @@ def test_resume_a_job_by_id(setup: tuple[Path, SmtpSink],
                      str(conf), "--json")
     assert code == 0 and json.loads(out)["sent"] == 10 and json.loads(out)["state"] == "done"
     assert len(sink.messages) == 10
+
+
+def test_list_prints_whole_references_and_show_release_take_them_or_a_prefix(
+        setup: tuple[Path, SmtpSink], capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19: `quarantine list` and `trace` cut references to 14 characters, which `show`
+    and `release` then refused; and the README's `--since -1d` failed with "expected one
+    argument"."""
+    conf, sink = setup
+    c = str(conf)
+    store = Store.open(load_settings(conf).settings.store)
+    refs = ["ms-q7zk2vbnp4xw6dmr3tfa5yceho", "ms-q7zk2vbnp4xw6dmr3tfa5ycehp",
+            "ms-b3mfl2kq5r7tnwx4yzacdegij2"]
+    now = time.time()
+    store.trace.record_many([
+        Recordable(make_result(ref, raw, recipients=("carol@corp.example",),
+                               subject=f"Lure {i}"), raw, received_at=now - 600 - i)
+        for i, ref in enumerate(refs)
+        for raw in [make_message(message_id=f"<lure{i}@example.org>", subject=f"Lure {i}")]])
+    store.close()
+    for command in (("quarantine", "list"), ("trace",)):
+        code, out = _run(capsys, *command, "--since", "-1d", "--config", c)
+        assert code == 0, out
+        assert all(ref in out for ref in refs), out  # whole, and only today's three
+        assert "c000" not in out  # recorded in 2023: before -1d
+    code, out = _run(capsys, "quarantine", "show", refs[2], "--config", c)
+    assert code == 0 and "Lure 2" in out
+    code, out = _run(capsys, "quarantine", "show", refs[2][:12], "--config", c)
+    assert code == 0 and refs[2] in out
+    code, out = _run(capsys, "trace", refs[2][:10], "--config", c, "--json")
+    assert code == 0 and json.loads(out)["id"] == refs[2]
+    # a prefix that two references share is refused, naming both; so is a very short one
+    assert main(["quarantine", "show", refs[0][:14], "--config", c]) == 2
+    assert refs[0] in capsys.readouterr().err
+    assert main(["quarantine", "show", refs[2][:5], "--config", c]) == 2
+    code, out = _run(capsys, "quarantine", "release", refs[1], "--config", c)
+    assert code == 0 and "sent 1" in out
+    assert [m.rcpt_to for m in sink.messages] == [("carol@corp.example",)]

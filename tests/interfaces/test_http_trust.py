@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from mailsift.config.schema import Settings
@@ -29,7 +29,7 @@ def settings_for(tmp: Path, **http: Any) -> Settings:
 
 def _fail_sign_ins(base: str, count: int) -> list[int]:
     codes = []
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx2.Client(base_url=base, timeout=30) as client:
         for i in range(count):
             form = client.get("/login")
             csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]

@@ -1,4 +1,4 @@
-"""Issue 17 regressions: verdicts that must obey the admin and the precedence in DESIGN.md.
+"""Issue 17 regressions: verdicts that must obey the admin and the precedence in docs/precedence.md.
 
 Each test names the numbered defect of the issue it guards (#7 block, #8 incident allow,
 #9 impersonation vs spam, #10 one source of category names).

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from web_support import PASSWORD, Canary, Console, screenshot
 
 
@@ -45,7 +45,7 @@ def test_hostile_html_does_not_execute_or_load_anything(new_page: Any, console: 
 
 
 def test_preview_is_sandboxed_with_a_strict_policy(console: Console) -> None:
-    with httpx.Client(base_url=console.url) as client:
+    with httpx2.Client(base_url=console.url) as client:
         _login(client, "admin")
         hostile = console.ids["hostile"][0]
         page = client.get(f"/quarantine/{hostile}")
@@ -60,7 +60,7 @@ def test_preview_is_sandboxed_with_a_strict_policy(console: Console) -> None:
             f"&lt;{console.canary_url}", "")  # the canary URL appears only as escaped text
 
 
-def _login(client: httpx.Client, user: str) -> str:
+def _login(client: httpx2.Client, user: str) -> str:
     form = client.get("/login")
     token = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     r = client.post("/login", data={"username": user, "password": PASSWORD, "csrf": token,
@@ -72,7 +72,7 @@ def _login(client: httpx.Client, user: str) -> str:
 
 def test_every_post_needs_the_session_csrf_token(console: Console) -> None:
     message = console.ids["phish"][6]
-    with httpx.Client(base_url=console.url) as client:
+    with httpx2.Client(base_url=console.url) as client:
         csrf = _login(client, "admin")
         for data in ({}, {"csrf": "forged"}):
             r = client.post(f"/quarantine/{message}/release", data=data)
@@ -82,7 +82,7 @@ def test_every_post_needs_the_session_csrf_token(console: Console) -> None:
         assert r.status_code == 403
         assert console.store.trace.statuses(message)["tom@example.net"] == "quarantined"
         # another user's token is no good either
-        with httpx.Client(base_url=console.url) as other:
+        with httpx2.Client(base_url=console.url) as other:
             other_csrf = _login(other, "analyst")
         assert other_csrf != csrf
         r = client.post(f"/quarantine/{message}/delete", data={"csrf": other_csrf})
@@ -90,7 +90,7 @@ def test_every_post_needs_the_session_csrf_token(console: Console) -> None:
 
 
 def test_login_needs_its_form_token_and_does_not_redirect_off_site(console: Console) -> None:
-    with httpx.Client(base_url=console.url) as client:
+    with httpx2.Client(base_url=console.url) as client:
         r = client.post("/login", data={"username": "admin", "password": PASSWORD,
                                         "csrf": "x"})
         assert r.status_code == 303 and "err=" in r.headers["location"]
@@ -106,7 +106,7 @@ def test_login_needs_its_form_token_and_does_not_redirect_off_site(console: Cons
 
 
 def test_analyst_may_release_but_not_change_lists_or_rollouts(console: Console) -> None:
-    with httpx.Client(base_url=console.url) as client:
+    with httpx2.Client(base_url=console.url) as client:
         csrf = _login(client, "analyst")
         r = client.post("/lists/add", data={"csrf": csrf, "kind": "sender",
                                             "value": "x@y.example", "action": "allow"})
@@ -119,11 +119,11 @@ def test_analyst_may_release_but_not_change_lists_or_rollouts(console: Console) 
 
 
 def test_logout_ends_the_session_server_side(console: Console) -> None:
-    with httpx.Client(base_url=console.url) as client:
+    with httpx2.Client(base_url=console.url) as client:
         csrf = _login(client, "admin")
         cookie = client.cookies["mailsift_session"]
         assert client.post("/logout", data={"csrf": csrf}).status_code == 303
-        with httpx.Client(base_url=console.url, cookies={"mailsift_session": cookie}) as replay:
+        with httpx2.Client(base_url=console.url, cookies={"mailsift_session": cookie}) as replay:
             r = replay.get("/quarantine")
             assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
@@ -132,7 +132,7 @@ def test_security_the_banner_shows_only_what_the_console_said(console: Console) 
     """Issue 18.10: ``/login?msg=...`` printed any text in the trusted banner (a phishing
     message on the console's own origin). Only messages the console signed are shown."""
     bait = "Your session expired: call the help desk on +1 555 0100"
-    with httpx.Client(base_url=console.url) as client:
+    with httpx2.Client(base_url=console.url) as client:
         page = client.get("/login", params={"msg": bait, "err": bait})
         assert page.status_code == 200
         assert "help desk" not in page.text

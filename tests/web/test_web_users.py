@@ -8,7 +8,7 @@ import io
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from mailsift.config.schema import Settings
@@ -85,7 +85,7 @@ def test_cli_creates_an_admin_who_signs_in_to_the_served_console(
         "gateway": {"workers": 0}, "smtp": {"port": 0}, "http": {"port": 0},
         "milter": {"enabled": False}, "scan": {"offline": True},
     })
-    with RunningGateway(settings) as gw, httpx.Client(
+    with RunningGateway(settings) as gw, httpx2.Client(
             base_url=f"http://127.0.0.1:{gw.ports['http']}") as client:
         assert client.get("/healthz").status_code == 200  # the API is still there
         form = client.get("/login")
@@ -141,7 +141,7 @@ def test_console_keeps_answering_while_detection_hangs(tmp_path: Path) -> None:
         try:
             code, _ = send_smtp(gw.ports["smtp"], make_message(), ["tom@example.net"])
             assert 400 <= code < 500  # detection is down: mail is deferred, never lost
-            with httpx.Client(base_url=f"http://127.0.0.1:{gw.ports['http']}",
+            with httpx2.Client(base_url=f"http://127.0.0.1:{gw.ports['http']}",
                               timeout=5) as client:
                 form = client.get("/login")
                 token = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]

@@ -1,10 +1,11 @@
 """DKIM (RFC 6376, ed25519 per RFC 8463) with dkimpy: every signature, each with its own result.
 
-Traps handled here (measured, see DESIGN.md): ``dkim.verify`` checks only the top signature, so
-each one is verified with ``DKIM(msg).verify(idx=i)``; dkimpy turns its own ``DnsTimeoutError``
-into a plain ``False``, so our ``dnsfunc`` raises ``DnsTempError`` instead, which dkimpy does not
-catch, and we report ``temperror``. dkimpy also returns ``False`` for a missing or unusable key; the
-recording ``dnsfunc`` lets us tell those (``permerror``) apart from a bad signature (``fail``).
+Traps handled here (measured; docs/architecture.md): ``dkim.verify`` checks only the top
+signature, so each one is verified with ``DKIM(msg).verify(idx=i)``; dkimpy turns its own
+``DnsTimeoutError`` into a plain ``False``, so our ``dnsfunc`` raises ``DnsTempError`` instead,
+which dkimpy does not catch, and we report ``temperror``. dkimpy also returns ``False`` for a
+missing or unusable key; the recording ``dnsfunc`` lets us tell those (``permerror``) apart from
+a bad signature (``fail``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "GatewaySettings",
     "HttpSettings",
+    "LogSettings",
     "LoginThrottleSettings",
     "MilterSettings",
     "SmtpSettings",
@@ -57,6 +58,23 @@ class SmtpSettings(_Section):
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _valid_networks(value)
+
+
+class LogSettings(_Section):
+    """Where ``mailsift serve`` logs (``--log-level`` overrides ``level``)."""
+
+    target: Literal["auto", "stderr", "journal", "syslog"] = Field(
+        "auto",
+        description="auto: the journal when systemd connected stderr to it (JOURNAL_STREAM), "
+        "else stderr; journal: stderr lines with syslog priority prefixes and no time stamps "
+        "(journald adds its own); syslog: to syslog_address",
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    syslog_address: str = Field(
+        "/dev/log", description="a unix socket path, or host:port (UDP) for a remote syslog")
+    syslog_facility: Literal["mail", "daemon", "user", "local0", "local1", "local2", "local3",
+                             "local4", "local5", "local6", "local7"] = Field(
+        "mail", description="mail: next to Postfix's own lines (/var/log/mail.log)")
 
 
 class MilterSettings(_Section):

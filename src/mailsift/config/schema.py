@@ -21,7 +21,13 @@ from mailsift.config.detectors import (
     ImpersonationSettings,
     LinkSettings,
 )
-from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSettings, SmtpSettings
+from mailsift.config.gateway import (
+    GatewaySettings,
+    HttpSettings,
+    LogSettings,
+    MilterSettings,
+    SmtpSettings,
+)
 from mailsift.config.ml import MlSettings
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
@@ -317,6 +323,7 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -257,7 +257,8 @@ class Deliverer:
                 await self.recorder.set_status(ref, "deferred", temp)
                 deferred = True
         note = " (part spooled for retry)" if deferred else ""
-        return Reply(250, f"2.0.0 Ok: {overall.category.value}, ref {ref}{note}")
+        return Reply(250, f"2.0.0 Ok: {_done(verdicts)} as {overall.category.value}, "
+                          f"ref {ref}{note}")
 
     async def retry_spool(self, now: float, base_delay: float) -> int:
         """Try spooled messages that are due; returns how many were completed (delivered, or
@@ -315,3 +316,21 @@ class Deliverer:
                 None, self.spool.put, report, f"{ref}.dsn", "", (sender,), {sender: reply})
         log.info("%s: %s bounced to <%s>", ref, ",".join(rcpts), sender)
         await self.recorder.set_status(ref, "bounced", rcpts)
+
+
+#: What happened to a recipient's copy, as the reply after DATA says it: Postfix logs that
+#: reply (``status=sent (250 2.0.0 Ok: quarantined as phish_high, ref ms-...)``), and "sent"
+#: alone would read as delivered.
+_DONE_WORD = {Action.DELIVER: "delivered", Action.TAG: "tagged", Action.JUNK: "junked",
+              Action.QUARANTINE: "quarantined"}
+
+
+def _done(verdicts: Mapping[str, Verdict]) -> str:
+    """``quarantined``, or per action when recipients differ: ``quarantined 1, delivered 2``."""
+    counts: dict[Action, int] = {}
+    for v in verdicts.values():
+        counts[v.action] = counts.get(v.action, 0) + 1
+    order = sorted(counts, key=lambda a: -a.strictness)
+    if len(order) == 1:
+        return _DONE_WORD.get(order[0], order[0].value)
+    return ", ".join(f"{_DONE_WORD.get(a, a.value)} {counts[a]}" for a in order)

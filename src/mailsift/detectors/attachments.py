@@ -35,6 +35,7 @@ from mailsift.detectors._common import CodeBook, Collector
 from mailsift.detectors.base import Services
 from mailsift.detectors.clamd import ClamdClient
 from mailsift.detectors.feeds import FeedSet, shared_feeds
+from mailsift.detectors.registry import installed
 
 __all__ = ["CODES", "AttachmentDetector", "build"]
 
@@ -129,8 +130,11 @@ class AttachmentDetector:
 
     def __init__(self, book: CodeBook, *, blocked: frozenset[str], html: frozenset[str],
                  macro: frozenset[str], feeds: FeedSet, max_scan_bytes: int,
-                 clamd: ClamdClient | None = None) -> None:
+                 clamd: ClamdClient | None = None, oletools: bool = True) -> None:
         self.book = book
+        #: oletools installed (the [attachments] extra); without it Office files are marked
+        #: ATT_UNSCANNABLE naming the extra, and startup said macro scanning is off
+        self.oletools = oletools
         self.blocked = blocked
         self.html = html
         self.macro = macro
@@ -241,6 +245,10 @@ class AttachmentDetector:
         if len(data) > self.max_scan:
             out.add("ATT_UNSCANNABLE", f"{label}: larger than max_scan_bytes")
             return
+        if not self.oletools:
+            out.add("ATT_UNSCANNABLE", f"{label}: macros not checked, oletools is not installed "
+                    "(mailsift[attachments])")
+            return
         try:
             auto, suspicious, macros, encrypted = _vba(name, data)
         except Exception as exc:  # oletools raises many kinds on hostile files
@@ -263,8 +271,7 @@ _OFFICE_ZIP_EXTS = frozenset({"docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "p
 @lru_cache(maxsize=1)
 def _vba_parser_class() -> Any:
     """oletools' VBA_Parser, imported on the first Office file (the import costs ~0.25 s, which
-    every scan worker would otherwise pay at start-up, while most never see a macro format).
-    Without the ``[attachments]`` extra the ImportError makes the file ATT_UNSCANNABLE."""
+    every scan worker would otherwise pay at start-up, while most never see a macro format)."""
     with warnings.catch_warnings():
         # oletools 0.60 calls pyparsing's deprecated enablePackrat at import; not our concern.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -347,4 +354,5 @@ def build(settings: Settings, services: Services) -> AttachmentDetector:
         feeds=shared_feeds(settings.feeds, services.extras),
         max_scan_bytes=att.max_scan_bytes,
         clamd=clamd,
+        oletools=installed("oletools"),
     )

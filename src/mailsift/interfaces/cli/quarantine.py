@@ -14,6 +14,7 @@
     mailsift quarantine purge [--days N]
     mailsift quarantine jobs
 
+ID is a message reference as printed (ms-...), or an unambiguous prefix of one.
 Releasing is idempotent: a recipient who already got a message is skipped, whoever released it.
 """
 
@@ -132,6 +133,11 @@ def _with(args: argparse.Namespace, fn: object, *, rescan: bool = False) -> int:
         svc.close()
 
 
+def _ref(svc: StoreServices, args: argparse.Namespace, ref: str) -> str:
+    """The full reference of what was typed (a prefix is accepted when unambiguous)."""
+    return svc.trace.resolve(principal(args), ref)
+
+
 def _list(args: argparse.Namespace) -> int:
     def go(svc: StoreServices, a: argparse.Namespace) -> int:
         page = svc.quarantine.search(principal(a), query_from(a), cursor=a.cursor, limit=a.limit)
@@ -142,7 +148,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     def go(svc: StoreServices, a: argparse.Namespace) -> int:
-        view = svc.quarantine.show(principal(a), a.id)
+        view = svc.quarantine.show(principal(a), _ref(svc, a, a.id))
         text = [render_record(view.record), "", "releases:"]
         text += [f"  {r}: {s} ({rid})" for r, (s, rid) in view.releases.items()] or ["  none"]
         text += ["", "headers:"] + [f"  {k}: {v[:200]}" for k, v in view.headers]
@@ -156,7 +162,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _download(args: argparse.Namespace) -> int:
     def go(svc: StoreServices, a: argparse.Namespace) -> int:
-        raw = svc.quarantine.download(principal(a), a.id)
+        raw = svc.quarantine.download(principal(a), _ref(svc, a, a.id))
         if a.output:
             Path(a.output).write_bytes(raw)
         else:
@@ -174,7 +180,7 @@ def _release_in(svc: StoreServices, a: argparse.Namespace) -> int:
     actor = principal(a)
     if a.ids:
         reports = []
-        for mid in a.ids:
+        for mid in [_ref(svc, a, i) for i in a.ids]:
             rep = asyncio.run(svc.release.release(actor, mid, a.rcpt or None, rescan=a.rescan,
                                                   reclaim_uncertain=a.resend_uncertain))
             reports.append(rep.to_dict())
@@ -218,7 +224,8 @@ def _job_line(j: dict[str, object]) -> str:
 
 def _delete(args: argparse.Namespace) -> int:
     def go(svc: StoreServices, a: argparse.Namespace) -> int:
-        done = {mid: svc.quarantine.delete(principal(a), mid, reason=a.reason) for mid in a.ids}
+        done = {mid: svc.quarantine.delete(principal(a), mid, reason=a.reason)
+                for mid in [_ref(svc, a, i) for i in a.ids]}
         emit(a, done, "\n".join(f"{m}: deleted for {n} recipients" for m, n in done.items()))
         return 0
     return _with(args, go)

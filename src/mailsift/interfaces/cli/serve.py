@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
 from collections.abc import Coroutine
 from typing import Any
 
+from mailsift import __version__
 from mailsift.config import load_settings
 
 __all__ = ["register", "run_gateway"]
@@ -26,9 +26,10 @@ log = logging.getLogger("mailsift")
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("serve", help="run the gateway, HTTP API and web UI",
                        description=__doc__)
-    p.add_argument("--config", metavar="FILE")
-    p.add_argument("--log-level", default="INFO",
-                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--config", metavar="FILE", help="settings file (default: ./mailsift.toml, "
+                   "else /etc/mailsift/mailsift.toml)")
+    p.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="default: [log] level (INFO)")
     p.set_defaults(func=run)
 
 
@@ -152,11 +153,13 @@ def run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    for noisy in ("mail.log", "alembic", "uvicorn.error"):  # per-command chatter
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = load_settings(args.config).settings
+    from mailsift.interfaces.cli.logs import configure_logging
+
+    loaded = load_settings(args.config)
+    settings = loaded.settings
+    target = configure_logging(settings.log, args.log_level)
+    log.info("mailsift %s: config %s; logging to %s", __version__, " -> ".join(loaded.layers),
+             target)
 
     async def main() -> None:
         stop = asyncio.Event()

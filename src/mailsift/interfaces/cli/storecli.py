@@ -33,7 +33,8 @@ __all__ = [
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="settings file (default: mailsift.toml)")
+    p.add_argument("--config", metavar="FILE", help="settings file (default: ./mailsift.toml, "
+                   "else /etc/mailsift/mailsift.toml)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--as", dest="actor", metavar="NAME", help="name recorded in the audit log")
 

@@ -4,6 +4,8 @@
                    [--category C] [--action A] [--status S] [--finding CODE]
                    [--artifact NAME] [--version V] [--limit N] [--cursor TOKEN] [--count]
     mailsift trace MESSAGE-ID
+
+MESSAGE-ID is a reference as printed (ms-...), or an unambiguous prefix of one.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def render_page(page: Page) -> str:
-    lines = [f"{'received (UTC)':19}  {'message':14}  {'recipient':28}  {'category':12}  "
+    # the whole reference, so what is printed can be pasted into show/release/trace
+    lines = [f"{'received (UTC)':19}  {'message':27}  {'recipient':28}  {'category':12}  "
              f"{'action':10}  {'status':11}  subject"]
     for r in page.items:
-        lines.append(f"{fmt_time(r.received_at):19}  {r.message[:14]:14}  {r.recipient[:28]:28}"
+        lines.append(f"{fmt_time(r.received_at):19}  {r.message:27}  {r.recipient[:28]:28}"
                      f"  {r.category:12}  {r.action:10}  {r.status:11}  {r.subject[:60]}")
     if page.next_cursor:
         lines.append(f"-- more: --cursor {page.next_cursor}")
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         actor = principal(args)
         if args.message:
-            rec = svc.trace.get(actor, args.message)
+            rec = svc.trace.get(actor, svc.trace.resolve(actor, args.message))
             emit(args, rec.to_dict(), render_record(rec))
             return 0
         query = query_from(args)
