@@ -167,7 +167,8 @@ def test_roll_back_an_artifact(new_page: Any, console: Console, tmp_path: Path) 
     # the gate replays the known-good corpus against the active set: the gift-card rule of
     # the shadow version changes no verdict there (INVOICE_LURE is in both, and demoted), but
     # its shadow diff moved delivered notes to quarantine, so it is refused (issue 17)
-    page.locator("#deployments tr.state-shadow").locator("text=Run gate").click()
+    # (real work: on a busy machine it takes longer than the page's 10 s default)
+    page.locator("#deployments tr.state-shadow").locator("text=Run gate").click(timeout=60_000)
     flash = page.locator(".flash.ok").inner_text()
     assert "refused" in flash and "shadow diff" in flash
     row = page.locator("#deployments tr.state-shadow")

@@ -160,7 +160,9 @@ def test_repeated_wrong_passwords_are_throttled(page_for: Any, site: Site) -> No
     page.fill("input[name=password]", PASSWORD)  # right, but too late
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.click("button[type=submit]")
-    assert answer.value.status == 429 and answer.value.headers["retry-after"] == "300"
+    # the 5-minute lockout runs from the third failure on the real clock: a busy machine may
+    # take a few seconds to send the fourth attempt
+    assert answer.value.status == 429 and 240 < int(answer.value.headers["retry-after"]) <= 300
     message = page.locator(".flash.bad").inner_text()
     assert message.startswith("too many failed sign-ins: try again in 5 minutes (after ")
     assert not any(c["name"] == "mailsift_session" for c in page.context.cookies())
