@@ -28,7 +28,7 @@ from mailsift.testing.sink import SmtpSink
 from mailsift.testing.traffic import INVOICE_PACK, traffic
 from mailsift.testing.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = Principal("ops@example.net", "admin")
