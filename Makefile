@@ -23,21 +23,16 @@ run: $(BIN)/.installed
 scan-samples: $(BIN)/.installed
 	$(BIN)/mailsift scan samples/
 
-# Tests keep compiled bytecode (and pytest's assertion-rewritten test modules) under .venv even
-# when PYTHONDONTWRITEBYTECODE is set: without it every run, every xdist worker and every
-# spawned scan worker or CLI subprocess compiles everything again (about 5 s CPU a worker).
-TEST_ENV := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache
-
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(TEST_ENV) $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 # The inner loop: no slow (load, corpus, crash) tests, no browser, no Postfix; pytest only.
 # See docs/testing.md for the markers and the timings.
 FAST_MARKERS := not slow and not browser and not postfix
 test-fast: $(BIN)/.installed
-	$(TEST_ENV) $(BIN)/pytest -n 2 -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests bench
