@@ -1,6 +1,6 @@
 """Migrated store templates: run the migrations once per test process, copy the result per store.
 
-Running every Alembic migration for each of the few hundred store tests was the largest single
+Running every Alembic migration for each of the few hundred store tests was a large, avoidable
 cost of the suite. Each process (each pytest-xdist worker) instead migrates one template per
 backend on first use and every later store starts as a copy:
 
