@@ -9,7 +9,7 @@ MILTER := $(shell test -f /usr/include/libmilter/mfapi.h && echo ,milter)
 EXTRAS ?= server,postgres,redis,ml,attachments,dev$(MILTER)
 PYTEST_ARGS ?=
 
-.PHONY: run scan-samples test lint typecheck bench model clean
+.PHONY: run scan-samples test test-fast lint typecheck bench model clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# The inner loop: no slow (load, corpus, crash) tests, no browser, no Postfix; pytest only.
+# See docs/testing.md for the markers and the timings.
+FAST_MARKERS := not slow and not browser and not postfix
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -n 2 -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests bench

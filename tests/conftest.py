@@ -15,6 +15,14 @@ SAMPLES = ROOT / "samples"
 SHARED = ROOT.parent / "shared"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that drives Chromium (``browser`` fixture, directly or through
+    ``new_page``) with ``browser``, so ``-m "not browser"`` leaves them all out."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES

@@ -20,6 +20,7 @@ from mailsift.store.store import Store
 from mailsift.testing.gateway import RunningGateway, send_smtp
 from mailsift.testing.messages import make_message
 from mailsift.testing.sink import ReceivedMessage, SmtpSink
+from mailsift.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,15 +63,6 @@ def delivery_status(dsn: ReceivedMessage) -> tuple[Message, list[Message]]:
     return blocks[0], blocks[1:]
 
 
-def wait(predicate: Any, timeout: float = 15.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_a_recipient_refused_for_good_is_bounced_not_retried_for_ever(
         tmp_path: Path, sink: SmtpSink) -> None:
     sink.refuse = {"carol@example.net"}
@@ -103,9 +95,9 @@ def test_a_deferred_recipient_is_bounced_at_the_maximum_age(tmp_path: Path,
         code, text = send_smtp(gw.ports["smtp"], make_message(),
                                ["bob@example.net", "carol@example.net"])
         assert code == 250, text  # bob relayed, carol spooled
-        assert wait(lambda: dsns(sink)), sink.messages
+        wait_until(lambda: dsns(sink), what="the bounce of carol's copy")
         spool = Path(settings.store.data_dir) / "spool"
-        assert wait(lambda: not list(spool.glob("*.json")))
+        wait_until(lambda: not list(spool.glob("*.json")), what="an empty retry spool")
     (dsn,) = dsns(sink)
     _, (per_rcpt,) = delivery_status(dsn)
     assert per_rcpt["Action"] == "failed" and per_rcpt["Status"] == "4.4.7"
@@ -122,7 +114,7 @@ def test_a_deferred_recipient_refused_for_good_on_retry_is_bounced(tmp_path: Pat
         assert send_smtp(gw.ports["smtp"], make_message(),
                          ["bob@example.net", "carol@example.net"])[0] == 250
         sink.defer, sink.refuse = set(), {"carol@example.net"}
-        assert wait(lambda: dsns(sink))
+        wait_until(lambda: dsns(sink), what="the bounce of carol's copy")
     _, (per_rcpt,) = delivery_status(dsns(sink)[0])
     assert per_rcpt["Status"] == "5.1.1"
     assert statuses(settings)["carol@example.net"] == "bounced"

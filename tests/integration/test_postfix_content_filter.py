@@ -30,7 +30,7 @@ from integration_support import (
 from mailsift.testing.postfix import PostfixInstance, content_filter_postfix
 from mailsift.testing.sink import ReceivedMessage, SmtpSink, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.postfix, pytest.mark.timeout(120)]
 
 
 @dataclass

@@ -32,7 +32,7 @@ from integration_support import (
 from mailsift.testing.postfix import PostfixInstance, milter_postfix
 from mailsift.testing.sink import ReceivedMessage, SmtpSink, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.postfix, pytest.mark.timeout(120)]
 
 POLICIES = [
     {"name": "strict-reject", "recipients": ["reject@example.net"],

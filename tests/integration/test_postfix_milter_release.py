@@ -26,7 +26,7 @@ from mailsift.services.store_services import StoreServices
 from mailsift.testing.postfix import milter_postfix
 from mailsift.testing.sink import SmtpSink, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.postfix, pytest.mark.timeout(120)]
 
 
 def test_a_release_through_the_milter_is_delivered_not_quarantined_again(

@@ -23,7 +23,7 @@ from mailsift.store.store import Store
 from mailsift.testing.parity import Clock, envelope, gateway_settings, run_adapter, with_gateway
 from mailsift.testing.traffic import INVOICE_PACK, bench_mix, traffic
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 MIX = ROOT.parent / "shared" / "bench" / "mix-1000.mbox.gz"

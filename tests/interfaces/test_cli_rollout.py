@@ -27,6 +27,7 @@ body = '/\\binvoice\\b/i'
 '''
 
 
+@pytest.mark.slow
 def test_issue17_rollout_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "mailsift.toml"
     config.write_text(f'''

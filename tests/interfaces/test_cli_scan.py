@@ -13,6 +13,8 @@ import pytest
 from mailsift.interfaces.cli.main import main
 from mailsift.testing.messages import make_message
 
+pytestmark = pytest.mark.slow  # most tests start `mailsift scan` processes (~1.5 s CPU each)
+
 
 def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "mailsift", *args], input=stdin,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from mailsift.store import Store
 from mailsift.testing.messages import make_message
 from mailsift.testing.sink import SmtpSink
 from mailsift.testing.storekit import make_result, pg_unavailable, temp_store_settings
+from mailsift.testing.waiting import wait_until
 
 ROOT = Principal("root", "admin")
 
@@ -136,12 +138,13 @@ def test_bulk_release_dry_run_then_job(env: tuple[TestClient, StoreServices,
                           headers=h)
     assert started.status_code == 202
     job_id = started.json()["job"]["id"]
-    for _ in range(200):
-        job = client.get(f"/v1/release-jobs/{job_id}", headers=h).json()
-        if job["state"] == "done":
-            break
-        time.sleep(0.05)
-    assert job["state"] == "done" and job["sent"] == 10
+
+    def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/v1/release-jobs/{job_id}", headers=h).json()
+        return job if job["state"] == "done" else None
+
+    job = wait_until(finished, timeout=30, what=f"release job {job_id} to finish")
+    assert job["sent"] == 10
     assert job["ledger"] == {"sent": 10}
     again = client.post("/v1/quarantine/release", json=body, headers=h).json()
     assert again["recipients"] == 0 and again["already_released"] == 10

@@ -4,6 +4,7 @@ the next hop is down (and the retry delivers exactly once), 5xx passed through."
 
 from __future__ import annotations
 
+import itertools
 import smtplib
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from mailsift.store.store import Store
 from mailsift.testing.gateway import RunningGateway, send_smtp
 from mailsift.testing.messages import make_message
 from mailsift.testing.sink import SmtpSink, free_port
+from mailsift.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -195,8 +197,6 @@ def test_smtputf8_addresses_are_relayed(tmp_path: Path, sink: SmtpSink) -> None:
 
 def test_list_changes_reach_the_scan_workers(tmp_path: Path, sink: SmtpSink) -> None:
     """Workers keep the lists between messages and get them again when they change."""
-    import time
-
     from mailsift.core.lists import ListEntry
 
     settings = make_settings(tmp_path, sink.port, gateway={"workers": 1,
@@ -211,18 +211,23 @@ def test_list_changes_reach_the_scan_workers(tmp_path: Path, sink: SmtpSink) -> 
                          if r.subject == f"note {n}"]
             return record.category
 
+    numbers = itertools.count(1)
     gw = RunningGateway(settings).start()
     try:
-        assert category(1) == "clean" and category(2) == "clean"
+        assert category(next(numbers)) == "clean" and category(next(numbers)) == "clean"
         with Store.open(settings.store) as store:
             entry = store.lists.add(ListEntry(kind="domain", value="example.org",
                                               action="block"))
-        time.sleep(0.3)
-        assert category(3) != "clean" and category(4) != "clean"
+        # the gateway re-reads the lists every 0.1 s and hands them to the worker: a new
+        # message each round until one is blocked, then the next one must be blocked too
+        wait_until(lambda: category(next(numbers)) != "clean", timeout=30,
+                   what="the block entry to reach the scan worker")
+        assert category(next(numbers)) != "clean"
         with Store.open(settings.store) as store:
             store.lists.remove(entry.entry_id)
-        time.sleep(0.3)
-        assert category(5) == "clean"
+        wait_until(lambda: category(next(numbers)) == "clean", timeout=30,
+                   what="the removed block entry to leave the scan worker")
+        assert category(next(numbers)) == "clean"
     finally:
         gw.stop()
 

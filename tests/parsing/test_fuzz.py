@@ -17,7 +17,7 @@ from mailsift.pipeline.build import build_pipeline
 from mailsift.pipeline.runner import Pipeline
 from mailsift.testing.fuzz import mutate, seeds
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 SEEDS = seeds()
 ENVELOPE = Envelope(mail_from="a@example.org", rcpt_to=("b@example.net",))

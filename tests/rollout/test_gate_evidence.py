@@ -24,7 +24,7 @@ from mailsift.testing.messages import make_message
 from mailsift.testing.parity import Clock, envelope, gateway_settings, with_gateway
 from mailsift.testing.traffic import INVOICE_PACK, traffic
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN_GOOD = str(ROOT / "tests" / "corpus" / "known-good")

@@ -18,6 +18,8 @@ from mailsift.services.rollout import RolloutService
 from mailsift.store.store import Store
 from mailsift.testing.messages import make_message
 
+pytestmark = pytest.mark.slow  # trains models and replays the known-good corpus
+
 ADMIN = Principal("ops", "admin")
 
 

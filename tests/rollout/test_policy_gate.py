@@ -24,7 +24,7 @@ from mailsift.store.store import Store
 from mailsift.testing.messages import make_message
 from mailsift.testing.parity import Clock, gateway_settings, with_gateway
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ADMIN = Principal("ops@example.net", "admin")
 

@@ -11,6 +11,7 @@ quarantine. The figures are printed (run with -s) and asserted.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,8 +26,9 @@ from mailsift.store.store import Store
 from mailsift.testing.gateway import RunningGateway, send_smtp
 from mailsift.testing.sink import SmtpSink
 from mailsift.testing.traffic import INVOICE_PACK, traffic
+from mailsift.testing.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = Principal("ops@example.net", "admin")
@@ -51,7 +53,9 @@ def settings_for(tmp: Path, sink: SmtpSink) -> Settings:
     })
 
 
-def test_bad_rule_is_refused_forced_tripped_and_released_exactly_once(tmp_path: Path) -> None:
+def test_bad_rule_is_refused_forced_tripped_and_released_exactly_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mailsift.rollout")
     pack = tmp_path / "finance-lures.toml"
     pack.write_text(PACK)
     with SmtpSink() as sink:
@@ -74,27 +78,37 @@ def test_bad_rule_is_refused_forced_tripped_and_released_exactly_once(tmp_path: 
             for i, (kind, raw) in enumerate(warm):
                 code, _ = send_smtp(gw.ports["smtp"], raw, ["tom@example.net"])
                 answered.append((kind, f"<scenario-{i}@example.org>", code))
-            time.sleep(2.5)  # shadow verdicts are flushed by the watcher
+            invoices = sum(1 for k, _ in warm if k == "invoice")
             with Store.open(settings.store) as store:
                 service = RolloutService(store, settings)
-                shadow = next(d for d in service.status()["deployments"]
-                              if d["artifact"] == "rules:finance-lures")["shadow"]
-                assert shadow["changed"] == sum(1 for k, _ in warm if k == "invoice")
+
+                def shadow_changed() -> int:
+                    return int(next(d for d in service.status()["deployments"]
+                                    if d["artifact"] == "rules:finance-lures")["shadow"]["changed"])
+
+                # the watcher flushes shadow verdicts to the store every couple of seconds
+                wait_until(lambda: shadow_changed() >= invoices, timeout=30,
+                           what=f"{invoices} shadow verdicts recorded (changed)")
+                assert shadow_changed() == invoices
                 with pytest.raises(InputError, match="promotion refused"):
                     service.promote(ADMIN, dep.name, to="active")
                 service.promote(ADMIN, dep.name, to="active", force=True, reason="CFO insisted")
                 assert any(e.action == "rollout.force" for e in store.audit.entries())
-            time.sleep(3.0)  # every gateway node picks up the new rollout state
+                version = service.state().version
+            # the gateway's watcher polls the rollout state and reloads its scanners
+            def reloaded() -> bool:
+                return any(r.name == "mailsift.rollout" and str(version) in map(str, r.args or ())
+                           for r in caplog.records)
+
+            wait_until(reloaded, timeout=30, what=f"the gateway to reload rollout state {version}")
             start = time.time()
             for i, (kind, raw) in enumerate(mail, start=len(warm)):
                 code, _ = send_smtp(gw.ports["smtp"], raw, ["tom@example.net"])
                 answered.append((kind, f"<scenario-{i}@example.org>", code))
                 time.sleep(0.01)
-            deadline = time.time() + 30
             with Store.open(settings.store) as store:
-                while time.time() < deadline and not store.rollout.incidents():
-                    time.sleep(0.2)
-                incidents = store.rollout.incidents()
+                incidents = wait_until(store.rollout.incidents, timeout=30,
+                                       what="the breaker to open an incident")
         assert len(incidents) == 1, incidents
         incident = incidents[0]
         assert incident.subject == "rule:INVOICE_LURE"

@@ -301,6 +301,7 @@ HAM_SOURCES = ("spamassassin_easy_ham", "spamassassin_hard_ham", "trec07p_ham",
                "ml_openwrt_devel", "transactional_brand", "transactional_saas_notify")
 
 
+@pytest.mark.slow
 def test_default_pack_spares_ham_sample(default_rules: RuleSet, shared_dir: Path) -> None:
     """No message of the first 300 of several ham sources gets a quarantining family score."""
     th = Thresholds()

@@ -10,6 +10,7 @@ import pytest
 
 from mailsift.core.errors import DetectorTimeout
 from mailsift.services.scan_workers import ScanWorkerError, WorkerPool
+from mailsift.testing.waiting import await_until
 from mailsift.testing.workers import scripted_worker
 
 
@@ -78,13 +79,10 @@ def test_a_worker_past_the_timeout_is_killed_and_replaced() -> None:
         with pytest.raises(DetectorTimeout):
             await pool.call(("sleep", 60), 0.5)
         assert time.monotonic() - started < 5
-        await asyncio.sleep(0.2)
-        (stuck,) = before - set(pool.pids())
-        for _ in range(50):
-            if not _alive(stuck):
-                break
-            await asyncio.sleep(0.1)
-        assert not _alive(stuck)
+        (stuck,) = await await_until(lambda: before - set(pool.pids()), timeout=10,
+                                     what="the stuck worker to be replaced")
+        await await_until(lambda: not _alive(stuck), timeout=10,
+                          what=f"the stuck worker {stuck} to end")
         assert (await pool.call(("echo", "next"), 30))[1] == "next"
     _run(body)
 
@@ -94,10 +92,12 @@ def test_a_caller_that_gives_up_leaves_the_worker_to_finish() -> None:
         await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
         before = set(pool.pids())
         call = asyncio.ensure_future(pool.call(("sleep", 0.3), 30))
-        await asyncio.sleep(0.1)
+        await await_until(lambda: len(pool._running) == 1, what="the call to reach a worker")
         call.cancel()  # the SMTP client went away mid-scan
         await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(4)))
-        await asyncio.sleep(0.4)
+        # the abandoned scan runs to its end and its worker goes back to the pool
+        await await_until(lambda: not pool._running, timeout=10,
+                          what="the abandoned scan to finish")
         assert set(pool.pids()) == before  # nobody was killed
     _run(body)
 
@@ -105,7 +105,7 @@ def test_a_caller_that_gives_up_leaves_the_worker_to_finish() -> None:
 def test_no_free_worker_within_the_queue_timeout_is_a_timeout() -> None:
     async def body(pool: WorkerPool) -> None:
         slow = [asyncio.ensure_future(pool.call(("sleep", 1.0), 30)) for _ in range(2)]
-        await asyncio.sleep(0.2)
+        await await_until(lambda: len(pool._running) == 2, what="both workers busy")
         with pytest.raises(DetectorTimeout, match="free"):
             await pool.call(("echo", 1), 30, queue_timeout=0.3)
         await asyncio.gather(*slow)
@@ -117,14 +117,14 @@ def test_retiring_starts_new_workers_and_lets_running_calls_finish() -> None:
         await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
         old = set(pool.pids())
         running = asyncio.ensure_future(pool.call(("sleep", 0.5), 30))
-        await asyncio.sleep(0.1)
+        await await_until(lambda: len(pool._running) == 1, what="the call to reach a worker")
         pool.retire_all()
         pid, _ = await running  # finished on an old worker
         assert pid in old
         answers = await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(4)))
         assert not {p for p, _ in answers} & old
-        await asyncio.sleep(0.3)
-        assert not [p for p in old if _alive(p)]
+        await await_until(lambda: not [p for p in old if _alive(p)], timeout=10,
+                          what=f"the retired workers {sorted(old)} to end")
     _run(body)
 
 
@@ -191,7 +191,7 @@ def test_waiting_too_long_for_a_worker_defers_without_killing_anyone() -> None:
         await asyncio.gather(*(pool.call(("echo", i), 30) for i in range(2)))
         before = set(pool.pids())
         busy = [asyncio.ensure_future(pool.call(("sleep", 1.0), 5)) for _ in range(2)]
-        await asyncio.sleep(0.1)
+        await await_until(lambda: len(pool._running) == 2, what="both workers busy")
         with pytest.raises(DetectorTimeout, match="no scan worker free"):
             await pool.call(("echo", 1), 5, queue_timeout=0.3)
         assert [a[1] for a in await asyncio.gather(*busy)] == ["slept", "slept"]

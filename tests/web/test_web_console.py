@@ -16,6 +16,7 @@ from web_support import Console, screenshot
 
 from mailsift.core.findings import ArtifactState
 from mailsift.store import TraceQuery
+from mailsift.testing.waiting import wait_until
 
 
 def test_login_rejects_a_wrong_password_then_lands_on_the_dashboard(
@@ -119,11 +120,14 @@ def test_pivot_from_a_rule_and_bulk_release_the_whole_query(
     before = len(console.sink)
     page.click("#confirm-bulk")
     page.wait_for_url(re.compile(r"/jobs/"))
-    deadline = time.monotonic() + 15
-    while page.locator("#job-state").inner_text() != "done" and time.monotonic() < deadline:
-        time.sleep(0.3)
+
+    def job_done() -> bool:
+        if page.locator("#job-state").inner_text() == "done":
+            return True
         page.reload()
-    assert page.locator("#job-state").inner_text() == "done"
+        return False
+
+    wait_until(job_done, timeout=30, interval=0.3, what="the bulk release job page to say done")
     assert page.locator("#job-sent").inner_text() == "6"
     assert console.sink.wait_for(before + 6)
     n, _ = console.store.trace.count(TraceQuery(finding="INVOICE_LURE",
@@ -163,7 +167,8 @@ def test_roll_back_an_artifact(new_page: Any, console: Console, tmp_path: Path) 
     # the gate replays the known-good corpus against the active set: the gift-card rule of
     # the shadow version changes no verdict there (INVOICE_LURE is in both, and demoted), but
     # its shadow diff moved delivered notes to quarantine, so it is refused (issue 17)
-    page.locator("#deployments tr.state-shadow").locator("text=Run gate").click()
+    # (real work: on a busy machine it takes longer than the page's 10 s default)
+    page.locator("#deployments tr.state-shadow").locator("text=Run gate").click(timeout=60_000)
     flash = page.locator(".flash.ok").inner_text()
     assert "refused" in flash and "shadow diff" in flash
     row = page.locator("#deployments tr.state-shadow")

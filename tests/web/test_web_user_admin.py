@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2
+import httpx
 import pytest
 from web_support import PASSWORD, login, screenshot, serve
 
@@ -136,7 +136,7 @@ def test_other_roles_get_no_users_page(page_for: Any, site: Site) -> None:
         response = page.goto("/users")
         assert response is not None and response.status == 403, user
         assert "may not users.read" in page.locator(".error-message").inner_text()
-    with httpx2.Client(base_url=site.url) as client:  # a forged form is refused as well
+    with httpx.Client(base_url=site.url) as client:  # a forged form is refused as well
         form = client.get("/login")
         token = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         client.post("/login", data={"username": "analyst", "password": PASSWORD,
@@ -160,8 +160,9 @@ def test_repeated_wrong_passwords_are_throttled(page_for: Any, site: Site) -> No
     page.fill("input[name=password]", PASSWORD)  # right, but too late
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.click("button[type=submit]")
-    # 300 s from the first failure; a second may have passed since on a loaded machine
-    assert answer.value.status == 429 and answer.value.headers["retry-after"] in {"299", "300"}
+    # the 5-minute lockout runs from the third failure on the real clock: a busy machine may
+    # take a few seconds to send the fourth attempt
+    assert answer.value.status == 429 and 240 < int(answer.value.headers["retry-after"]) <= 300
     message = page.locator(".flash.bad").inner_text()
     assert message.startswith("too many failed sign-ins: try again in 5 minutes (after ")
     assert not any(c["name"] == "mailsift_session" for c in page.context.cookies())
@@ -182,7 +183,7 @@ def test_repeated_wrong_passwords_are_throttled(page_for: Any, site: Site) -> No
 
 
 def test_the_last_admin_cannot_disable_themselves(site: Site) -> None:
-    with httpx2.Client(base_url=site.url) as client:
+    with httpx.Client(base_url=site.url) as client:
         token, session = site.store.users.start_session("admin")
         client.cookies.set("mailsift_session", token)
         r = client.post("/users/admin/disable", data={"csrf": session.csrf})

@@ -19,6 +19,7 @@ from mailsift.store.users import UserStore, hash_password, verify_password
 from mailsift.testing.gateway import RunningGateway, send_smtp
 from mailsift.testing.messages import make_message
 from mailsift.testing.storekit import FakeClock
+from mailsift.testing.waiting import wait_until
 
 
 def test_password_hash_is_salted_scrypt_and_verifies() -> None:
@@ -154,13 +155,12 @@ def test_console_keeps_answering_while_detection_hangs(tmp_path: Path) -> None:
                 assert time.monotonic() - started < 5
             # the frozen scan worker ran past the scan timeout: it is killed and replaced
             # (the other frozen child is multiprocessing's resource tracker)
-            until = time.monotonic() + 10
-            while time.monotonic() < until:
+            def replaced() -> bool:
                 alive = set(_children_of(os.getpid()))
-                if set(workers) - alive and alive - set(workers):
-                    break
-                time.sleep(0.05)
-            assert set(workers) - alive and alive - set(workers), (workers, alive)
+                return bool(set(workers) - alive and alive - set(workers))
+
+            wait_until(replaced, timeout=30,
+                       what=f"the frozen scan worker (of {workers}) to be replaced")
         finally:
             for pid in workers:
                 with contextlib.suppress(ProcessLookupError):

@@ -14,7 +14,6 @@ import http.server
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from mailsift.services.store_services import StoreServices
 from mailsift.store.users import UserStore
 from mailsift.testing.messages import make_message
 from mailsift.testing.sink import SmtpSink, free_port
+from mailsift.testing.waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,10 +193,7 @@ def serve(app: Any) -> Iterator[str]:
                                            log_level="warning", lifespan="off", ws="none"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the console did not start"
+    wait_until(lambda: server.started, timeout=20, what="the console to start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

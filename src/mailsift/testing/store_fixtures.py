@@ -37,8 +37,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def store(backend: str, tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    """A fresh, empty store at the head revision: a copy of this worker's migrated template
+    (``mailsift.testing.templates``), so opening it runs no migration."""
     with temp_store_settings(backend, tmp_path) as settings:
-        s = Store.open(settings, clock=clock)
+        s = Store.open(settings, clock=clock, migrate=False)
         try:
             yield s
         finally:

@@ -27,6 +27,7 @@ from mailsift.core.verdict import Action, Category, DecisionStep, Verdict
 from mailsift.testing.sink import ReceivedMessage
 
 __all__ = [
+    "PG_DSN",
     "PG_URL",
     "FakeClock",
     "SmtpSinkProcess",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"  # the same database, for psycopg
 
 
 class FakeClock:
@@ -106,16 +108,23 @@ def pg_unavailable() -> str | None:
     except ImportError:
         return "psycopg is not installed"
     try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3):
+        with psycopg.connect(PG_DSN, connect_timeout=3):
             return None
     except Exception as exc:  # any connection failure means "skip", with the reason shown
         return f"PostgreSQL at 127.0.0.1:5432/test unreachable: {exc}"
 
 
 @contextlib.contextmanager
-def temp_store_settings(backend: str, data_dir: Path, **overrides: Any
-                        ) -> Iterator[StoreSettings]:
-    """Settings for a fresh store; a PostgreSQL schema is dropped on exit."""
+def temp_store_settings(backend: str, data_dir: Path, *, migrated: bool = True,
+                        **overrides: Any) -> Iterator[StoreSettings]:
+    """Settings for a fresh store; a PostgreSQL schema is dropped on exit.
+
+    With ``migrated`` (the default) the database starts as a copy of this process's migrated
+    template (see :mod:`mailsift.testing.templates`), so opening it runs no migration; pass
+    ``migrated=False`` for an empty database that the first ``Store.open`` migrates.
+    """
+    from mailsift.testing import templates
+
     schema = ""
     if backend == "postgresql":
         schema = f"mailsift_t_{uuid.uuid4().hex[:12]}"
@@ -124,13 +133,14 @@ def temp_store_settings(backend: str, data_dir: Path, **overrides: Any
     else:
         settings = StoreSettings(data_dir=str(data_dir), **overrides)
     try:
+        if migrated and not {"url", "db_schema"} & overrides.keys():
+            templates.seed(settings)
         yield settings
     finally:
         if schema:
             import psycopg
 
-            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test",
-                                 autocommit=True) as conn:
+            with psycopg.connect(PG_DSN, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
