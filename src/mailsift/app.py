@@ -122,10 +122,16 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     gw = settings.gateway
     if settings.history.backend == "memory":
         # The gateway learns in this process and scans in worker processes: they must share
-        # the history, so a running gateway keeps it in a SQLite file under the data dir.
-        history = settings.history.model_copy(update={
-            "backend": "sqlite", "path": str(Path(settings.store.data_dir) / "history.sqlite3")})
-        settings = settings.model_copy(update={"history": history})
+        # the history. With a PostgreSQL store every node shares it too, in the store's
+        # database; a single node keeps it in a SQLite file under the data dir.
+        if settings.store.database_url().startswith("postgresql"):
+            shared = {"backend": "database", "url": settings.store.database_url(),
+                      "db_schema": settings.store.db_schema}
+        else:
+            shared = {"backend": "sqlite",
+                      "path": str(Path(settings.store.data_dir) / "history.sqlite3")}
+        settings = settings.model_copy(update={
+            "history": settings.history.model_copy(update=shared)})
     store = Store.open(settings.store)
     rollout = RolloutService(store, settings)
     rollout.adopt_builtins()  # a new release's pack and model: staged, not enforced (upgrades)

@@ -1,7 +1,7 @@
 """Sender history: who writes to whom, first seen / last seen / count, bounded in size.
 
-``SenderHistory`` is the protocol detectors read; ``MemoryHistory`` and ``SqliteHistory`` are its
-implementations (a SQL implementation on the shared store slots in behind the same protocol).
+``SenderHistory`` is the protocol detectors read; ``MemoryHistory``, ``SqliteHistory`` and
+``SqlHistory`` (a database shared by every gateway node) are its implementations.
 ``learn`` feeds it from scan results, and only from mail that was delivered and not judged
 harmful, so an attacker cannot make himself "known" by being quarantined often.
 """
@@ -16,6 +16,7 @@ from mailsift.history.base import (
 )
 from mailsift.history.learn import learn
 from mailsift.history.memory import MemoryHistory
+from mailsift.history.sql import SqlHistory
 from mailsift.history.sqlite import SqliteHistory
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "MemoryHistory",
     "SenderHistory",
     "SenderStats",
+    "SqlHistory",
     "SqliteHistory",
     "learn",
     "normalise_name",

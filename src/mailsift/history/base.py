@@ -80,6 +80,14 @@ def normalise_name(name: str) -> str:
 
 def open_history(settings: HistorySettings) -> SenderHistory:
     """The configured implementation (the composition root calls this once)."""
+    if settings.backend == "database":
+        from mailsift.core.errors import ConfigError
+        from mailsift.history.sql import SqlHistory
+
+        if not settings.url:
+            raise ConfigError("[history] backend = 'database' needs a url", source="history")
+        return SqlHistory(settings.url, schema=settings.db_schema,
+                          max_entries=settings.max_entries)
     if settings.backend == "sqlite":
         from mailsift.core.errors import ConfigError
         from mailsift.history.sqlite import SqliteHistory
@@ -104,7 +112,8 @@ def shared_history(settings: HistorySettings, extras: Mapping[str, object]) -> S
         if not isinstance(given, SenderHistory):
             raise TypeError(f"extras['history'] is not a SenderHistory: {type(given).__name__}")
         return given
-    key = (settings.backend, settings.path, settings.max_entries)
+    key = (settings.backend, settings.path, settings.url, settings.db_schema,
+           settings.max_entries)
     if key not in _OPENED:
         _OPENED[key] = open_history(settings)
     return _OPENED[key]

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from mailsift.app import ScanOptions, build_pipeline
 from mailsift.config.schema import Settings
-from mailsift.core.errors import InputError
+from mailsift.core.errors import InputError, StoreError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.lists import ListEntry
 from mailsift.core.rollout import Deployment, RolloutState
@@ -224,7 +224,9 @@ class IncidentOps:
         service = ReleaseService(self.store, rescan=lambda raw, env: pipeline.scan(
             raw, env, lists=lists))
         outcomes: dict[str, str] = {}
-        counts = {"released": 0, "kept": 0, "already": 0, "failed": 0, "skipped": 0}
+        # messages: released / kept / already / failed / skipped; "sent": copies handed over
+        counts = {"released": 0, "kept": 0, "already": 0, "failed": 0, "skipped": 0,
+                  "sent": 0}
         for message, previous in self.store.rollout.incident_messages(incident):
             if previous == "released":
                 counts["already"] += 1
@@ -236,6 +238,11 @@ class IncidentOps:
                 outcomes[message] = f"skipped: {exc}"[:200]
                 counts["skipped"] += 1
                 continue
+            except StoreError as exc:  # carry on: this one is retried by the next run
+                outcomes[message] = f"failed: {exc}"[:200]
+                counts["failed"] += 1
+                continue
+            counts["sent"] += len(report.sent)
             if report.sent or (report.already and not report.kept and not report.failed):
                 outcomes[message] = "released"
                 counts["released" if report.sent else "already"] += 1

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -26,6 +27,7 @@ __all__ = [
     "ArtifactVersion",
     "AuditRecord",
     "Base",
+    "BlobRow",
     "FindingRow",
     "Hold",
     "HoldMember",
@@ -72,6 +74,17 @@ class MessageRow(Base):
     auth_json: Mapped[str] = mapped_column(Text, default="null")
     verdict_json: Mapped[str] = mapped_column(Text, default="{}")
     raw_deleted_at: Mapped[float | None] = mapped_column(Float)
+
+
+class BlobRow(Base):
+    """A quarantined original in the database (``[store] blob_backend = "postgresql"``)."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class TraceRow(Base):

@@ -1,0 +1,31 @@
+"""quarantined originals in the database (the postgresql blob backend)
+
+Revision ID: 0021a
+Revises: 0005
+Create Date: 2026-12-03 00:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0021a"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "blobs",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("sha256"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("blobs")
