@@ -1,4 +1,5 @@
-"""quarantined originals in the database (the postgresql blob backend)
+"""quarantined originals in the database (the postgresql blob backend); incident outcomes
+long enough for the reason a release failed
 
 Revision ID: 0021a
 Revises: 0005
@@ -25,7 +26,14 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("sha256"),
     )
+    # "failed: <recipient>: <why>" (up to 200 characters) did not fit in 32 on PostgreSQL
+    with op.batch_alter_table("incident_messages") as batch:
+        batch.alter_column("outcome", type_=sa.String(length=256),
+                           existing_type=sa.String(length=32), existing_nullable=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("incident_messages") as batch:
+        batch.alter_column("outcome", type_=sa.String(length=32),
+                           existing_type=sa.String(length=256), existing_nullable=False)
     op.drop_table("blobs")
