@@ -43,13 +43,14 @@ from mailsift.testing.messages import make_message
 from mailsift.testing.sink import SmtpSink, free_port
 from mailsift.testing.storekit import PG_URL, pg_unavailable
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 NODES = 3
 MESSAGES = 180
 SENDERS = 3
 PASSWORD = "multinode-console-pw"
 BLOCKED = "newsletter@blocked.example"
+START_TIMEOUT = 180.0
 RUNS = int(os.environ.get("MAILSIFT_MULTINODE_RUNS", "1"))
 
 
@@ -197,14 +198,15 @@ def test_three_nodes_one_killed_nothing_lost_duplicated_or_stuck(tmp_path: Path,
             nodes.append(Node(i, smtp, http, MailsiftProcess(config, tmp_path / f"node{i}.log",
                                                              smtp)))
         # the shared store exists before the nodes start: users, a token, a block entry
-        nodes[0].proc.start()
+        # a cold start on a busy 2-core machine (three nodes, their scan workers) can be slow
+        nodes[0].proc.start(timeout=START_TIMEOUT)
         store = nodes[0].proc.store()
         store.users.create("ops", PASSWORD, "admin")
         token, _ = store.tokens.create("admin", name="multinode")
         block = store.lists.add(ListEntry(kind="sender", value=BLOCKED, action="block",
                                           note="multinode test"))
         for node in nodes[1:]:
-            node.proc.start()
+            node.proc.start(timeout=START_TIMEOUT)
         assert store.blobs.name == "postgresql"
         _wait(lambda: all(_http_up(n) for n in nodes), 60, "the HTTP listeners")
 
@@ -269,7 +271,7 @@ def test_three_nodes_one_killed_nothing_lost_duplicated_or_stuck(tmp_path: Path,
         for t in threads:
             t.join(max(1.0, deadline - time.monotonic()))
         # node 1 comes back (systemd restarts it): whatever its spool held drains
-        nodes[0].proc.start()
+        nodes[0].proc.start(timeout=START_TIMEOUT)
         time.sleep(3)
         store.releases.expire_leases()
         with store.engine.connect() as conn:

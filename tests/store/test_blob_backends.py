@@ -78,7 +78,7 @@ def test_backend_contract(name: str, pg_store: Store, s3: S3Server) -> None:
 
 def test_postgresql_is_the_default_with_a_postgresql_store(pg_store: Store,
                                                            tmp_path: Path) -> None:
-    assert pg_store.blobs.name == "postgresql"
+    assert pg_store.blobs.name == "postgresql" and not isinstance(pg_store.blobs, FallbackBlobs)
     pg_store.trace.record(make_result("m1", b"Subject: x\r\n\r\nbody\r\n"),
                           b"Subject: x\r\n\r\nbody\r\n")
     assert pg_store.trace.raw("m1") == b"Subject: x\r\n\r\nbody\r\n"
@@ -150,3 +150,16 @@ def test_cli_migrate_blobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     with Store.open(load_settings(str(config)).settings.store) as store:
         assert store.blobs.name == "postgresql"
         assert {m: store.trace.raw(m) for m in raws} == raws
+
+
+def test_an_older_postgresql_site_still_reads_its_blob_dir(pg_store: Store) -> None:
+    """Upgraded from before the postgresql backend: originals in blob_dir stay readable (the
+    directory is the read fallback by itself) until migrate-blobs has moved them."""
+    old = open_blobs(pg_store.settings, pg_store.engine, "local")
+    sha = old.put_many([b"quarantined last year"])[0]
+    with Store.open(pg_store.settings) as upgraded:
+        assert isinstance(upgraded.blobs, FallbackBlobs)
+        assert upgraded.blobs.get(sha) == b"quarantined last year"
+        report = migrate_blobs(upgraded.engine, old, open_blobs(
+            upgraded.settings, upgraded.engine, "postgresql"), delete_source=True)
+        assert report.copied == 1 and upgraded.blobs.primary.get(sha) == b"quarantined last year"

@@ -73,14 +73,21 @@ class DatabaseBlobs:
 
     def exists(self, sha256: str) -> bool:
         check_digest(sha256)
-        with read_only(self.engine) as conn:
-            return conn.execute(select(BlobRow.sha256).where(BlobRow.sha256 == sha256)
-                                ).first() is not None
+        try:
+            with read_only(self.engine) as conn:
+                return conn.execute(select(BlobRow.sha256).where(BlobRow.sha256 == sha256)
+                                    ).first() is not None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot look up blob {sha256}: {exc}") from exc
 
     def delete(self, sha256: str) -> bool:
         check_digest(sha256)
-        with self.engine.begin() as conn:
-            return bool(conn.execute(delete(BlobRow).where(BlobRow.sha256 == sha256)).rowcount)
+        try:
+            with self.engine.begin() as conn:
+                return bool(conn.execute(delete(BlobRow).where(BlobRow.sha256 == sha256))
+                            .rowcount)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot delete blob {sha256}: {exc}") from exc
 
     def ids(self) -> Iterator[str]:
         after = ""

@@ -113,7 +113,10 @@ class S3Blobs:
     def delete(self, sha256: str) -> bool:
         if not self.exists(sha256):
             return False
-        self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
+        except Exception as exc:
+            raise StoreError(f"cannot delete blob {sha256}: {exc}") from exc
         return True
 
     def ids(self) -> Iterator[str]:

@@ -41,9 +41,16 @@ def open_blobs(settings: StoreSettings, engine: Engine, backend: str | None = No
                         region=settings.s3_region, prefix=settings.s3_prefix)
     else:
         raise StoreError(f"unknown blob backend {name!r} (local, postgresql or s3)")
-    if backend is None and settings.blob_read_fallback \
-            and settings.blob_read_fallback != name:
-        return FallbackBlobs(blobs, open_blobs(settings, engine, settings.blob_read_fallback))
+    if backend is not None:
+        return blobs
+    fallback = settings.blob_read_fallback
+    if not fallback and settings.blob_backend == "auto" and name == "postgresql" \
+            and settings.blob_path().is_dir():
+        # a PostgreSQL site from before the postgresql backend: its originals are still in
+        # blob_dir until `mailsift store migrate-blobs --to postgresql` has moved them
+        fallback = "local"
+    if fallback and fallback != name:
+        return FallbackBlobs(blobs, open_blobs(settings, engine, fallback))
     return blobs
 
 
