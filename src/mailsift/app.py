@@ -182,9 +182,43 @@ def _history_learner(settings: Settings, recorder: Any) -> Any:
     from mailsift.parsing import registrable_domain
 
     history = open_history(settings.history)
+    if settings.history.backend != "database":
+        def observe(result: Any) -> None:
+            domain = (registrable_domain(result.message.from_domain)
+                      if result.message.from_addr else "")
+            recorder.run_later(lambda: learn(history, result, domain, time.time()))
 
-    def observe(result: Any) -> None:
+        return observe
+    # A shared database: each learned message is a round trip per table, so it gets a thread
+    # of its own instead of queueing between the trace's group commits on the writer thread.
+    # Bounded: history is best-effort, so past MAX_PENDING waiting messages learning skips.
+    import logging
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="history")
+    pending = [0]
+    lock = threading.Lock()
+    log = logging.getLogger("mailsift.history")
+
+    def run(result: Any, domain: str) -> None:
+        try:
+            learn(history, result, domain, time.time())
+        except Exception as exc:  # the database is away: forget this one, say so
+            log.warning("sender history: cannot learn: %s", exc)
+        finally:
+            with lock:
+                pending[0] -= 1
+
+    def observe_shared(result: Any) -> None:
+        with lock:
+            if pending[0] >= _HISTORY_MAX_PENDING:
+                return
+            pending[0] += 1
         domain = registrable_domain(result.message.from_domain) if result.message.from_addr else ""
-        recorder.run_later(lambda: learn(history, result, domain, time.time()))
+        pool.submit(run, result, domain)
 
-    return observe
+    return observe_shared
+
+
+_HISTORY_MAX_PENDING = 2000

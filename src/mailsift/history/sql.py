@@ -7,7 +7,9 @@ the same first-contact state: a sender that wrote to a recipient through node 1 
 ``learned`` counter (read by four detectors per message) is cached, for ``learned_ttl`` seconds
 (one second by default), so a worker sees the history warm up within seconds, never only after
 a restart. Tables are created on first open (``CREATE TABLE IF NOT EXISTS`` under an advisory
-lock, so nodes starting together do not race); size is bounded as in ``SqliteHistory``.
+lock, so nodes starting together do not race); size is bounded as in ``SqliteHistory``. Learning
+commits without waiting for the WAL flush (``synchronous_commit = off`` for that transaction):
+a crash of the database server may forget the last fraction of a second of learning.
 """
 
 from __future__ import annotations
@@ -203,6 +205,12 @@ class SqlHistory:
                display_name: str = "", link_domains: Sequence[str] = ()) -> None:
         sender, domain = sender.lower(), domain.lower()
         with self.engine.begin() as conn:
+            if self._pg:
+                # History is not a store of record (as SqliteHistory's synchronous=NORMAL): a
+                # crash may forget the last learned messages, never corrupt them. Not waiting
+                # for the WAL flush keeps the gateway's writer thread (which learns between
+                # trace commits) from waiting one fsync per delivered message.
+                conn.execute(text("SET LOCAL synchronous_commit = off"))
             new_s = new_d = 0
             for rcpt in dict.fromkeys(r.lower() for r in recipients):
                 new_s += self._upsert_pair(conn, PAIR, sender, rcpt, when) == 1
