@@ -24,12 +24,12 @@ from mailsift.detectors.history import CODES, HistoryDetector, build
 from mailsift.history import (
     MemoryHistory,
     SenderHistory,
-    SqlHistory,
     SqliteHistory,
     learn,
     open_history,
     shared_history,
 )
+from mailsift.history.sql import SqlHistory
 from mailsift.parsing import parse_message
 from mailsift.testing.messages import make_message
 from mailsift.testing.storekit import PG_URL, pg_unavailable

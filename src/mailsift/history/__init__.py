@@ -1,7 +1,8 @@
 """Sender history: who writes to whom, first seen / last seen / count, bounded in size.
 
 ``SenderHistory`` is the protocol detectors read; ``MemoryHistory``, ``SqliteHistory`` and
-``SqlHistory`` (a database shared by every gateway node) are its implementations.
+``mailsift.history.sql.SqlHistory`` (a database shared by every gateway node; imported only
+when configured: it needs SQLAlchemy, from the ``server`` extra) are its implementations.
 ``learn`` feeds it from scan results, and only from mail that was delivered and not judged
 harmful, so an attacker cannot make himself "known" by being quarantined often.
 """
@@ -16,7 +17,6 @@ from mailsift.history.base import (
 )
 from mailsift.history.learn import learn
 from mailsift.history.memory import MemoryHistory
-from mailsift.history.sql import SqlHistory
 from mailsift.history.sqlite import SqliteHistory
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "MemoryHistory",
     "SenderHistory",
     "SenderStats",
-    "SqlHistory",
     "SqliteHistory",
     "learn",
     "normalise_name",
