@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # The milter extra builds pymilter against Debian's libmilter-dev; include it only where the
 # headers are installed (.ci/run installs them), so `make run` works on a fresh machine.
 MILTER := $(shell test -f /usr/include/libmilter/mfapi.h && echo ,milter)
-EXTRAS ?= server,postgres,redis,ml,attachments,dev$(MILTER)
+EXTRAS ?= server,postgres,redis,s3,ml,attachments,dev$(MILTER)
 PYTEST_ARGS ?=
 
 .PHONY: run scan-samples test test-fast lint typecheck bench model clean

@@ -6,6 +6,12 @@ prints messages/second and per-message latency (MAIL FROM to the reply to DATA) 
 
     python bench/smtp_bench.py [--messages 2000] [--concurrency 8,16,24,32] [--workers 2]
                                [--sink lean|aiosmtpd] [--client lean|aiosmtplib] [--repeat 3]
+                               [--store-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+                               [--blob-backend auto|local|postgresql]
+
+With ``--store-url`` the store (and the originals, by default, and the sender history) live in
+PostgreSQL, in a fresh schema dropped afterwards. At the end it prints how much the store grew
+per message (database plus blobs), i.e. the store growth per million messages of this mix.
 """
 
 from __future__ import annotations
@@ -254,6 +260,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per level; with more than one, also the median run by "
                              "throughput (the machine's speed varies between runs)")
+    parser.add_argument("--store-url", default="",
+                        help="SQLAlchemy URL of the store (default: SQLite in the temp dir)")
+    parser.add_argument("--blob-backend", default="auto",
+                        choices=("auto", "local", "postgresql"))
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
     from mailsift.parsing.sources import iter_messages
@@ -261,9 +271,13 @@ def main() -> int:
     messages = [raw for _, raw in iter_messages([str(args.mix)])]
     tmp = Path(tempfile.mkdtemp(prefix="mailsift-bench-"))
     sink_port, smtp_port = free_port(), free_port()
+    schema = f"mailsift_bench_{os.getpid()}" if args.store_url else ""
+    store_lines = (f'url = "{args.store_url}"\ndb_schema = "{schema}"\n'
+                   if args.store_url else "") + f'blob_backend = "{args.blob_backend}"\n'
     (tmp / "mailsift.toml").write_text(f"""
 [store]
 data_dir = "{tmp / 'data'}"
+{store_lines}
 [gateway]
 next_hop_port = {sink_port}
 workers = {args.workers}
@@ -283,10 +297,12 @@ offline = true
                            str(tmp / "mailsift.toml"), "--log-level", "WARNING"], env=env)
     levels = [int(c) for c in str(args.concurrency).split(",")]
     print(f"data: {args.mix} cycled, {args.messages} messages per level, {args.workers} scan "
-          f"workers, SQLite store, offline checks, {args.client} client, {args.sink} sink; "
+          f"workers, {'PostgreSQL' if args.store_url else 'SQLite'} store "
+          f"(blobs: {args.blob_backend}), offline checks, {args.client} client, {args.sink} sink; "
           "latency is MAIL FROM to "
           "the reply to DATA; CPU is per message, by process")
     first = 50
+    sent = 50
     try:
         wait_port(sink_port)
         wait_port(smtp_port, 120)
@@ -301,6 +317,7 @@ offline = true
                 wall = time.perf_counter() - start
                 after = cpu_snapshot(gw.pid, sink.pid)
                 first += args.messages
+                sent += args.messages
                 latencies.sort()
                 n = len(latencies)
                 cpu = "  ".join(f"{name} {(after[name] - before[name]) * 1000 / max(n, 1):.2f}"
@@ -315,12 +332,45 @@ offline = true
             if len(runs) > 1:
                 runs.sort()
                 print(f"median of {len(runs)}: {runs[len(runs) // 2][1]}", flush=True)
+        size = store_size(tmp / "data", args.store_url, schema)
+        print(f"store growth: {size / sent:.0f} bytes per message ({size / 1e6:.1f} MB for "
+              f"{sent} messages: database + blobs + history, keep_raw = quarantine) = "
+              f"{size / sent:.0f} MB per million messages of this mix", flush=True)
     finally:
         gw.terminate()
         sink.terminate()
         gw.wait(30)
         sink.wait(30)
+        if schema:
+            drop_schema(args.store_url, schema)
     return 0
+
+
+def _pg(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def store_size(data: Path, url: str, schema: str) -> int:
+    """Bytes on disk: the data dir (SQLite files, local blobs, spool) plus, for PostgreSQL, the
+    schema's tables with their indexes and TOAST (where the originals are)."""
+    total = sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
+    if url:
+        import psycopg
+
+        with psycopg.connect(_pg(url)) as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind = 'r'", (schema,)).fetchone()
+            total += int(row[0]) if row else 0
+    return total
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_pg(url), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ module imports it. It needs the ``[server]`` extra, like ``mailsift serve``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -67,10 +69,16 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     gw = settings.gateway
     if settings.history.backend == "memory":
         # The gateway learns in this process and scans in worker processes: they must share
-        # the history, so a running gateway keeps it in a SQLite file under the data dir.
-        history = settings.history.model_copy(update={
-            "backend": "sqlite", "path": str(Path(settings.store.data_dir) / "history.sqlite3")})
-        settings = settings.model_copy(update={"history": history})
+        # the history. With a PostgreSQL store every node shares it too, in the store's
+        # database; a single node keeps it in a SQLite file under the data dir.
+        if settings.store.database_url().startswith("postgresql"):
+            shared = {"backend": "database", "url": settings.store.database_url(),
+                      "db_schema": settings.store.db_schema}
+        else:
+            shared = {"backend": "sqlite",
+                      "path": str(Path(settings.store.data_dir) / "history.sqlite3")}
+        settings = settings.model_copy(update={
+            "history": settings.history.model_copy(update=shared)})
     store = Store.open(settings.store)
     rollout = RolloutService(store, settings)
     rollout.adopt_builtins()  # a new release's pack and model: staged, not enforced (upgrades)
@@ -116,9 +124,39 @@ def _history_learner(settings: Settings,
                      recorder: AsyncRecorder) -> Callable[[ScanResult], None]:
     """An observer that teaches the sender history what was delivered (off the event loop)."""
     history = open_history(settings.history)
+    if settings.history.backend != "database":
+        def observe(result: ScanResult) -> None:
+            domain = (registrable_domain(result.message.from_domain)
+                      if result.message.from_addr else "")
+            recorder.run_later(lambda: learn(history, result, domain, time.time()))
 
-    def observe(result: ScanResult) -> None:
+        return observe
+    # A shared database: each learned message is a round trip per table, so it gets a thread
+    # of its own instead of queueing between the trace's group commits on the writer thread.
+    # Bounded: history is best-effort, so past _HISTORY_MAX_PENDING waiting messages it skips.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="history")
+    pending = [0]
+    lock = threading.Lock()
+    log = logging.getLogger("mailsift.history")
+
+    def run(result: ScanResult, domain: str) -> None:
+        try:
+            learn(history, result, domain, time.time())
+        except Exception as exc:  # the database is away: forget this one, say so
+            log.warning("sender history: cannot learn: %s", exc)
+        finally:
+            with lock:
+                pending[0] -= 1
+
+    def observe_shared(result: ScanResult) -> None:
+        with lock:
+            if pending[0] >= _HISTORY_MAX_PENDING:
+                return
+            pending[0] += 1
         domain = registrable_domain(result.message.from_domain) if result.message.from_addr else ""
-        recorder.run_later(lambda: learn(history, result, domain, time.time()))
+        pool.submit(run, result, domain)
 
-    return observe
+    return observe_shared
+
+
+_HISTORY_MAX_PENDING = 2000

@@ -3,6 +3,8 @@ learning only from delivered clean/bulk mail, and the history detector's signals
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,14 +29,36 @@ from mailsift.history import (
     open_history,
     shared_history,
 )
+from mailsift.history.sql import SqlHistory
 from mailsift.parsing import parse_message
 from mailsift.testing.messages import make_message
+from mailsift.testing.storekit import PG_URL, pg_unavailable
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A throw-away PostgreSQL schema (skipped when the server is unreachable)."""
+    if why := pg_unavailable():
+        pytest.skip(why)
+    schema = f"mailsift_h_{uuid.uuid4().hex[:12]}"
+    try:
+        yield schema
+    finally:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["memory", "sqlite", "database"])
 def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SenderHistory]:
     if request.param == "memory":
         yield MemoryHistory(max_entries=100)
+    elif request.param == "database":
+        schema = request.getfixturevalue("pg_schema")
+        sql = SqlHistory(PG_URL, schema=schema, max_entries=100, prune_every=10)
+        yield sql
+        sql.close()
     else:
         hist = SqliteHistory(str(tmp_path / "h.db"), max_entries=100, prune_every=10)
         yield hist
@@ -68,6 +92,10 @@ def test_bounded(history: SenderHistory) -> None:
         history.prune()
         (rows,) = history._db.execute("SELECT count(*) FROM hist_pair").fetchone()
         assert rows <= 100
+    elif isinstance(history, SqlHistory):
+        history.prune()
+        with history.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM hist_pair").scalar_one() <= 100
     else:
         assert len(history) <= 100  # type: ignore[arg-type]
     assert history.pair("s299@x299.test", "r@y.test") is not None  # the newest survive
@@ -174,3 +202,36 @@ def test_issue17_2_a_scan_worker_sees_what_the_gateway_learned_without_restartin
     finally:
         worker.close()
         gateway.close()
+
+
+def test_two_nodes_share_the_history_in_postgresql(pg_schema: str) -> None:
+    """Issue 21.3: every node (and each node's scan workers) reads one history in the store's
+    database; what node 1 learned counts on node 3 at once, and a worker's ``learned`` counter
+    catches up within its one-second cache, without a restart."""
+    node1 = SqlHistory(PG_URL, schema=pg_schema)
+    node3_worker = SqlHistory(PG_URL, schema=pg_schema)  # started before anything was learned
+    try:
+        detector = build(Settings(history={"min_learned": 3}),
+                         Services(extras={"history": node3_worker}))
+        assert list(detector.run(_ctx("New <new@fresh.test>"))) == []  # cold: silent
+        for i in range(3):
+            node1.record(f"s{i}@known.test", "known.test", ["bob@example.org"], 100.0 + i)
+        pair = node3_worker.pair("s1@known.test", "bob@example.org")
+        assert pair is not None and pair.count == 1  # no cache on look-ups
+        deadline = time.monotonic() + 5
+        while node3_worker.learned() < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert node3_worker.learned() == 3
+        found = {f.code for f in detector.run(_ctx("New <new@fresh.test>"))}
+        assert "HIST_FIRST_CONTACT" in found
+    finally:
+        node1.close()
+        node3_worker.close()
+
+
+def test_gateway_picks_the_database_history_with_a_postgresql_store() -> None:
+    from mailsift.history.base import open_history as opened
+
+    settings = Settings(history={"backend": "database"})
+    with pytest.raises(ConfigError, match="needs a url"):
+        opened(settings.history)

@@ -163,10 +163,14 @@ class BulkSettings(_Section):
 
 class HistorySettings(_Section):
     """Sender history: who writes to whom. ``memory`` forgets on restart; ``sqlite`` persists in
-    ``path``. Bounded by ``max_entries`` rows per table (least recently seen dropped first)."""
+    ``path``; ``database`` lives in the SQL database at ``url`` (shared by every gateway node:
+    ``mailsift serve`` picks it by itself, with the store's database, when the store is
+    PostgreSQL). Bounded by ``max_entries`` rows per table (least recently seen dropped first)."""
 
-    backend: Literal["memory", "sqlite"] = "memory"
+    backend: Literal["memory", "sqlite", "database"] = "memory"
     path: str = ""
+    url: str = Field("", description="database backend: SQLAlchemy URL (the store's, usually)")
+    db_schema: str = Field("", description="database backend: PostgreSQL schema")
     max_entries: int = Field(200_000, ge=100)
     min_learned: int = Field(
         1000, ge=0, description="new-sender signals only once this many messages were learned"

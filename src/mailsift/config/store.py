@@ -28,6 +28,16 @@ class StoreSettings(BaseModel):
     )
     db_schema: str = Field("", description="PostgreSQL schema to use (created if missing)")
     blob_dir: str = Field("", description="raw message blobs; empty = <data_dir>/blobs")
+    blob_backend: Literal["auto", "local", "postgresql", "s3"] = Field(
+        "auto", description="where quarantined originals live: auto = postgresql (a table of "
+        "the store) when the store is PostgreSQL, else local (blob_dir); s3 = s3_bucket")
+    blob_read_fallback: Literal["", "local", "postgresql", "s3"] = Field(
+        "", description="while moving originals (mailsift store migrate-blobs): the previous "
+        "backend, read when the current one lacks a blob")
+    s3_endpoint: str = Field("", description="S3-compatible endpoint URL; empty = AWS")
+    s3_bucket: str = ""
+    s3_prefix: str = Field("", description="key prefix inside the bucket, e.g. 'mailsift/'")
+    s3_region: str = ""
     keep_raw: Literal["quarantine", "all"] = Field(
         "quarantine", description="which raw messages go to the blob store"
     )
@@ -53,6 +63,12 @@ class StoreSettings(BaseModel):
         if self.url:
             return self.url
         return f"sqlite:///{Path(self.data_dir).resolve() / 'mailsift.db'}"
+
+    def blob_backend_name(self) -> str:
+        """The blob backend in force (``auto`` resolved by the store's database)."""
+        if self.blob_backend != "auto":
+            return self.blob_backend
+        return "postgresql" if self.database_url().startswith("postgresql") else "local"
 
     def blob_path(self) -> Path:
         return Path(self.blob_dir) if self.blob_dir else Path(self.data_dir) / "blobs"

@@ -1,7 +1,8 @@
 """Sender history: who writes to whom, first seen / last seen / count, bounded in size.
 
-``SenderHistory`` is the protocol detectors read; ``MemoryHistory`` and ``SqliteHistory`` are its
-implementations (a SQL implementation on the shared store slots in behind the same protocol).
+``SenderHistory`` is the protocol detectors read; ``MemoryHistory``, ``SqliteHistory`` and
+``mailsift.history.sql.SqlHistory`` (a database shared by every gateway node; imported only
+when configured: it needs SQLAlchemy, from the ``server`` extra) are its implementations.
 ``learn`` feeds it from scan results, and only from mail that was delivered and not judged
 harmful, so an attacker cannot make himself "known" by being quarantined often.
 """

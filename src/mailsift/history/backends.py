@@ -19,6 +19,13 @@ __all__ = ["open_history", "shared_history"]
 
 def open_history(settings: HistorySettings) -> SenderHistory:
     """The configured implementation (the composition root calls this once)."""
+    if settings.backend == "database":
+        from mailsift.history.sql import SqlHistory  # SQLAlchemy: only when asked for
+
+        if not settings.url:
+            raise ConfigError("[history] backend = 'database' needs a url", source="history")
+        return SqlHistory(settings.url, schema=settings.db_schema,
+                          max_entries=settings.max_entries)
     if settings.backend == "sqlite":
         if not settings.path:
             raise ConfigError("[history] backend = 'sqlite' needs a path", source="history")
@@ -38,7 +45,8 @@ def shared_history(settings: HistorySettings, extras: Mapping[str, object]) -> S
         if not isinstance(given, SenderHistory):
             raise TypeError(f"extras['history'] is not a SenderHistory: {type(given).__name__}")
         return given
-    key = (settings.backend, settings.path, settings.max_entries)
+    key = (settings.backend, settings.path, settings.url, settings.db_schema,
+           settings.max_entries)
     if key not in _OPENED:
         _OPENED[key] = open_history(settings)
     return _OPENED[key]

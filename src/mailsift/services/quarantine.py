@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailsift.core.errors import LimitExceeded, ParseError
+from mailsift.core.errors import LimitExceeded, ParseError, StoreError
 from mailsift.parsing import parse_message
 from mailsift.services.access import AccessDenied, NotFound, Principal, require
 from mailsift.services.preview import sanitize_html
@@ -31,13 +31,15 @@ class QuarantineView:
     text: str = ""
     preview_html: str = ""
     releases: dict[str, tuple[str, str]] = field(default_factory=dict)
+    release_notes: dict[str, str] = field(default_factory=dict)  # why failed / uncertain
 
     def to_dict(self) -> dict[str, Any]:
         out = self.record.to_dict()
         out["headers_all"] = [[k, v] for k, v in self.headers]
         out["text"] = self.text
         out["preview_html"] = self.preview_html
-        out["releases"] = {r: {"state": s, "release_id": rid}
+        out["releases"] = {r: {"state": s, "release_id": rid,
+                               "note": self.release_notes.get(r, "")}
                            for r, (s, rid) in self.releases.items()}
         return out
 
@@ -92,20 +94,26 @@ class QuarantineService:
         releases = self.store.releases.states(message)
         if actor.restricted:
             releases = {r: s for r, s in releases.items() if r == (actor.mailbox or "").lower()}
+        notes = {r: n for r, n in self.store.releases.notes(message).items() if r in releases}
         if not rec.raw_available:
-            return QuarantineView(rec, releases=releases)
-        raw = self.store.trace.raw(message)
+            return QuarantineView(rec, releases=releases, release_notes=notes)
+        try:
+            raw = self.store.trace.raw(message)
+        except StoreError as exc:  # the record stays readable when its original is not
+            return QuarantineView(rec, text=f"[the original cannot be read: {exc}]",
+                                  releases=releases, release_notes=notes)
         try:
             parsed = parse_message(raw)
         except (ParseError, LimitExceeded) as exc:
             return QuarantineView(rec, text=f"[cannot parse the message: {exc}]",
-                                  releases=releases)
+                                  releases=releases, release_notes=notes)
         return QuarantineView(
             rec,
             headers=parsed.headers,
             text=parsed.text[:_PREVIEW_TEXT],
             preview_html=sanitize_html(parsed.html) if parsed.html else "",
             releases=releases,
+            release_notes=notes,
         )
 
     def download(self, actor: Principal, message: str) -> bytes:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mailsift.core.envelope import Connection, Envelope
-from mailsift.core.errors import InputError
+from mailsift.core.errors import InputError, StoreError
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action
 from mailsift.delivery.relay import Relay
@@ -134,12 +134,28 @@ class ReleaseService:
             ledger.mark_failed(claim, claim.recipients, "original not kept")
             report.failed.update({r: "original not kept" for r in claim.recipients})
             return [], ""
-        raw = self.store.blobs.get(info.blob_sha256)
         rcpts = list(claim.recipients)
+        if rescan and self.rescan_fn is None:
+            ledger.mark_failed(claim, rcpts, "re-scan requested but no scanner is configured")
+            raise InputError("re-scan requested but no scanner is configured")
+        # Nothing has been handed to SMTP yet: whatever goes wrong before the send ends the
+        # claim as "failed" with the reason (retried by the next release), never "claimed".
+        try:
+            raw = self.store.blobs.get(info.blob_sha256)
+        except StoreError as exc:
+            why = f"original unreadable: {exc}"[:500]
+            ledger.mark_failed(claim, rcpts, why)
+            report.failed.update({r: why for r in rcpts})
+            return [], ""
         if rescan:
-            if self.rescan_fn is None:
-                raise InputError("re-scan requested but no scanner is configured")
-            result = await self._rescan(raw, info.envelope([info.original(r) for r in rcpts]))
+            try:
+                result = await self._rescan(raw,
+                                            info.envelope([info.original(r) for r in rcpts]))
+            except Exception as exc:
+                why = f"re-scan failed: {type(exc).__name__}: {exc}"[:500]
+                ledger.mark_failed(claim, rcpts, why)
+                report.failed.update({r: why for r in rcpts})
+                return [], ""
             keep: dict[str, str] = {}
             for r in rcpts:
                 v = next((rv for k, rv in result.recipients.items() if k.lower() == r),

@@ -7,7 +7,7 @@ Only delivery, rollout and services touch it.
 """
 
 from mailsift.store.audit import AuditEntry, AuditLog
-from mailsift.store.blobs import BlobStore
+from mailsift.store.blobs import Blobs, BlobStore
 from mailsift.store.jobs import JobInfo, RequestInfo
 from mailsift.store.query import TraceQuery
 from mailsift.store.records import MessageRecord, Page, TraceRecord
@@ -23,6 +23,7 @@ __all__ = [
     "AuditEntry",
     "AuditLog",
     "BlobStore",
+    "Blobs",
     "Claim",
     "HoldInfo",
     "JobInfo",

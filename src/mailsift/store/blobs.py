@@ -1,9 +1,16 @@
-"""Content-addressed blob store for raw messages (filesystem, sha256).
+"""Content-addressed blob stores for raw messages (sha256): the protocol and the local directory.
 
-A blob lives at ``<root>/<aa>/<sha256>``. Writes go to a temporary file in the target
-directory, which is fsynced, renamed into place, and then the directory itself is fsynced: only
-after that does ``put`` return, so a reported success survives a power cut. Identical messages
-share one blob; deleting is the caller's decision once no row references the hash.
+Every backend stores bytes under their sha256, returns from ``put_many`` only once the bytes are
+durable in that backend, and checks the hash on every ``get`` (a corrupt or substituted blob is
+an error, never returned). Identical messages share one blob; deleting is the caller's decision
+once no row references the hash. The backends (docs/store.md, "Where originals live"):
+
+- ``BlobStore`` here: a local directory (the default with SQLite). A blob lives at
+  ``<root>/<aa>/<sha256>``; writes go to a temporary file in the target directory, which is
+  fsynced, renamed into place, and then the directory itself is fsynced.
+- ``DatabaseBlobs`` (``blobs_db.py``): a table of the store's database (the default with
+  PostgreSQL); durable when the insert commits.
+- ``S3Blobs`` (``blobs_s3.py``): an S3-compatible bucket; durable when the PUT is acknowledged.
 """
 
 from __future__ import annotations
@@ -12,13 +19,62 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from mailsift.core.errors import StoreError
 
-__all__ = ["BlobStore"]
+__all__ = ["BLOB_BACKENDS", "BlobStore", "Blobs", "FallbackBlobs", "check_digest", "digest"]
+
+BLOB_BACKENDS = ("local", "postgresql", "s3")
+_HEX = frozenset("0123456789abcdef")
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_digest(sha256: str) -> str:
+    """``sha256`` if it is a blob id (64 lower-case hex digits), else ``StoreError``."""
+    if len(sha256) != 64 or not _HEX.issuperset(sha256):
+        raise StoreError(f"invalid blob id {sha256!r}")
+    return sha256
+
+
+def verified(sha256: str, data: bytes) -> bytes:
+    if digest(data) != sha256:
+        raise StoreError(f"blob {sha256} is corrupt (hash mismatch)")
+    return data
+
+
+@runtime_checkable
+class Blobs(Protocol):
+    """Raw bytes by sha256. ``put_many`` returns only once every blob is durable."""
+
+    name: str
+
+    @staticmethod
+    def digest(data: bytes) -> str:
+        """The id a blob of ``data`` gets."""
+        return digest(data)
+
+    def put_many(self, items: Iterable[bytes]) -> list[str]: ...
+
+    def get(self, sha256: str) -> bytes:
+        """The bytes (hash checked); ``StoreError`` if missing, unreadable or corrupt."""
+        ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def delete(self, sha256: str) -> bool: ...
+
+    def ids(self) -> Iterator[str]:
+        """Every stored blob id, in ascending order (``migrate-blobs`` walks this)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def _fsync_dir(path: Path) -> None:
@@ -30,7 +86,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 class BlobStore:
-    """Raw bytes by sha256 under ``root``."""
+    """Raw bytes by sha256 under ``root`` (the ``local`` backend)."""
+
+    name = "local"
 
     def __init__(self, root: str | os.PathLike[str], *, io_threads: int = 16) -> None:
         self.root = Path(root)
@@ -41,11 +99,10 @@ class BlobStore:
 
     @staticmethod
     def digest(data: bytes) -> str:
-        return hashlib.sha256(data).hexdigest()
+        return digest(data)
 
     def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise StoreError(f"invalid blob id {sha256!r}")
+        check_digest(sha256)
         # One level of 256 folders: a batch touches at most 256 directories to fsync.
         return self.root / sha256[:2] / sha256
 
@@ -116,9 +173,7 @@ class BlobStore:
             raise StoreError(f"blob {sha256} not found") from exc
         except OSError as exc:
             raise StoreError(f"cannot read blob {sha256}: {exc}") from exc
-        if self.digest(data) != sha256:
-            raise StoreError(f"blob {sha256} is corrupt (hash mismatch)")
-        return data
+        return verified(sha256, data)
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
@@ -132,8 +187,59 @@ class BlobStore:
         _fsync_dir(target.parent)
         return True
 
+    def ids(self) -> Iterator[str]:
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and len(p.name) == 2):
+            for entry in sorted(folder.iterdir()):
+                name = entry.name
+                if len(name) == 64 and _HEX.issuperset(name) and entry.is_file():
+                    yield name
+
     def close(self) -> None:
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
+
+
+class FallbackBlobs:
+    """Writes go to ``primary``; a read that ``primary`` cannot answer is tried on ``older``.
+
+    For switching backends without a gap: set the new backend with the old one as
+    ``[store] blob_read_fallback``, run ``mailsift store migrate-blobs``, then drop the fallback.
+    """
+
+    def __init__(self, primary: Blobs, older: Blobs) -> None:
+        self.primary = primary
+        self.older = older
+        self.name = primary.name
+
+    @staticmethod
+    def digest(data: bytes) -> str:
+        return digest(data)
+
+    def put_many(self, items: Iterable[bytes]) -> list[str]:
+        return self.primary.put_many(items)
+
+    def get(self, sha256: str) -> bytes:
+        try:
+            return self.primary.get(sha256)
+        except StoreError as first:
+            try:
+                return self.older.get(sha256)
+            except StoreError:
+                raise first from None
+
+    def exists(self, sha256: str) -> bool:
+        return self.primary.exists(sha256) or self.older.exists(sha256)
+
+    def delete(self, sha256: str) -> bool:
+        a = self.primary.delete(sha256)
+        b = self.older.delete(sha256)
+        return a or b
+
+    def ids(self) -> Iterator[str]:
+        return self.primary.ids()
+
+    def close(self) -> None:
+        self.primary.close()
+        self.older.close()

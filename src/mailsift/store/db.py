@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATE_LOCK = 0x6D736D67  # advisory lock key of migrations ("msmg")
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -96,6 +97,10 @@ def upgrade(engine: Engine, *, schema: str = "", revision: str = "head") -> str 
     """Bring the database to ``revision``; returns the revision it is at afterwards."""
     try:
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # nodes starting together: one migrates, the others wait and find it done
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:s))"),
+                             {"k": _MIGRATE_LOCK, "s": schema})
             command.upgrade(_config(engine, conn, schema), revision)
     except Exception as exc:
         raise StoreError(f"migration failed: {exc}") from exc

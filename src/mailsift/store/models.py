@@ -9,7 +9,16 @@ database so the two never drift.
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailsift.store.base import ADDR, Base, BigId
@@ -18,6 +27,7 @@ __all__ = [
     "ApiToken",
     "ArtifactVersion",
     "AuditRecord",
+    "BlobRow",
     "FindingRow",
     "Hold",
     "HoldMember",
@@ -55,6 +65,17 @@ class MessageRow(Base):
     auth_json: Mapped[str] = mapped_column(Text, default="null")
     verdict_json: Mapped[str] = mapped_column(Text, default="{}")
     raw_deleted_at: Mapped[float | None] = mapped_column(Float)
+
+
+class BlobRow(Base):
+    """A quarantined original in the database (``[store] blob_backend = "postgresql"``)."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class TraceRow(Base):

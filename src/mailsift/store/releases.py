@@ -201,6 +201,17 @@ class ReleaseLedger:
             ).all()
         return {r: (s, rid) for r, s, rid in rows}
 
+    def notes(self, message: str) -> dict[str, str]:
+        """recipient -> why, for the recipients of one message whose release failed or is
+        uncertain (the reply or error recorded with that state)."""
+        with read_only(self.engine) as conn:
+            rows = conn.execute(
+                select(ReleaseRow.recipient, ReleaseRow.reply).where(
+                    ReleaseRow.message_pk == message,
+                    ReleaseRow.state.in_(["failed", "uncertain"]))
+            ).all()
+        return {r: reply for r, reply in rows}
+
     def job_counts(self, job_id: str) -> dict[str, int]:
         from sqlalchemy import func
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, delete, exists, insert, select, update
 
 from mailsift.core.errors import StoreError
 from mailsift.core.protocols import Clock
-from mailsift.store.blobs import BlobStore
+from mailsift.store.blobs import Blobs
 from mailsift.store.db import read_only
 from mailsift.store.models import (
     ArtifactVersion,
@@ -60,7 +60,7 @@ def _held() -> object:
 
 
 class Retention:
-    def __init__(self, engine: Engine, blobs: BlobStore, clock: Clock) -> None:
+    def __init__(self, engine: Engine, blobs: Blobs, clock: Clock) -> None:
         self.engine = engine
         self.blobs = blobs
         self.clock = clock

@@ -110,7 +110,7 @@ class IncidentMessageRow(Base):
 
     incident_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     message_pk: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
-    outcome: Mapped[str] = mapped_column(String(32), default="")
+    outcome: Mapped[str] = mapped_column(String(256), default="")
 
 
 class AlertRow(Base):

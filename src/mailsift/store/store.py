@@ -9,7 +9,7 @@ from mailsift.config.store import StoreSettings
 from mailsift.core.errors import StoreError
 from mailsift.core.protocols import Clock, SystemClock
 from mailsift.store.audit import AuditLog
-from mailsift.store.blobs import BlobStore
+from mailsift.store.blobs import Blobs, BlobStore, FallbackBlobs
 from mailsift.store.db import create_store_engine, upgrade
 from mailsift.store.jobs import JobStore, RequestStore
 from mailsift.store.lists import ListStore
@@ -22,14 +22,43 @@ from mailsift.store.tokens import TokenStore
 from mailsift.store.trace import TraceStore
 from mailsift.store.users import UserStore
 
-__all__ = ["Store"]
+__all__ = ["Store", "open_blobs"]
+
+
+def open_blobs(settings: StoreSettings, engine: Engine, backend: str | None = None) -> Blobs:
+    """The blob backend ``backend`` (default: the configured one, with its read fallback)."""
+    name = backend or settings.blob_backend_name()
+    if name == "local":
+        blobs: Blobs = BlobStore(settings.blob_path())
+    elif name == "postgresql":
+        from mailsift.store.blobs_db import DatabaseBlobs
+
+        blobs = DatabaseBlobs(engine)
+    elif name == "s3":
+        from mailsift.store.blobs_s3 import S3Blobs
+
+        blobs = S3Blobs(settings.s3_bucket, endpoint=settings.s3_endpoint,
+                        region=settings.s3_region, prefix=settings.s3_prefix)
+    else:
+        raise StoreError(f"unknown blob backend {name!r} (local, postgresql or s3)")
+    if backend is not None:
+        return blobs
+    fallback = settings.blob_read_fallback
+    if not fallback and settings.blob_backend == "auto" and name == "postgresql" \
+            and settings.blob_path().is_dir():
+        # a PostgreSQL site from before the postgresql backend: its originals are still in
+        # blob_dir until `mailsift store migrate-blobs --to postgresql` has moved them
+        fallback = "local"
+    if fallback and fallback != name:
+        return FallbackBlobs(blobs, open_blobs(settings, engine, fallback))
+    return blobs
 
 
 class Store:
     """Everything persistent: trace, quarantine originals, releases, lists, tokens, audit,
     console users and their failed sign-in counters, user reports."""
 
-    def __init__(self, engine: Engine, blobs: BlobStore, settings: StoreSettings,
+    def __init__(self, engine: Engine, blobs: Blobs, settings: StoreSettings,
                  clock: Clock | None = None) -> None:
         self.engine = engine
         self.settings = settings
@@ -59,7 +88,7 @@ class Store:
                 upgrade(engine, schema=settings.db_schema)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the store: {exc}") from exc
-        return cls(engine, BlobStore(settings.blob_path()), settings, clock)
+        return cls(engine, open_blobs(settings, engine), settings, clock)
 
     @property
     def backend(self) -> str:

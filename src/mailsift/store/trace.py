@@ -18,7 +18,7 @@ from mailsift.core.errors import StoreError
 from mailsift.core.protocols import Clock
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, Verdict
-from mailsift.store.blobs import BlobStore
+from mailsift.store.blobs import Blobs
 from mailsift.store.db import read_only
 from mailsift.store.models import (
     ArtifactVersion,
@@ -105,7 +105,7 @@ def _recipient_verdicts(result: ScanResult) -> list[tuple[str, Verdict]]:
 class TraceStore:
     """Trace rows, findings and artifact versions of scanned messages."""
 
-    def __init__(self, engine: Engine, blobs: BlobStore, clock: Clock, *,
+    def __init__(self, engine: Engine, blobs: Blobs, clock: Clock, *,
                  keep_raw: str = "quarantine") -> None:
         self.engine = engine
         self.blobs = blobs

@@ -150,7 +150,9 @@ def _show(args: argparse.Namespace) -> int:
     def go(svc: StoreServices, a: argparse.Namespace) -> int:
         view = svc.quarantine.show(principal(a), _ref(svc, a, a.id))
         text = [render_record(view.record), "", "releases:"]
-        text += [f"  {r}: {s} ({rid})" for r, (s, rid) in view.releases.items()] or ["  none"]
+        text += [f"  {r}: {s} ({rid})" + (f": {view.release_notes[r]}"
+                                          if view.release_notes.get(r) else "")
+                 for r, (s, rid) in view.releases.items()] or ["  none"]
         text += ["", "headers:"] + [f"  {k}: {v[:200]}" for k, v in view.headers]
         text += ["", "text:", view.text[:4000]]
         if a.html:

@@ -1,6 +1,8 @@
 """``mailsift db``, ``mailsift token`` and ``mailsift audit``: running the store.
 
     mailsift db upgrade | current           (Alembic migrations; also run on open)
+    mailsift store migrate-blobs --to local|postgresql|s3 [--from BACKEND] [--delete-source]
+                                            (move quarantined originals; resumable)
     mailsift token create --role admin|analyst|recipient [--name N] [--subject ADDR]
                           [--expires 90d]
     mailsift token list | revoke TOKEN-ID
@@ -24,6 +26,7 @@ from mailsift.interfaces.cli.storecli import (
 from mailsift.services.lists import parse_duration
 from mailsift.services.store_services import StoreServices
 from mailsift.store import ROLES
+from mailsift.store.blobs import BLOB_BACKENDS
 
 __all__ = ["register"]
 
@@ -37,6 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         c = ds.add_parser(name, help=f"{name} the store schema")
         add_common(c)
         c.set_defaults(func=_db, what=name)
+
+    p = sub.add_parser("store", help="quarantined originals: move between blob backends",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ss = p.add_subparsers(dest="scmd", metavar="ACTION")
+    ss.required = True
+    c = ss.add_parser("migrate-blobs", help="copy every original to another blob backend "
+                      "(read back and hash-checked; run again to resume)")
+    c.add_argument("--to", required=True, choices=BLOB_BACKENDS, dest="target")
+    c.add_argument("--from", choices=BLOB_BACKENDS, dest="source",
+                   help="default: the configured [store] blob_backend")
+    c.add_argument("--delete-source", action="store_true",
+                   help="remove each source copy once the target copy was read back")
+    add_common(c)
+    c.set_defaults(func=_migrate_blobs)
 
     p = sub.add_parser("token", help="API tokens", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,6 +101,40 @@ def _db(args: argparse.Namespace) -> int:
         return 0 if rev == head else 1
     finally:
         engine.dispose()
+
+
+def _migrate_blobs(args: argparse.Namespace) -> int:
+    from mailsift.store.blob_migrate import migrate_blobs
+    from mailsift.store.store import Store, open_blobs
+
+    conf = load_settings(args.config).settings.store
+    source_name = args.source or conf.blob_backend_name()
+    if source_name == args.target:
+        print(f"--from and --to are both {args.target}", file=sys.stderr)
+        return 2
+    with Store.open(conf) as store:
+        source = open_blobs(conf, store.engine, source_name)
+        target = open_blobs(conf, store.engine, args.target)
+        try:
+            def progress(r: object) -> None:
+                if not args.json:
+                    print(f"  copied {getattr(r, 'copied', 0)}, already there "
+                          f"{getattr(r, 'present', 0)}", file=sys.stderr)
+            report = migrate_blobs(store.engine, source, target,
+                                   delete_source=args.delete_source, progress=progress)
+        finally:
+            source.close()
+            target.close()
+    lines = [f"{report.source} -> {report.target}: copied {report.copied}, already there "
+             f"{report.present}, source copies deleted {report.deleted}, failed "
+             f"{len(report.failed)}, referenced but missing {len(report.missing)}"]
+    lines += [f"  failed {sha}: {why}" for sha, why in report.failed.items()]
+    lines += [f"  missing {sha}" for sha in report.missing[:50]]
+    if not report.failed and conf.blob_backend_name() != args.target:
+        lines.append(f"now set [store] blob_backend = \"{args.target}\" (and, until the "
+                     f"nodes have restarted, blob_read_fallback = \"{source_name}\")")
+    emit(args, report.to_dict(), "\n".join(lines))
+    return 0 if not report.failed and not report.missing else 1
 
 
 def _with(args: argparse.Namespace, fn: object) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mailsift.core.errors import InputError
+from mailsift.core.errors import InputError, StoreError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.lists import ListEntry
 from mailsift.core.rollout import Deployment
@@ -204,7 +204,9 @@ class Incidents:
         service = ReleaseService(self.store, rescan=lambda raw, env: pipeline.scan(
             raw, env, lists=lists))
         outcomes: dict[str, str] = {}
-        counts = {"released": 0, "kept": 0, "already": 0, "failed": 0, "skipped": 0}
+        # messages: released / kept / already / failed / skipped; "sent": copies handed over
+        counts = {"released": 0, "kept": 0, "already": 0, "failed": 0, "skipped": 0,
+                  "sent": 0}
         for message, previous in self.store.rollout.incident_messages(incident):
             if previous == "released":
                 counts["already"] += 1
@@ -216,6 +218,11 @@ class Incidents:
                 outcomes[message] = f"skipped: {exc}"[:200]
                 counts["skipped"] += 1
                 continue
+            except StoreError as exc:  # carry on: this one is retried by the next run
+                outcomes[message] = f"failed: {exc}"[:200]
+                counts["failed"] += 1
+                continue
+            counts["sent"] += len(report.sent)
             if report.sent or (report.already and not report.kept and not report.failed):
                 outcomes[message] = "released"
                 counts["released" if report.sent else "already"] += 1
