@@ -58,7 +58,18 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
     options = options or ScanOptions()
     offline = settings.scan.offline if options.offline is None else options.offline
     resolver = None if offline else _resolver(settings, options)
-    extras = {"rollout": options.rollout} if options.rollout is not None else {}
+    extras: dict[str, object] = {}
+    if options.rollout is not None:
+        extras["rollout"] = options.rollout
+    if resolver is not None and settings.reputation.configured:
+        # DNS lists get a resolver of their own: its cache and outage state are theirs, so a
+        # list that times out never holds up authentication's questions.
+        from mailsift.auth import make_resolver
+
+        budget = settings.reputation.budget
+        dns = settings.dns.model_copy(update={"timeout": min(settings.dns.timeout, budget),
+                                              "lifetime": min(settings.dns.lifetime, budget)})
+        extras["list_resolver"] = make_resolver(dns, options.dns_server)
     services = Services(resolver=resolver, clock=SystemClock(), extras=extras)
     return Pipeline(
         build_detectors(settings, services),

@@ -22,6 +22,7 @@ from mailsift.config.detectors import (
 )
 from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSettings, SmtpSettings
 from mailsift.config.ml import MlSettings
+from mailsift.config.reputation import GreylistSettings, RateLimitSettings, ReputationSettings
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
 from mailsift.core.verdict import Action, Category
@@ -72,7 +73,7 @@ class DetectorSettings(_Section):
     """Which detectors run, and how long each may take."""
 
     enabled: tuple[str, ...] = ("parse", "auth", "rules", "links", "attachments", "impersonation",
-                                "bulk", "history", "ml")
+                                "bulk", "history", "ml", "reputation")
     disabled: tuple[str, ...] = ()
     timeout_ms: int = Field(2000, ge=1)
     timeouts_ms: dict[str, int] = Field(
@@ -310,6 +311,9 @@ class Settings(_Section):
     history: HistorySettings = Field(default_factory=HistorySettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     clamav: ClamavSettings = Field(default_factory=ClamavSettings)
+    reputation: ReputationSettings = Field(default_factory=ReputationSettings)
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    greylist: GreylistSettings = Field(default_factory=GreylistSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)

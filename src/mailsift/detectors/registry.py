@@ -31,6 +31,7 @@ REGISTRY: dict[str, str] = {
     "bulk": "mailsift.detectors.bulk",
     "history": "mailsift.detectors.history",
     "ml": "mailsift.detectors.ml",
+    "reputation": "mailsift.detectors.reputation",
 }
 
 #: detector name -> (module it cannot run without, the extra that installs it)
