@@ -97,10 +97,13 @@ class GatewayParts:
     relays: Any
     rollout: Any = None
     watcher: Any = None
+    conn_state: Any = None  # rate-limit / greylist state (Redis or memory), if configured
 
     async def aclose(self) -> None:
         """Close in dependency order: relays, the relay journal, the trace recorder (it flushes
         to the store), the scan pool, the store."""
+        if self.conn_state is not None:
+            await self.conn_state.aclose()
         await self.relays.close()
         if self.gateway.deliverer.journal is not None:
             self.gateway.deliverer.journal.close()
@@ -175,18 +178,51 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
                           time.time)
     parts.watcher = RolloutWatcher(parts, rollout, breaker)
     gateway.observers.append(parts.watcher.observe)
-    gateway.observers.append(_history_learner(settings, recorder))
+    from mailsift.history import open_history
+
+    sender_history = open_history(settings.history)
+    gateway.observers.append(_history_learner(sender_history, recorder))
+    _connection_defence(settings, parts, sender_history)
     return parts
 
 
-def _history_learner(settings: Settings, recorder: Any) -> Any:
+def _connection_defence(settings: Settings, parts: GatewayParts, history: Any) -> None:
+    """Rate limits and greylisting (state in Redis or memory) and the DNS-list health alert."""
+    from mailsift.services.alerts import Alerter
+    from mailsift.services.connstate import make_conn_state
+    from mailsift.services.list_health import ListHealth
+    from mailsift.services.throttle import Greylist, RateLimiter
+
+    gateway, rl = parts.gateway, settings.ratelimit
+    if rl.limits or settings.greylist.enabled:
+        parts.conn_state = make_conn_state(rl.redis_url)
+    if rl.limits:
+        gateway.ratelimit = RateLimiter(rl, parts.conn_state)
+    if settings.greylist.enabled:
+        def known(sender: str, rcpt: str) -> bool:
+            return history.pair(sender, rcpt) is not None
+
+        gateway.greylist = Greylist(settings.greylist, parts.conn_state,
+                                    key_prefix=rl.key_prefix, exempt_networks=rl.exempt_networks,
+                                    known=known)
+    rep = settings.reputation
+    names = [x.name for x in (*rep.ip_lists, *rep.domain_lists) if x.enabled]
+    if names:
+        alerter = Alerter(parts.store, settings)
+
+        def alert(subject: str, message: str) -> None:
+            parts.recorder.run_later(lambda: alerter.raise_alert("dnslist", subject, message))
+
+        health = ListHealth(names, alert, registry=gateway.stats.registry)
+        gateway.observers.append(health.observe)
+
+
+def _history_learner(history: Any, recorder: Any) -> Any:
     """An observer that teaches the sender history what was delivered (off the event loop)."""
     import time
 
-    from mailsift.history import learn, open_history
+    from mailsift.history import learn
     from mailsift.parsing import registrable_domain
-
-    history = open_history(settings.history)
 
     def observe(result: Any) -> None:
         domain = registrable_domain(result.message.from_domain) if result.message.from_addr else ""
