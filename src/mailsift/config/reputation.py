@@ -64,6 +64,9 @@ class DnsListSettings(_Section):
     codes: dict[str, float | ListCode] = Field(default_factory=dict)
     default_weight: float = 1.0
     category: Family = "spam"
+    error_codes: tuple[str, ...] = Field(
+        (), description="answers of this list that mean 'refused' besides 127.255.255.x "
+        "(URIBL: 127.0.0.1, Spamhaus DBL: 127.0.1.255)")
     enabled: bool = True
 
     @field_validator("name")
@@ -96,6 +99,27 @@ class DnsListSettings(_Section):
                 raise ValueError(f"{answer} is an error answer (127.255.255.x), never a listing")
             if not addr.is_loopback:
                 raise ValueError(f"return code must be in 127.0.0.0/8: {answer!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _errors_are_not_codes(self) -> DnsListSettings:
+        both = sorted(set(self.error_codes) & set(self.codes))
+        if both:
+            raise ValueError(f"list {self.name}: {both} both a listing and an error code")
+        return self
+
+    def is_error(self, answer: str) -> bool:
+        """An answer that means the list refused or failed, never a listing."""
+        return _is_error_code(answer) or answer in self.error_codes
+
+    @field_validator("error_codes")
+    @classmethod
+    def _error_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for answer in value:
+            try:
+                ipaddress.IPv4Address(answer)
+            except ValueError as exc:
+                raise ValueError(f"error code must be an IPv4 address: {answer!r}") from exc
         return value
 
     def code(self, answer: str) -> ListCode:

@@ -5,7 +5,8 @@ empty answer) means "not listed", an address in 127.0.0.0/8 means "listed with t
 other outcome is *not* a listing:
 
 * ``127.255.255.x`` is the operators' "query refused / rate limited / error" answer (Spamhaus
-  returns it to queries through public resolvers): an operational alert, weight 0.
+  returns it to queries through public resolvers), as is any answer named in the list's
+  ``error_codes`` (URIBL's 127.0.0.1, DBL's 127.0.1.255): an operational alert, weight 0.
 * an address outside 127.0.0.0/8 is a resolver that rewrites NXDOMAIN (ISP "search" pages) or a
   list that was shut down with a wildcard: an operational alert, weight 0.
 * a timeout, SERVFAIL or REFUSED (``DnsTempError``), or no answer within the message's budget:
@@ -108,7 +109,7 @@ def interpret(query: Query, answer: DnsAnswer) -> Outcome:
     records = tuple(r for r in answer.records if r)
     if answer.nxdomain or not records:
         return Outcome(query, Verdict.NOT_LISTED)
-    refused = [r for r in records if r.startswith("127.255.255.")]
+    refused = [r for r in records if query.dnslist.is_error(r)]
     if refused:
         return Outcome(query, Verdict.REFUSED, records,
                        detail=f"the list answered {', '.join(refused)} (query refused or rate "
