@@ -3,10 +3,11 @@
 A local DNS server (``mailsift.testing.dns``) answers every question 5 ms late (``--delay``).
 Each message has 10 link domains and a client IP of its own, plus its own From domain, so every
 question is a cache miss (a cold resolver per run). The same messages are scanned in process by
-the default pipeline, online, without lists and with one IP list (ZEN-like) and one domain
-list (DBL-like), alternating for ``--rounds`` (machine load hits both alike); authentication
-asks the same slow server in both. Then both again with every cache warm (second pass). Prints per-message p50/p99 of the scan time each result
-reports (``elapsed_ms``) and the difference. Run: ``python bench/reputation_bench.py``.
+the default pipeline, online, without lists and with one IP list (ZEN-like) and one domain list
+(DBL-like), alternating for ``--rounds`` (machine load hits both alike); authentication asks the
+same slow server in both. Then both again with every cache warm (second pass). Prints the
+per-message p50/p99 of the scan time each result reports (``elapsed_ms``) and the difference.
+Run: ``python bench/reputation_bench.py``.
 """
 
 from __future__ import annotations

@@ -90,6 +90,8 @@ def test_listed_client_ends_in_the_configured_action(tmp_path: Path, sink: SmtpS
     try:
         page = store.trace.search(TraceQuery(finding="RBL_ZEN"))
         assert len(page.items) == 1
+        pivot = store.trace.search(TraceQuery(listed="192.0.2.2"))  # trace pivot by listed IP
+        assert [r.message for r in pivot.items] == [page.items[0].message]
         record = store.trace.get(page.items[0].message)
         assert record is not None
         found = {f["code"]: f for f in record.findings}

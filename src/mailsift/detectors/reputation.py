@@ -22,6 +22,7 @@ out never holds up authentication's DNS).
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -116,9 +117,9 @@ class ReputationDetector:
                 yield Query(dnslist, subject, role, name, "ip" if is_ip else "domain")
 
     def _subjects(self, msg: ParsedMessage, envelope: Envelope) -> Iterator[tuple[str, str]]:
-        client = envelope.client_ip or ""
+        client = _canonical_ip(envelope.client_ip or "")
         if self.ip_lists and client and is_public_ip(client):
-            yield client.strip("[]"), "client"
+            yield client, "client"
         if self.ip_lists and self.settings.received_hop:
             hop = self._received_hop(msg, client)
             if hop:
@@ -155,8 +156,9 @@ class ReputationDetector:
                       if kind == "tracker"] + [hops[-1]]
             for link in judged:
                 if link.is_ip:
-                    if self.ip_lists and is_public_ip(link.host):
-                        yield link.host.strip("[]"), "url"
+                    ip = _canonical_ip(link.host)
+                    if self.ip_lists and ip and is_public_ip(ip):
+                        yield ip, "url"
                     continue
                 reg = self._domain(link.host)
                 if reg:
@@ -183,7 +185,7 @@ class ReputationDetector:
         nor one of our relays: the host that handed the message to our client (as the client
         wrote it down)."""
         for value in msg.header("received")[:20]:
-            ip = parse_received(value).client_ip
+            ip = _canonical_ip(parse_received(value).client_ip)
             if ip and ip != client and is_public_ip(ip) and not self.relays.ip(ip):
                 return ip
         return ""
@@ -251,6 +253,20 @@ class ReputationDetector:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _canonical_ip(text: str) -> str:
+    """``[IPv6:2001:DB8::1]`` -> ``2001:db8::1``; ``""`` for anything that is not an address
+    (decimal or hex IPv4 notations in links included: lists are asked in dotted form)."""
+    text = text.strip().strip("[]").removeprefix("IPv6:").removeprefix("ipv6:")
+    try:
+        addr = ipaddress.ip_address(int(text, 0) if text.isdigit() or text.lower().startswith(
+            "0x") else text)
+    except ValueError:
+        return ""
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
 
 
 def _operational(code: str, evidence: tuple[str, ...]) -> Finding:
