@@ -62,14 +62,18 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
     if options.rollout is not None:
         extras["rollout"] = options.rollout
     if resolver is not None and settings.reputation.configured:
-        # DNS lists get a resolver of their own: its cache and outage state are theirs, so a
-        # list that times out never holds up authentication's questions.
-        from mailsift.auth import make_resolver
+        # DNS lists get a resolver of their own (all questions of a message sent at once, no
+        # threads): its cache and outage state are theirs, so a list that times out never
+        # holds up authentication's questions.
+        from mailsift.auth.batch import make_batch_resolver
 
-        budget = settings.reputation.budget
-        dns = settings.dns.model_copy(update={"timeout": min(settings.dns.timeout, budget),
-                                              "lifetime": min(settings.dns.lifetime, budget)})
-        extras["list_resolver"] = make_resolver(dns, options.dns_server)
+        rep = settings.reputation
+        own = bool(rep.nameservers)
+        extras["list_resolver"] = make_batch_resolver(
+            rep.nameservers if own else settings.dns.nameservers,
+            rep.port if own else settings.dns.port, server=options.dns_server,
+            retry_after=min(settings.dns.timeout, settings.reputation.budget / 2),
+            cache_size=settings.dns.cache_size)
     services = Services(resolver=resolver, clock=SystemClock(), extras=extras)
     return Pipeline(
         build_detectors(settings, services),

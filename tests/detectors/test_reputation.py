@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mailsift.auth import make_resolver
+from mailsift.auth.batch import make_batch_resolver
 from mailsift.config.reputation import ReputationSettings
 from mailsift.config.schema import DnsSettings, Settings
 from mailsift.core.context import ScanContext
@@ -64,9 +65,24 @@ def dns() -> Iterator[DnsServer]:
         yield srv
 
 
+RESOLVER = {"kind": "batch"}
+
+
+@pytest.fixture(autouse=True, params=["batch", "threads"])
+def resolver_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test on both ways of asking: the list resolver the gateway uses (all questions on
+    one socket) and any other injected ``Resolver`` (a thread pool)."""
+    RESOLVER["kind"] = request.param
+    yield request.param
+
+
 def _detector(dns: DnsServer, **over: Any) -> ReputationDetector:
     settings = Settings(reputation={**LISTS, **over})
-    resolver = make_resolver(DnsSettings(timeout=0.3, lifetime=0.5), dns.address)
+    resolver: Any
+    if RESOLVER["kind"] == "batch":
+        resolver = make_batch_resolver((), 53, server=dns.address, retry_after=0.3)
+    else:
+        resolver = make_resolver(DnsSettings(timeout=0.3, lifetime=0.5), dns.address)
     det = build(settings, Services(extras={"list_resolver": resolver}))
     assert isinstance(det, ReputationDetector)
     return det

@@ -154,6 +154,20 @@ class ReputationSettings(_Section):
     concurrency: int = Field(16, ge=1, le=128, description="queries in flight per message")
     skip_domains: tuple[str, ...] = Field(
         (), description="registrable domains never queried (your own, partners)")
+    nameservers: tuple[str, ...] = Field(
+        (), description="DNS servers for list questions (a resolver of your own the list "
+        "operators allow, an rbldnsd mirror); empty = [dns] nameservers")
+    port: int = Field(53, ge=1, le=65535, description="port of those nameservers")
+
+    @field_validator("nameservers")
+    @classmethod
+    def _ip_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for ns in value:
+            try:
+                ipaddress.ip_address(ns)
+            except ValueError as exc:
+                raise ValueError(f"nameserver must be an IP address: {ns!r}") from exc
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> ReputationSettings:

@@ -12,9 +12,9 @@ other outcome is *not* a listing:
 * a timeout, SERVFAIL or REFUSED (``DnsTempError``), or no answer within the message's budget:
   an operational finding, weight 0.
 
-Queries of one message run concurrently on a small thread pool (the resolver is the synchronous
-``Resolver`` protocol, so tests and the CLI inject theirs) and the resolver caches positive and
-negative answers for their TTL.
+Queries of one message run concurrently: written to one socket at once by the list resolver
+(``mailsift.auth.batch``, what the composition root hands over), or, for any other injected
+``Resolver``, on a small thread pool. Both cache positive and negative answers for their TTL.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = [
     "interpret",
     "ip_query_name",
     "is_public_ip",
+    "outcome_of",
     "run_lookups",
     "start_lookups",
 ]
@@ -128,6 +129,15 @@ def _loopback(text: str) -> bool:
         return ipaddress.IPv4Address(text).is_loopback
     except ValueError:
         return False
+
+
+def outcome_of(query: Query, result: DnsAnswer | DnsTempError | None) -> Outcome:
+    """An answer, a temporary error or nothing (never asked in time) -> an outcome."""
+    if isinstance(result, DnsAnswer):
+        return interpret(query, result)
+    if isinstance(result, DnsTempError):
+        return Outcome(query, Verdict.ERROR, detail=str(result))
+    return Outcome(query, Verdict.UNASKED, detail="no answer within the message's list budget")
 
 
 def _ask(resolver: Resolver, query: Query, lifetime: float) -> Outcome:

@@ -16,8 +16,10 @@ listed"), ``REPUTATION_LOOKUP_CAP`` (``max_lookups`` reached) and ``REPUTATION_O
 I/O and cost: queries are sent when the scan starts (``prefetch``, before authentication) and
 collected at the reputation stage, so they overlap the rest of the scan; all of one message's
 queries share ``[reputation] budget``. The resolver is the list resolver the composition root
-hands over (``extras["list_resolver"]``: its own cache and outage state, so a list that times
-out never holds up authentication's DNS).
+hands over (``extras["list_resolver"]``, a ``BatchResolver``: every question written to one
+socket at once, no threads; its own cache and outage state, so a list that times out never
+holds up authentication's DNS). Any other ``Resolver`` (tests, embedding) is asked on a small
+thread pool.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from mailsift.auth.batch import Batch, BatchResolver
 from mailsift.auth.relays import TrustedRelays, parse_received
 from mailsift.config.reputation import DnsListSettings, ReputationSettings
 from mailsift.config.schema import Settings
@@ -44,6 +47,7 @@ from mailsift.detectors._dnslists import (
     collect,
     ip_query_name,
     is_public_ip,
+    outcome_of,
     start_lookups,
 )
 from mailsift.detectors._unwrap import unwrap
@@ -68,22 +72,31 @@ def list_code(kind: str, name: str) -> str:
 
 
 class _Pending:
-    """Lookups started for one message (by ``prefetch``), picked up by ``run``."""
+    """Lookups started for one message (by ``prefetch``), picked up by ``run``: a batch on the
+    list resolver, or futures on the thread pool for any other resolver."""
 
-    def __init__(self, message: ParsedMessage, envelope: Envelope, deadline: float,
-                 futures: list[tuple[Query, Future[Outcome]]], skipped: int) -> None:
+    def __init__(self, message: ParsedMessage, deadline: float, queries: list[Query],
+                 skipped: int, *, batch: Batch | None = None,
+                 futures: list[tuple[Query, Future[Outcome]]] | None = None) -> None:
         self.message = message
-        self.envelope = envelope
         self.deadline = deadline
-        self.futures = futures
+        self.queries = queries
         self.skipped = skipped
+        self.batch = batch
+        self.futures = futures or []
+
+    def outcomes(self) -> list[Outcome]:
+        if self.batch is None:
+            return collect(self.futures, self.deadline)
+        results = self.batch.collect(self.deadline)
+        return [outcome_of(q, results.get(q.name)) for q in self.queries]
 
 
 class ReputationDetector:
     name = "reputation"
     stage = Stage.REPUTATION
 
-    def __init__(self, settings: ReputationSettings, resolver: Resolver | None, *,
+    def __init__(self, settings: ReputationSettings, resolver: Resolver | BatchResolver | None, *,
                  trusted_relays: tuple[str, ...] = (), max_urls: int = 200) -> None:
         self.settings = settings
         self.resolver = resolver
@@ -205,10 +218,15 @@ class ReputationDetector:
             return
         wanted = list(self.queries(msg, envelope))
         cap = self.settings.max_lookups
+        asked, skipped = wanted[:cap], max(0, len(wanted) - cap)
         deadline = time.monotonic() + self.settings.budget
-        futures = start_lookups(self._executor(), self.resolver, wanted[:cap],
-                                self.settings.budget)
-        self._pending = _Pending(msg, envelope, deadline, futures, max(0, len(wanted) - cap))
+        if isinstance(self.resolver, BatchResolver):
+            batch = self.resolver.start([q.name for q in asked])
+            self._pending = _Pending(msg, deadline, asked, skipped, batch=batch)
+        else:
+            futures = start_lookups(self._executor(), self.resolver, asked,
+                                    self.settings.budget)
+            self._pending = _Pending(msg, deadline, asked, skipped, futures=futures)
 
     def run(self, ctx: ScanContext) -> Sequence[Finding]:
         if not (self.ip_lists or self.domain_lists):
@@ -222,8 +240,7 @@ class ReputationDetector:
             pending = self._pending
         assert pending is not None
         self._pending = None
-        outcomes = collect(pending.futures, pending.deadline)
-        findings = self._findings(outcomes)
+        findings = self._findings(pending.outcomes())
         if pending.skipped:
             findings.append(_operational("REPUTATION_LOOKUP_CAP", (
                 f"{pending.skipped} lookup(s) skipped (max_lookups = "
@@ -292,7 +309,7 @@ def _listing(code: str, hits: list[Outcome]) -> Finding:
 def build(settings: Settings, services: Services) -> ReputationDetector:
     given = services.extras.get("list_resolver")
     resolver = given if given is not None else services.resolver
-    assert resolver is None or isinstance(resolver, Resolver)
+    assert resolver is None or isinstance(resolver, Resolver | BatchResolver)
     d = settings.detectors
     detector_budget = d.timeouts_ms.get("reputation", d.timeout_ms) / 1000.0
     if settings.reputation.configured and settings.reputation.budget >= detector_budget:

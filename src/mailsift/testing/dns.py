@@ -412,8 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("zones", help="zones file (.toml or master-file text)")
     parser.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="answer every UDP question this many seconds late")
     args = parser.parse_args(argv)
-    server = DnsServer(load_zones(args.zones), port=args.port).start()
+    server = DnsServer(load_zones(args.zones), port=args.port, delay=args.delay).start()
     print(server.port, flush=True)
     print(f"serving {len(server.zones)} names on {server.address} (udp+tcp)", file=sys.stderr)
     try:
