@@ -39,8 +39,6 @@ class ListHealth:
             self.gauge.labels(name).set(0)
 
     def observe(self, result: ScanResult) -> None:
-        if not any(f.detector == "reputation" for f in result.findings) and not self.failing:
-            return  # nothing asked, or every answer was "not listed": no news either way
         failed: dict[str, str] = {}
         for f in result.findings:
             if f.code in _ERROR_CODES:
