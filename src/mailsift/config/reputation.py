@@ -31,12 +31,23 @@ __all__ = [
     "RateLimit",
     "RateLimitSettings",
     "ReputationSettings",
+    "ip_nameservers",
 ]
 
 _NAME = re.compile(r"^[A-Z0-9_]{1,32}$")
 _ZONE = re.compile(r"^(?=.{1,200}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+"
                    r"[a-z0-9_-]{1,63}$")
 Family = Literal["spam", "phish", "malware", "bulk"]
+
+
+def ip_nameservers(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Nameservers are addresses: a name would need a resolver to find the resolver."""
+    for ns in value:
+        try:
+            ipaddress.ip_address(ns)
+        except ValueError as exc:
+            raise ValueError(f"nameserver must be an IP address: {ns!r}") from exc
+    return value
 
 
 class _Section(BaseModel):
@@ -162,12 +173,7 @@ class ReputationSettings(_Section):
     @field_validator("nameservers")
     @classmethod
     def _ip_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for ns in value:
-            try:
-                ipaddress.ip_address(ns)
-            except ValueError as exc:
-                raise ValueError(f"nameserver must be an IP address: {ns!r}") from exc
-        return value
+        return ip_nameservers(value)
 
     @model_validator(mode="after")
     def _unique_names(self) -> ReputationSettings:

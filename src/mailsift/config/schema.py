@@ -22,7 +22,12 @@ from mailsift.config.detectors import (
 )
 from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSettings, SmtpSettings
 from mailsift.config.ml import MlSettings
-from mailsift.config.reputation import GreylistSettings, RateLimitSettings, ReputationSettings
+from mailsift.config.reputation import (
+    GreylistSettings,
+    RateLimitSettings,
+    ReputationSettings,
+    ip_nameservers,
+)
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
 from mailsift.core.verdict import Action, Category
@@ -221,14 +226,7 @@ class DnsSettings(_Section):
     @field_validator("nameservers")
     @classmethod
     def _ip_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import ipaddress
-
-        for ns in value:
-            try:
-                ipaddress.ip_address(ns)
-            except ValueError as exc:
-                raise ValueError(f"nameserver must be an IP address: {ns!r}") from exc
-        return value
+        return ip_nameservers(value)
 
 
 class AuthSettings(_Section):

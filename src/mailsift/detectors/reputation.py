@@ -50,9 +50,9 @@ from mailsift.detectors._dnslists import (
     outcome_of,
     start_lookups,
 )
-from mailsift.detectors._unwrap import unwrap
+from mailsift.detectors._unwrap import unwrap, url_chain
 from mailsift.detectors.base import Services
-from mailsift.parsing import make_url, registrable_domain
+from mailsift.parsing import registrable_domain
 
 __all__ = ["OPERATIONAL", "ReputationDetector", "build", "list_code"]
 
@@ -157,12 +157,7 @@ class ReputationDetector:
             wrapped = unwrap(url.url, url.host)
             if wrapped.opaque:
                 continue  # an ESP tracker's or rewriter's host is not where the link goes
-            hops = [url]
-            for inner_text in wrapped.chain[1:]:
-                inner = make_url(inner_text, url.source)
-                if inner is None:
-                    break
-                hops.append(inner)
+            hops = url_chain(url, wrapped)
             # judge the destination and every unknown host that merely carries a URL, never
             # a known wrapper's own host (links detector, same rule)
             judged = [h for h, kind in zip(hops, wrapped.kinds, strict=False)
