@@ -26,7 +26,8 @@ KNOWN_MISSES: dict[str, str] = {
     "lures/13-sharepoint-lookalike-rfp": (
         "a file-share notice from a real-looking colleague's domain whose only tells are a "
         "look-alike link host and a free-mail Reply-To; offline, nothing else is wrong with it: "
-        "link-domain reputation (issue 20) is what catches it"),
+        "link-domain reputation catches it once a DNS list names the link domain "
+        "(tests/test_robustness_reputation.py)"),
 }
 
 

@@ -24,14 +24,18 @@ from mailsift.delivery.journal import RelayJournal
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.delivery.spool import Spool
 from mailsift.detectors.registry import unavailable_detectors
-from mailsift.history import learn, open_history
+from mailsift.history import SenderHistory, learn, open_history
 from mailsift.parsing import registrable_domain
 from mailsift.pipeline.build import ScanOptions
 from mailsift.rollout.breaker import Breaker
+from mailsift.services.alerts import Alerter
+from mailsift.services.connstate import ConnState, make_conn_state
 from mailsift.services.gateway import Gateway
+from mailsift.services.list_health import ListHealth
 from mailsift.services.rollout import RolloutService
 from mailsift.services.rollout.watch import RolloutWatcher, make_counters
 from mailsift.services.scanning import ScanPool
+from mailsift.services.throttle import Greylist, RateLimiter
 from mailsift.store.store import Store
 
 __all__ = ["GatewayParts", "build_gateway"]
@@ -49,10 +53,15 @@ class GatewayParts:
     relays: RelayPool
     rollout: RolloutService
     watcher: RolloutWatcher
+    conn_state: ConnState | None = None  # rate-limit / greylist state (Redis or memory)
 
     async def aclose(self) -> None:
-        """Close in dependency order: relays, the relay journal, the trace recorder (it flushes
-        to the store), the scan pool, the store."""
+        """Close in dependency order: connection state, relays, the relay journal, the trace
+        recorder (it flushes to the store), the scan pool, the store."""
+        if self.conn_state is not None:
+            await self.conn_state.aclose()
+        if self.conn_state is not None:
+            await self.conn_state.aclose()
         await self.relays.close()
         if self.gateway.deliverer.journal is not None:
             self.gateway.deliverer.journal.close()
@@ -116,14 +125,43 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
                           time.time)
     watcher = RolloutWatcher(rollout, scans, recorder, breaker)
     gateway.observers.append(watcher.observe)
-    gateway.observers.append(_history_learner(settings, recorder))
-    return GatewayParts(settings, store, scans, gateway, recorder, relays, rollout, watcher)
+    sender_history = open_history(settings.history)
+    gateway.observers.append(_history_learner(settings, sender_history, recorder))
+    parts = GatewayParts(settings, store, scans, gateway, recorder, relays, rollout, watcher)
+    _connection_defence(settings, parts, sender_history)
+    return parts
 
 
-def _history_learner(settings: Settings,
+def _connection_defence(settings: Settings, parts: GatewayParts,
+                        history: SenderHistory) -> None:
+    """Rate limits and greylisting (state in Redis or memory) and the DNS-list health alert."""
+    gateway, rl = parts.gateway, settings.ratelimit
+    if rl.limits or settings.greylist.enabled:
+        parts.conn_state = make_conn_state(rl.redis_url)
+    if rl.limits and parts.conn_state is not None:
+        gateway.ratelimit = RateLimiter(rl, parts.conn_state)
+    if settings.greylist.enabled and parts.conn_state is not None:
+        def known(sender: str, rcpt: str) -> bool:
+            return history.pair(sender, rcpt) is not None
+
+        gateway.greylist = Greylist(settings.greylist, parts.conn_state,
+                                    key_prefix=rl.key_prefix, exempt_networks=rl.exempt_networks,
+                                    known=known)
+    rep = settings.reputation
+    names = [x.name for x in (*rep.ip_lists, *rep.domain_lists) if x.enabled]
+    if names:
+        alerter = Alerter(parts.store, settings)
+
+        def alert(subject: str, message: str) -> None:
+            parts.recorder.run_later(lambda: alerter.raise_alert("dnslist", subject, message))
+
+        health = ListHealth(names, alert, registry=gateway.stats.registry)
+        gateway.observers.append(health.observe)
+
+
+def _history_learner(settings: Settings, history: SenderHistory,
                      recorder: AsyncRecorder) -> Callable[[ScanResult], None]:
     """An observer that teaches the sender history what was delivered (off the event loop)."""
-    history = open_history(settings.history)
     if settings.history.backend != "database":
         def observe(result: ScanResult) -> None:
             domain = (registrable_domain(result.message.from_domain)

@@ -78,3 +78,37 @@ def test_charts_escape_labels_and_link_bars() -> None:
                              guides=[(0.1, "baseline", "#00f"), (3.0, "limit", "#f00")])
     assert "100%" in line  # a limit above 100% is drawn at the top, not off the scale
     assert "<polyline" not in line  # one known point: no line to draw
+
+
+def _listed(store: Store, name: str, at: float, findings: tuple[Finding, ...]) -> None:
+    result = make_result(name, b"Subject: x\r\n\r\nbody\r\n",
+                         recipients={"u@example.net": Action.JUNK}, category=Category.SPAM,
+                         findings=findings)
+    store.trace.record(result, b"Subject: x\r\n\r\nbody\r\n", received_at=at)
+
+
+def test_dns_list_hits_and_the_listed_pivot(store: Store) -> None:
+    from mailsift.store.query import TraceQuery
+
+    zen = Finding("RBL_ZEN", 6.0, ("192.0.2.2 (client) listed: 127.0.0.2",), "reputation",
+                  "spam")
+    dbl = Finding("URIBL_DBL", 6.0, ("evil.example (url) listed: 127.0.1.2",
+                                     "phish.example (from) listed: 127.0.1.4"), "reputation",
+                  "spam")
+    err = Finding("REPUTATION_DNS_ERROR", 0.0, ("ZEN (zen.test): x: timeout",), "reputation")
+    # evidence that merely mentions the IP in another code is not a listing
+    other = Finding("RULE_X", 1.0, ("192.0.2.2 (client) listed: no",), "rules", "spam")
+    _listed(store, "l1", T0 - 100, (zen, dbl))
+    _listed(store, "l2", T0 - 90, (zen,))
+    _listed(store, "l3", T0 - 80, (err, other))
+    _listed(store, "l4", T0 - 70, (Finding("RBL_ZEN", 6.0, ("192.0.2.22 (client) listed: "
+                                                           "127.0.0.2",), "reputation", "spam"),))
+    assert stats.list_hits(ADMIN, store, since=T0 - 3600) == [
+        ("RBL_ZEN", 3), ("REPUTATION_DNS_ERROR", 1), ("URIBL_DBL", 1)]
+
+    def refs(**q: str) -> list[str]:
+        return sorted(r.message for r in store.trace.search(TraceQuery(**q)).items)
+
+    assert refs(listed="192.0.2.2") == ["l1", "l2"]  # not 192.0.2.22, not RULE_X's evidence
+    assert refs(listed="Phish.Example") == ["l1"]
+    assert refs(listed="nothing.example") == []

@@ -29,6 +29,12 @@ from mailsift.config.gateway import (
     SmtpSettings,
 )
 from mailsift.config.ml import MlSettings
+from mailsift.config.reputation import (
+    GreylistSettings,
+    RateLimitSettings,
+    ReputationSettings,
+    ip_nameservers,
+)
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
 from mailsift.core.verdict import Action, Category
@@ -79,7 +85,7 @@ class DetectorSettings(_Section):
     """Which detectors run, and how long each may take."""
 
     enabled: tuple[str, ...] = ("parse", "auth", "rules", "links", "attachments", "impersonation",
-                                "bulk", "history", "ml")
+                                "bulk", "history", "ml", "reputation")
     disabled: tuple[str, ...] = ()
     timeout_ms: int = Field(2000, ge=1)
     timeouts_ms: dict[str, int] = Field(
@@ -227,14 +233,7 @@ class DnsSettings(_Section):
     @field_validator("nameservers")
     @classmethod
     def _ip_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import ipaddress
-
-        for ns in value:
-            try:
-                ipaddress.ip_address(ns)
-            except ValueError as exc:
-                raise ValueError(f"nameserver must be an IP address: {ns!r}") from exc
-        return value
+        return ip_nameservers(value)
 
 
 class AuthSettings(_Section):
@@ -317,6 +316,9 @@ class Settings(_Section):
     history: HistorySettings = Field(default_factory=HistorySettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     clamav: ClamavSettings = Field(default_factory=ClamavSettings)
+    reputation: ReputationSettings = Field(default_factory=ReputationSettings)
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    greylist: GreylistSettings = Field(default_factory=GreylistSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)

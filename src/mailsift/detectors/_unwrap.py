@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from mailsift.core.message import Url
+from mailsift.parsing import make_url
+
 __all__ = [
     "ESP_HEADERS",
     "ESP_HOSTS",
@@ -26,6 +29,7 @@ __all__ = [
     "Unwrapped",
     "host_in",
     "unwrap",
+    "url_chain",
 ]
 
 #: Link-tracking hosts of email service providers (suffix match on the host).
@@ -210,3 +214,15 @@ def unwrap(url: str, host: str = "", max_depth: int = 5) -> Unwrapped:
         current = inner
         host = ""
     return Unwrapped(tuple(chain), tuple(kinds), opaque)
+
+
+def url_chain(url: Url, wrapped: Unwrapped) -> list[Url]:
+    """``url`` and the URLs written inside it (``wrapped = unwrap(url.url, url.host)``),
+    outermost first, as ``Url`` objects; the chain ends at the first that does not parse."""
+    chain = [url]
+    for inner_text in wrapped.chain[1:]:
+        inner = make_url(inner_text, url.source)
+        if inner is None:
+            break
+        chain.append(inner)
+    return chain

@@ -26,7 +26,7 @@ from mailsift.core.findings import Finding, Stage
 from mailsift.core.message import Url
 from mailsift.detectors._common import CodeBook, Collector
 from mailsift.detectors._domains import Protected, first_label, mixed_script
-from mailsift.detectors._unwrap import ESP_HOSTS, host_in, unwrap
+from mailsift.detectors._unwrap import ESP_HOSTS, host_in, unwrap, url_chain
 from mailsift.detectors.base import Services
 from mailsift.detectors.feeds import FeedSet, shared_feeds
 from mailsift.history.backends import shared_history
@@ -135,12 +135,7 @@ class LinkDetector:
     def _link(self, url: Url, sender_org: str, warm: bool, spoofed: bool, judged: set[str],
               out: Collector) -> None:
         wrapped = unwrap(url.url, url.host)
-        chain = [url]
-        for inner_text in wrapped.chain[1:]:
-            inner = make_url(inner_text, url.source)
-            if inner is None:
-                break
-            chain.append(inner)
+        chain = url_chain(url, wrapped)
         final = chain[-1]
         for link in chain:  # a feed may list the wrapper or any hop
             hit = self.feeds.match_url(link.url, link.host)

@@ -44,6 +44,7 @@ REGISTRY: dict[str, str] = {
     "bulk": "mailsift.detectors.bulk",
     "history": "mailsift.detectors.history",
     "ml": "mailsift.detectors.ml",
+    "reputation": "mailsift.detectors.reputation",
 }
 
 

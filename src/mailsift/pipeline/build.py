@@ -57,7 +57,22 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
     options = options or ScanOptions()
     offline = settings.scan.offline if options.offline is None else options.offline
     resolver = None if offline else _resolver(settings, options)
-    extras = {"rollout": options.rollout} if options.rollout is not None else {}
+    extras: dict[str, object] = {}
+    if options.rollout is not None:
+        extras["rollout"] = options.rollout
+    if resolver is not None and settings.reputation.configured:
+        # DNS lists get a resolver of their own (all questions of a message sent at once, no
+        # threads): its cache and outage state are theirs, so a list that times out never
+        # holds up authentication's questions.
+        from mailsift.auth.batch import make_batch_resolver
+
+        rep = settings.reputation
+        own = bool(rep.nameservers)
+        extras["list_resolver"] = make_batch_resolver(
+            rep.nameservers if own else settings.dns.nameservers,
+            rep.port if own else settings.dns.port, server=options.dns_server,
+            retry_after=min(settings.dns.timeout, settings.reputation.budget / 2),
+            cache_size=settings.dns.cache_size)
     services = Services(resolver=resolver, clock=SystemClock(), extras=extras)
     return Pipeline(
         build_detectors(settings, services),

@@ -8,6 +8,7 @@ I/O of its own; the authenticator and detectors were given theirs when it was bu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -133,6 +134,14 @@ class Pipeline:
         msg = parse_message(raw, self.limits)
         if self.prepare_envelope is not None:
             envelope = self.prepare_envelope(msg, envelope)
+        for det in self.detectors:
+            # Detectors waiting on the network (DNS lists) send their questions now, so the
+            # answers arrive while authentication and content checks run.
+            prefetch = getattr(det, "prefetch", None)
+            if prefetch is not None:
+                # a failure here is asked again, and reported, by the detector's run()
+                with contextlib.suppress(Exception):
+                    prefetch(msg, envelope, offline=self.offline)
         findings: list[Finding] = []
         timings: dict[str, float] = {}
         ctx = ScanContext(msg, envelope, None, self.offline, self.clock.now())

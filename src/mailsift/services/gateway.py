@@ -32,6 +32,7 @@ from mailsift.delivery.headers import MAILSIFT_HEADER, mailsift_header, strip_he
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.services.release_mark import ReleaseMarks, as_released, kept_release_mark
 from mailsift.services.scanning import ScanPool
+from mailsift.services.throttle import Deferral, Greylist, RateLimiter
 from mailsift.store.store import Store
 
 __all__ = ["Decided", "Enactor", "Gateway", "GatewayStats", "message_ref"]
@@ -70,6 +71,10 @@ class Enactor(Protocol[Answer]):
 
     def failed(self, ref: str, stage: str) -> Answer: ...
 
+    def deferred(self, ref: str, text: str) -> Answer:
+        """Answers 4xx with ``text`` (greylisting): nothing was kept, the sender retries."""
+        ...
+
 
 def message_ref(raw: bytes, envelope: Envelope) -> str:
     """A reference that is the same when the same message is retried (same bytes, envelope):
@@ -100,6 +105,13 @@ class GatewayStats:
                                registry=self.registry)
         self.spool = Gauge("mailsift_spool_depth", "Messages waiting in the retry spool",
                            registry=self.registry)
+        self.deferred = Counter("mailsift_deferred", "Messages or recipients answered 4xx by a "
+                                "rate limit or greylisting", ["reason"], registry=self.registry)
+        self.list_hits = Counter("mailsift_dnslist_hits", "Messages listed on a DNS list",
+                                 ["code"], registry=self.registry)
+        self.list_errors = Counter("mailsift_dnslist_errors", "Messages whose DNS list lookups "
+                                   "failed or were refused (not counted as listings)", ["code"],
+                                   registry=self.registry)
 
     def observe(self, result: ScanResult | None, seconds: float) -> None:
         if result is not None:
@@ -108,6 +120,10 @@ class GatewayStats:
             for f in result.findings:
                 if f.code in ("DETECTOR_ERROR", "DETECTOR_TIMEOUT"):
                     self.detector_errors.labels(f.detector).inc()
+                elif f.code.startswith(("RBL_", "URIBL_")):
+                    self.list_hits.labels(f.code).inc()
+                elif f.code in ("REPUTATION_DNS_ERROR", "REPUTATION_LIST_REFUSED"):
+                    self.list_errors.labels(f.code).inc()
         self.latency.observe(seconds)
 
 
@@ -129,6 +145,30 @@ class Gateway:
         self._lists_at = 0.0
         self._lists_lock = asyncio.Lock()
         self._relaying = RelayEnactor(deliverer)
+        #: connection-level defence (``[ratelimit]``, ``[greylist]``), set by the composition root
+        self.ratelimit: RateLimiter | None = None
+        self.greylist: Greylist | None = None
+
+    async def admit_recipient(self, envelope: Envelope, rcpt: str, *, user: str | None = None,
+                              first: bool = False) -> Deferral | None:
+        """RCPT time: rate limits by client IP, envelope sender and authenticated user (once per
+        transaction, at its ``first`` recipient) and by recipient. A deferral is counted in
+        ``/metrics`` and answered 4xx by the adapter; the sender retries later."""
+        limiter = self.ratelimit
+        if limiter is None or not limiter.active:
+            return None
+        ip = envelope.client_ip
+        checks: list[tuple[str, str | None]] = [("recipient", rcpt)]
+        if first:
+            checks = [("client_ip", ip), ("sender", envelope.mail_from), ("user", user), *checks]
+        for key, value in checks:
+            deferral = await limiter.check(key, value, ip)
+            if deferral is not None:
+                self.stats.deferred.labels(deferral.reason).inc()
+                log.info("deferred from=<%s> rcpt=<%s> ip=%s: %s", envelope.mail_from or "",
+                         rcpt, ip or "-", deferral.reason)
+                return deferral
+        return None
 
     def clean_incoming(self, raw: bytes) -> bytes:
         """Drop headers outsiders must not set: our result headers and forged A-R headers
@@ -221,6 +261,14 @@ class Gateway:
                 self.stats.errors.inc()
                 log.error("scan of %s failed: %s", ref, scan_error)
                 return enactor.failed(ref, "scan")
+            if self.greylist is not None and not prior and released is None:
+                deferral = await self.greylist.check(result, await self.lists())
+                if deferral is not None:
+                    self.stats.deferred.labels(deferral.reason).inc()
+                    log.info("%s greylisted from=<%s> ip=%s", ref, envelope.mail_from or "",
+                             envelope.client_ip or "-")
+                    result = None  # answered 4xx: not a scanned message in the metrics
+                    return enactor.deferred(ref, deferral.text)
             outcome = await enactor.act(Decided(ref, clean, result, received_at, prior,
                                                    released))
             if enactor.took_effect(outcome, result):
@@ -268,3 +316,6 @@ class RelayEnactor:
     def failed(self, ref: str, stage: str) -> Reply:
         what = "scanning" if stage == "scan" else "local"
         return Reply(451, f"4.3.0 Temporary {what} problem, try again later (ref {ref})")
+
+    def deferred(self, ref: str, text: str) -> Reply:
+        return Reply(451, text)

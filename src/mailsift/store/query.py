@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -31,7 +32,9 @@ class TraceQuery:
     domain); ``subject`` is a case-insensitive substring; ``since``/``until`` bound the receive
     time (``since <= t < until``); ``finding`` is a finding code, ``artifact``/``version`` an
     artifact version that contributed; when ``version`` is given without ``artifact`` it
-    qualifies ``finding`` (the version of the rule or model that emitted it).
+    qualifies ``finding`` (the version of the rule or model that emitted it). ``listed`` is an
+    IP address or domain a DNS list named (``RBL_*``/``URIBL_*`` evidence): every message in
+    which that subject was listed.
     """
 
     sender: str | None = None
@@ -46,6 +49,7 @@ class TraceQuery:
     artifact: str | None = None
     version: str | None = None
     message: str | None = None
+    listed: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -95,6 +99,13 @@ class TraceQuery:
             if self.version and not self.artifact:
                 fq = fq.where(FindingRow.version == self.version)
             out.append(t.message_pk.in_(fq))
+        if self.listed:
+            # evidence is stored as a JSON list of strings, each "<subject> (<role>) listed: ..."
+            subject = json.dumps(self.listed.strip().lower())[:-1] + " ("
+            lq = select(FindingRow.message_pk).where(
+                or_(FindingRow.code.startswith("RBL_"), FindingRow.code.startswith("URIBL_")),
+                FindingRow.evidence_json.contains(subject, autoescape=True))
+            out.append(t.message_pk.in_(lq))
         if self.artifact:
             acond = and_(ArtifactVersion.message_pk == t.message_pk,
                          ArtifactVersion.artifact == self.artifact)

@@ -12,6 +12,9 @@ Zones are plain data: a mapping ``name -> {RDTYPE: [values], "ttl": int, "behavi
         "big.example": {"TXT": ["..."], "truncate": True},  # UDP answers carry TC=1, TCP answers
     }
 
+``DnsServer(zones, delay=0.005)`` answers every UDP question 5 ms late (each reply on its own
+timer, so concurrent questions are answered concurrently, like a real server): for benchmarks.
+
 Names not in the data are NXDOMAIN unless a descendant exists (empty non-terminal: NODATA,
 RFC 8020). ``timeout`` means no reply at all. Truncated replies are built here because dnslib's
 ``truncate()`` drops the question section, which dnspython rejects. TXT strings longer than 255
@@ -25,6 +28,7 @@ file) prints the port and serves until interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import select
 import socket
@@ -122,9 +126,11 @@ def _check_zones(zones: Zones) -> dict[str, dict[str, Any]]:
 class DnsServer:
     """Serves ``zones`` on 127.0.0.1 (UDP and TCP on the same port)."""
 
-    def __init__(self, zones: Zones, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, zones: Zones, host: str = "127.0.0.1", port: int = 0, *,
+                 delay: float = 0.0) -> None:
         _dnslib()  # fail here, naming the extra, not in the serving thread
         self.zones = _check_zones(zones)
+        self.delay = delay
         self.host = host
         self._want_port = port
         self.port = 0
@@ -214,7 +220,16 @@ class DnsServer:
             except OSError:
                 return
             reply = self.answer(data, "udp")
-            if reply is not None:
+            if reply is not None and self.delay > 0:
+                timer = threading.Timer(self.delay, self._send_late, (reply, peer))
+                timer.daemon = True
+                timer.start()
+            elif reply is not None:
+                self._udp.sendto(reply, peer)
+
+    def _send_late(self, reply: bytes, peer: Any) -> None:
+        if self._udp is not None and not self._stop.is_set():
+            with contextlib.suppress(OSError):  # stopped meanwhile
                 self._udp.sendto(reply, peer)
 
     def answer(self, data: bytes, protocol: str) -> bytes | None:
@@ -397,8 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("zones", help="zones file (.toml or master-file text)")
     parser.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="answer every UDP question this many seconds late")
     args = parser.parse_args(argv)
-    server = DnsServer(load_zones(args.zones), port=args.port).start()
+    server = DnsServer(load_zones(args.zones), port=args.port, delay=args.delay).start()
     print(server.port, flush=True)
     print(f"serving {len(server.zones)} names on {server.address} (udp+tcp)", file=sys.stderr)
     try:

@@ -23,6 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _toml_value(value: object) -> str:
+    """A TOML value: strings, numbers and booleans are written as JSON writes them (the same
+    syntax); tables inline, arrays element by element; unset (``None``) keys are left out."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{json.dumps(k, ensure_ascii=False)} = {_toml_value(v)}"
+                          for k, v in value.items() if v is not None)
+        return f"{{ {inner} }}" if inner else "{}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -43,8 +51,7 @@ def _dump_toml(data: dict[str, object], prefix: str = "") -> list[str]:
         lines.append(f"[{prefix}]")
     for key, value in plain:
         if isinstance(value, dict):
-            inner = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
-            lines.append(f"{key} = {{ {inner} }}")
+            lines.append(f"{key} = {_toml_value(value)}")
         else:
             lines.append(f"{key} = {_toml_value(value)}")
     if plain and prefix:
@@ -53,7 +60,7 @@ def _dump_toml(data: dict[str, object], prefix: str = "") -> list[str]:
         assert isinstance(items, list)
         for item in items:
             lines.append(f"[[{prefix}.{key}]]" if prefix else f"[[{key}]]")
-            lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None)
             lines.append("")
     for key, value in tables:
         assert isinstance(value, dict)

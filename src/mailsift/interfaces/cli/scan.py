@@ -164,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
     for line in unavailable_detectors(settings).values():
         # ML is on by default: without its extra it is left out, never silently
         print(f"mailsift: note: {line}", file=sys.stderr)
+    offline = settings.scan.offline if args.offline is None else args.offline
+    if offline and settings.reputation.configured:
+        print("mailsift: note: offline: the configured DNS lists ([reputation]) are not "
+              "queried (REPUTATION_OFFLINE in each result)", file=sys.stderr)
     if args.workers is None:
         args.workers = settings.scan.max_workers
     envelope = _envelope(args)

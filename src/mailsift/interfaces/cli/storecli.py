@@ -52,6 +52,7 @@ def add_query_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--finding", "--rule", dest="finding", help="finding code, e.g. RULE_X")
     g.add_argument("--artifact", help="artifact name, e.g. rules/default")
     g.add_argument("--version", help="artifact version (or the finding's, without --artifact)")
+    g.add_argument("--listed", help="an IP or domain a DNS list named (RBL_*/URIBL_* evidence)")
 
 
 def parse_time(text: str | None) -> float | None:
@@ -85,6 +86,7 @@ def query_from(args: argparse.Namespace) -> TraceQuery:
         since=parse_time(args.since), until=parse_time(args.until), category=args.category,
         action=getattr(args, "action", None), status=getattr(args, "status", None),
         finding=args.finding, artifact=args.artifact, version=args.version,
+        listed=getattr(args, "listed", None),
     )
 
 

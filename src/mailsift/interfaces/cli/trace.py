@@ -2,7 +2,8 @@
 
     mailsift trace [--sender A] [--recipient R] [--subject S] [--since T] [--until T]
                    [--category C] [--action A] [--status S] [--finding CODE]
-                   [--artifact NAME] [--version V] [--limit N] [--cursor TOKEN] [--count]
+                   [--artifact NAME] [--version V] [--listed IP-OR-DOMAIN] [--limit N]
+                   [--cursor TOKEN] [--count]
     mailsift trace MESSAGE-ID
 
 MESSAGE-ID is a reference as printed (ms-...), or an unambiguous prefix of one.

@@ -53,10 +53,11 @@ def trace_filter(
     finding: Annotated[str | None, Query(description="finding code, e.g. RULE_X")] = None,
     artifact: str | None = None,
     version: str | None = None,
+    listed: Annotated[str | None, Query(description="IP or domain a DNS list named")] = None,
 ) -> TraceQuery:
     return TraceQuery(sender=sender, recipient=recipient, subject=subject, since=since,
                       until=until, category=category, action=action, status=status,
-                      finding=finding, artifact=artifact, version=version)
+                      finding=finding, artifact=artifact, version=version, listed=listed)
 
 
 Services = Annotated[StoreServices, Depends(get_services)]

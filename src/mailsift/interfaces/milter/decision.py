@@ -122,6 +122,9 @@ class MilterService:
         return self._reply("tempfail", f"4.3.0 Temporary {what} problem, try again later "
                            "(ref {ref})", None, ref)
 
+    def deferred(self, ref: str, text: str) -> MilterDecision:
+        return self._reply("tempfail", text.replace("{", "{{").replace("}", "}}"), None, ref)
+
     def _decision(self, result: ScanResult, ref: str) -> MilterDecision:
         verdict = strictest(result)
         action = verdict.action

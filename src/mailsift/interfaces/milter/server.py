@@ -101,6 +101,7 @@ def _milter_class() -> type[Any]:
 
         def __init__(self) -> None:
             self.txn = Transaction()
+            self._counted = False  # this transaction counted against the rate limits
 
         def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
             ip = None
@@ -119,11 +120,40 @@ def _milter_class() -> type[Any]:
 
         def envfrom(self, mail_from: str, *params: str) -> int:
             self.txn.start(mail_from, params)
+            self._counted = False
             return int(Milter.CONTINUE)
 
         def envrcpt(self, rcpt: str, *params: str) -> int:
-            self.txn.rcpt_to.append(strip_brackets(rcpt))
+            address = strip_brackets(rcpt)
+            ctx = _context
+            if ctx is not None and ctx.service.gateway.ratelimit is not None:
+                refused = self._rate_limited(ctx, address)
+                if refused:
+                    return int(Milter.TEMPFAIL)
+            self.txn.rcpt_to.append(address)
             return int(Milter.CONTINUE)
+
+        def _rate_limited(self, ctx: _Context, address: str) -> bool:
+            """Rate limits at RCPT time, decided on the gateway's loop; a limiter that cannot
+            answer lets the recipient through (its trouble must not stop mail)."""
+            first = not self._counted
+            self._counted = True
+            user = self.getsymval("{auth_authen}") or None
+            env = self.txn.envelope()
+            future = asyncio.run_coroutine_threadsafe(
+                ctx.service.gateway.admit_recipient(env, address, user=user, first=first),
+                ctx.loop)
+            try:
+                deferral = future.result(ctx.timeout)
+            except Exception as exc:
+                future.cancel()
+                log.warning("rate limit check failed, recipient let through: %r", exc)
+                return False
+            if deferral is None:
+                return False
+            xcode, _, text = deferral.text.partition(" ")
+            self.setreply(str(deferral.code), xcode, text.replace("%", "%%"))
+            return True
 
         @Milter.decode("bytes")  # type: ignore[untyped-decorator]
         def header(self, name: bytes | str, value: bytes) -> int:

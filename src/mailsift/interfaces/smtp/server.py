@@ -144,6 +144,14 @@ class _Handler:
         if address.strip() in ("", "<>"):
             # RFC 5321 has no null recipient; accepted, it failed only at relay time
             return "553 5.1.3 The null recipient <> is not a valid address"
+        if self.gateway.ratelimit is not None:
+            # client, sender and user counted once per transaction, every recipient
+            first = not getattr(envelope, "mailsift_counted", False)
+            envelope.mailsift_counted = True  # type: ignore[attr-defined]
+            deferral = await self.gateway.admit_recipient(
+                self._envelope(session, envelope), address, user=_login(session), first=first)
+            if deferral is not None:
+                return deferral.line
         envelope.rcpt_tos.append(address)  # what aiosmtpd does without this hook
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
@@ -174,6 +182,14 @@ class _Handler:
         assert isinstance(raw, bytes)
         reply = await self.gateway.process(raw, self._envelope(session, envelope))
         return reply.line
+
+
+def _login(session: Session) -> str | None:
+    """The SMTP AUTH user of the session, if it authenticated."""
+    login = getattr(session, "login_data", None)
+    if isinstance(login, bytes):
+        return login.decode("utf-8", "replace") or None
+    return str(login) if login else None
 
 
 class SmtpListener:

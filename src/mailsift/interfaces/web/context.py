@@ -43,7 +43,7 @@ CSP = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none
        "frame-src 'self'")
 #: Trace query fields a search form may carry (``message`` is internal).
 QUERY_FIELDS = ("sender", "recipient", "subject", "since", "until", "category", "action",
-                "status", "finding", "artifact", "version")
+                "status", "finding", "artifact", "version", "listed")
 CATEGORIES = tuple(c.value for c in Category)
 ACTIONS = tuple(a.value for a in Action)
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -43,6 +43,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         rset = ctx.settings.rollout
         base = stats.baseline(actor, ctx.store, rset, now)
         top = stats.top_findings(actor, ctx.store, since=since)
+        hits = stats.list_hits(actor, ctx.store, since=since)
         status = ctx.rollout.status()
         staged = [d for d in status["deployments"] if d["state"] in ("shadow", "canary")]
         incidents = status["incidents"]
@@ -50,6 +51,11 @@ def register(router: APIRouter, ctx: WebContext) -> None:
             [(code, n, "/trace?" + urlencode({"finding": code, "since": f"-{hours}h"}))
              for code, n in top],
             title=f"Top findings, last {hours} h (messages; click to see them)")
+        lists_chart = charts.hbars(
+            [(code, n, "/trace?" + urlencode({"finding": code, "since": f"-{hours}h"}))
+             for code, n in hits],
+            title=f"DNS list hits and errors, last {hours} h (messages)",
+            empty="no DNS list hit (none configured, or nothing listed)")
         staged_chart = charts.hbars(
             [(f"{d['artifact']}@{d['version']} ({d['state']})",
               (d.get("shadow") or {}).get("changed", 0), "/rollouts") for d in staged],
@@ -74,4 +80,5 @@ def register(router: APIRouter, ctx: WebContext) -> None:
                         (base.limit, f"trip limit ({rset.min_ratio:g} x baseline)",
                          "#b91c1c")])),
             findings_chart=svg(findings_chart), staged_chart=svg(staged_chart),
+            lists_chart=svg(lists_chart),
             incident_chart=svg(incident_chart))

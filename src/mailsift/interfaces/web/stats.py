@@ -17,14 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, cast, func, or_, select
 
 from mailsift.config.rollout import RolloutSettings
 from mailsift.services.access import Principal, require
 from mailsift.store import Store
 from mailsift.store.models import FindingRow, MessageRow
 
-__all__ = ["Baseline", "Flow", "baseline", "mail_flow", "top_findings"]
+__all__ = ["Baseline", "Flow", "baseline", "list_hits", "mail_flow", "top_findings"]
 
 _ENFORCED = ("quarantine", "reject")
 
@@ -114,3 +114,20 @@ def top_findings(actor: Principal, store: Store, *, since: float,
             .group_by(FindingRow.code).order_by(n.desc(), FindingRow.code).limit(limit))
     with store.engine.connect() as conn:
         return [(code, int(c)) for code, c in conn.execute(stmt).all()]
+
+
+def list_hits(actor: Principal, store: Store, *, since: float,
+              limit: int = 10) -> list[tuple[str, int]]:
+    """DNS-list findings (``RBL_*``, ``URIBL_*`` and the lists' operational codes) by the number
+    of messages carrying them since ``since``."""
+    require(actor, "trace.read")
+    n = func.count(func.distinct(FindingRow.message_pk))
+    code = FindingRow.code
+    stmt = (select(code, n.label("n"))
+            .join(MessageRow, MessageRow.id == FindingRow.message_pk)
+            .where(MessageRow.received_at >= since,
+                   or_(code.startswith("RBL_"), code.startswith("URIBL_"),
+                       code.in_(("REPUTATION_DNS_ERROR", "REPUTATION_LIST_REFUSED"))))
+            .group_by(code).order_by(n.desc(), code).limit(limit))
+    with store.engine.connect() as conn:
+        return [(c, int(k)) for c, k in conn.execute(stmt).all()]
