@@ -230,7 +230,7 @@ def test_two_nodes_share_the_history_in_postgresql(pg_schema: str) -> None:
 
 
 def test_gateway_picks_the_database_history_with_a_postgresql_store() -> None:
-    from mailsift.history.base import open_history as opened
+    from mailsift.history.backends import open_history as opened
 
     settings = Settings(history={"backend": "database"})
     with pytest.raises(ConfigError, match="needs a url"):

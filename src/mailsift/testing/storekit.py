@@ -24,7 +24,9 @@ from mailsift.core.findings import Finding
 from mailsift.core.message import Address, ParsedMessage
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, Category, DecisionStep, Verdict
+from mailsift.testing import templates
 from mailsift.testing.sink import ReceivedMessage
+from mailsift.testing.templates import PG_DSN, PG_URL
 
 __all__ = [
     "PG_DSN",
@@ -36,8 +38,6 @@ __all__ = [
     "temp_store_settings",
 ]
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"  # the same database, for psycopg
 
 
 class FakeClock:
@@ -123,8 +123,6 @@ def temp_store_settings(backend: str, data_dir: Path, *, migrated: bool = True,
     template (see :mod:`mailsift.testing.templates`), so opening it runs no migration; pass
     ``migrated=False`` for an empty database that the first ``Store.open`` migrates.
     """
-    from mailsift.testing import templates
-
     schema = ""
     if backend == "postgresql":
         schema = f"mailsift_t_{uuid.uuid4().hex[:12]}"

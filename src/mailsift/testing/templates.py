@@ -32,6 +32,10 @@ from mailsift.config.store import StoreSettings
 
 __all__ = ["pg_script", "seed", "sqlite_template"]
 
+#: The test database (trust auth on this machine and in CI); ``storekit`` re-exports both.
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"  # the same database, for psycopg
+
 _PLACEHOLDER = "mailsift_template_schema_placeholder"
 _lock = threading.Lock()
 _built: dict[str, object] = {}
@@ -71,7 +75,6 @@ def _dump_pg_template() -> str | None:
     import psycopg
 
     from mailsift.store import Store
-    from mailsift.testing.storekit import PG_DSN, PG_URL
 
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
@@ -120,14 +123,12 @@ def _seed_sqlite(target: Path) -> None:
 def _seed_pg(schema: str) -> None:
     import psycopg
 
-    from mailsift.testing.storekit import PG_DSN
 
     if not schema:
         raise ValueError("a PostgreSQL template copy needs a schema of its own")
     script = pg_script()
     if script is None:  # no pg_dump: migrate this schema the slow way
         from mailsift.store.db import create_store_engine, upgrade
-        from mailsift.testing.storekit import PG_URL
 
         engine = create_store_engine(PG_URL, schema=schema)
         try:
