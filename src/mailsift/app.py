@@ -10,11 +10,12 @@ from typing import Any
 
 from mailsift.config.schema import Settings
 from mailsift.core.protocols import Resolver, SystemClock
+from mailsift.core.rollout import RolloutState
 from mailsift.detectors.base import Services
 from mailsift.detectors.registry import build_detectors
 from mailsift.pipeline import Authenticate, Pipeline, PrepareEnvelope
 
-__all__ = ["GatewayParts", "ScanOptions", "build_gateway", "build_pipeline"]
+__all__ = ["GatewayParts", "ScanOptions", "build_gateway", "build_pipeline", "detector_services"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ScanOptions:
 
     offline: bool | None = None
     dns_server: str | None = None
-    rollout: Any = None  # RolloutState from the registry (None: only what config names)
+    rollout: RolloutState | None = None  # the registry's state (None: only what config names)
 
 
 def _resolver(settings: Settings, options: ScanOptions) -> Resolver | None:
@@ -54,12 +55,23 @@ def _from_relays(fn: Any, relays: tuple[str, ...], msg: Any, env: Any) -> Any:
     return fn(msg, env, relays)
 
 
+def detector_services(settings: Settings, resolver: Resolver | None,
+                      rollout: RolloutState | None = None) -> Services:
+    """What detectors get: the resolver, a clock, the process's sender history and feed set
+    (opened once per process and configuration) and the rollout registry's state."""
+    from mailsift.detectors.feeds import shared_feeds
+    from mailsift.history.base import shared_history
+
+    return Services(resolver=resolver, clock=SystemClock(),
+                    history=shared_history(settings.history), feeds=shared_feeds(settings.feeds),
+                    rollout=rollout)
+
+
 def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pipeline:
     options = options or ScanOptions()
     offline = settings.scan.offline if options.offline is None else options.offline
     resolver = None if offline else _resolver(settings, options)
-    extras = {"rollout": options.rollout} if options.rollout is not None else {}
-    services = Services(resolver=resolver, clock=SystemClock(), extras=extras)
+    services = detector_services(settings, resolver, options.rollout)
     return Pipeline(
         build_detectors(settings, services),
         settings.policy,

@@ -7,9 +7,20 @@ check at its default. Sections are owned by the layer they configure; the compos
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from mailsift.config.detectors import (
     AttachmentSettings,
@@ -24,7 +35,7 @@ from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSetting
 from mailsift.config.ml import MlSettings
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
-from mailsift.core.verdict import Action, Category
+from mailsift.core.verdict import DETECTED, Action, Category
 
 __all__ = [
     "AuthSettings",
@@ -43,6 +54,16 @@ __all__ = [
 # here at once; a hand-kept copy of the list once refused ``phish_suspect``).
 CATEGORY_NAMES: tuple[str, ...] = tuple(c.value for c in Category)
 ACTION_NAMES: tuple[str, ...] = tuple(a.value for a in Action)
+
+
+def _installed_detectors() -> tuple[str, ...]:
+    """Every installed detector that declares itself on by default, in run order."""
+    from mailsift.detectors.catalog import catalog
+
+    return catalog().default_enabled()
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -71,8 +92,9 @@ class LimitSettings(_Section):
 class DetectorSettings(_Section):
     """Which detectors run, and how long each may take."""
 
-    enabled: tuple[str, ...] = ("parse", "auth", "rules", "links", "attachments", "impersonation",
-                                "bulk", "history", "ml")
+    enabled: tuple[str, ...] = Field(
+        default_factory=_installed_detectors,
+        description="default: every installed detector declared on by default, in stage order")
     disabled: tuple[str, ...] = ()
     timeout_ms: int = Field(2000, ge=1)
     timeouts_ms: dict[str, int] = Field(
@@ -121,6 +143,31 @@ class Thresholds(_Section):
     spam: float = 6.0
     bulk: float = 6.0
 
+    def of(self, category: Category) -> float:
+        """The threshold of ``category`` (every category but CLEAN has one)."""
+        return float(getattr(self, category.value))
+
+
+# Thresholds are keyed by Category: a field per detected category, no more, no less (checked
+# when the module loads, so a category added to the enum cannot lack a threshold).
+if set(Thresholds.model_fields) != {c.value for c in DETECTED}:  # pragma: no cover - a build bug
+    raise RuntimeError("Thresholds fields differ from the detected categories: "
+                       f"{sorted(set(Thresholds.model_fields) ^ {c.value for c in DETECTED})}")
+
+
+def _check_actions(value: Any) -> Any:
+    """Name the unknown category or action (pydantic's enum message lists every value but not
+    which key was wrong in a way an operator reads at a glance)."""
+    if isinstance(value, Mapping):
+        for category, action in value.items():
+            if str(category) not in CATEGORY_NAMES:
+                raise ValueError(f"unknown category {category!r} (categories: "
+                                 f"{', '.join(CATEGORY_NAMES)})")
+            if str(action) not in ACTION_NAMES:
+                raise ValueError(f"unknown action {action!r} for {category} (actions: "
+                                 f"{', '.join(ACTION_NAMES)})")
+    return value
+
 
 class RecipientPolicy(_Section):
     """A named policy for some recipients; the first that matches a recipient applies."""
@@ -129,18 +176,13 @@ class RecipientPolicy(_Section):
     recipients: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
     preset: Literal["standard", "strict"] = "standard"
-    actions: dict[str, str] = Field(default_factory=dict)
+    actions: dict[Category, Action] = Field(default_factory=dict)
     on_error: Literal["tempfail", "deliver_tagged"] | None = None
 
-    @field_validator("actions")
+    @field_validator("actions", mode="before")
     @classmethod
-    def _valid_actions(cls, value: dict[str, str]) -> dict[str, str]:
-        for category, action in value.items():
-            if category not in CATEGORY_NAMES:
-                raise ValueError(f"unknown category {category!r}")
-            if action not in ACTION_NAMES:
-                raise ValueError(f"unknown action {action!r} for {category}")
-        return value
+    def _known_names(cls, value: Any) -> Any:
+        return _check_actions(value)
 
 
 class AdvancedDelivery(_Section):
@@ -178,7 +220,7 @@ class PolicySettings(_Section):
             impersonation_user=2.0, impersonation_domain=2.0, phish_suspect=3.0,
         )
     )
-    actions: dict[str, str] = Field(default_factory=dict)
+    actions: dict[Category, Action] = Field(default_factory=dict)
     policies: tuple[RecipientPolicy, ...] = ()
     dmarc_enforcement: Literal["honour", "junk", "ignore"] = "honour"
     block_action: Literal["quarantine", "reject"] = Field(
@@ -187,10 +229,10 @@ class PolicySettings(_Section):
     guardrails: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GUARDRAILS))
     advanced_delivery: AdvancedDelivery = Field(default_factory=AdvancedDelivery)
 
-    @field_validator("actions")
+    @field_validator("actions", mode="before")
     @classmethod
-    def _valid_actions(cls, value: dict[str, str]) -> dict[str, str]:
-        return RecipientPolicy._valid_actions(value)
+    def _known_names(cls, value: Any) -> Any:
+        return _check_actions(value)
 
     @field_validator("guardrails")
     @classmethod
@@ -317,6 +359,59 @@ class Settings(_Section):
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
 
+    # ``[<name>]`` sections of installed detectors that mailsift does not define itself,
+    # validated by the model the detector declares (``DetectorSpec.settings``).
+    _detector_sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _detector_owned_sections(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Sections named after an installed detector go to its settings model; any other
+        unknown section is refused, naming the sections and detectors there are."""
+        if not isinstance(data, dict) or set(data) <= set(cls.model_fields):
+            return handler(data)
+        from mailsift.detectors.catalog import catalog
+
+        found = catalog()
+        own: dict[str, Any] = {}
+        for key in [k for k in data if k not in cls.model_fields]:
+            spec = found.specs.get(key)
+            if spec is None or spec.settings is None:
+                have = sorted(n for n, s in found.specs.items()
+                              if s.settings is not None and n not in cls.model_fields)
+                raise ValueError(
+                    f"unknown section [{key}]: neither a mailsift section nor the section of an "
+                    "installed detector" + (f" (detector sections: {', '.join(have)})"
+                                            if have else ""))
+            own[key] = data[key]
+        settings = handler({k: v for k, v in data.items() if k not in own})
+        sections = {}
+        for key, value in own.items():
+            model = found.specs[key].settings
+            assert model is not None
+            sections[key] = value if isinstance(value, model) else model.model_validate(value)
+        settings._detector_sections = sections
+        return settings
+
+    @model_serializer(mode="wrap")
+    def _dump_detector_sections(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict):
+            for name, section in self._detector_sections.items():
+                out[name] = section.model_dump(mode="json")
+        return out
+
+    def detector_section(self, name: str, model: type[_M]) -> _M:
+        """The ``[name]`` section of a detector, as ``model``: a mailsift section, the one the
+        configuration gave, or ``model``'s defaults when it gave none."""
+        value = getattr(self, name) if name in type(self).model_fields \
+            else self._detector_sections.get(name)
+        if value is None:
+            return model()
+        if not isinstance(value, model):
+            raise TypeError(f"[{name}] is a {type(value).__name__}, not a {model.__name__}")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _release_follows_delivery(cls, data: Any) -> Any:
@@ -353,3 +448,10 @@ class Settings(_Section):
                              f"detector's budget ({self.auth_budget():g} s), or a DNS outage "
                              "loses every authentication result")
         return self
+
+
+def builtin_detector_sections() -> Mapping[str, type]:
+    """The model of each section ``Settings`` defines (a built-in detector may declare one of
+    these as its own, since other layers read it too: ``[history]``, ``[auth]``...)."""
+    return {name: f.annotation for name, f in Settings.model_fields.items()
+            if isinstance(f.annotation, type)}

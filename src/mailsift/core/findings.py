@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from mailsift.core.state import compact_state
 
-__all__ = ["ArtifactState", "Finding", "Stage"]
+__all__ = ["ArtifactState", "Family", "Finding", "Stage"]
 
 
 class Stage(StrEnum):
@@ -27,6 +27,20 @@ class Stage(StrEnum):
 _STAGE_ORDER = {s: i for i, s in enumerate(Stage)}
 
 
+class Family(StrEnum):
+    """What a finding speaks for. Scores add up only inside one family, and each detection
+    category (``Category``) is decided by the score of one family. The one list of families:
+    rule packs, detector declarations, ``[ml] bands`` and policy all read it from here."""
+
+    MALWARE = "malware"
+    PHISH = "phish"
+    SPAM = "spam"
+    SPOOF = "spoof"
+    IMPERSONATION_USER = "impersonation_user"
+    IMPERSONATION_DOMAIN = "impersonation_domain"
+    BULK = "bulk"
+
+
 class ArtifactState(StrEnum):
     """Life cycle of a detection artifact (rule pack, rule, model, feed snapshot)."""
 
@@ -42,8 +56,7 @@ class Finding:
     """One named observation with its evidence.
 
     ``code`` is a stable symbol (``RULE_GTUBE``, ``AUTH_DMARC_FAIL``, ``PARSE_DEPTH_LIMIT``);
-    ``category`` is the category family the finding speaks for (``phish``, ``spam``, ``malware``,
-    ``spoof``, ``impersonation_user``, ``impersonation_domain``, ``bulk``) or ``None`` for purely
+    ``category`` is the family the finding speaks for (a ``Family`` value) or ``None`` for purely
     informational findings; ``weight`` counts only inside that family. ``artifact`` and ``version``
     name the artifact that produced it (rule pack, model, feed) so every verdict can list them.
     ``state`` is that artifact's rollout state: shadow findings are recorded but never act.

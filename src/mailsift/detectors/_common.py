@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from mailsift.core.context import ScanContext
 from mailsift.core.errors import ConfigError
 from mailsift.core.findings import Finding
+from mailsift.detectors.spec import CodeSpec
 
 __all__ = ["CodeBook", "Collector", "recipients"]
 
@@ -19,7 +20,7 @@ MAX_EVIDENCE = 5
 class CodeBook:
     """The codes a detector may emit. An override for an unknown code fails startup."""
 
-    def __init__(self, detector: str, codes: Mapping[str, tuple[str | None, float, str]],
+    def __init__(self, detector: str, codes: Mapping[str, CodeSpec],
                  overrides: Mapping[str, float] | None = None) -> None:
         unknown = sorted(set(overrides or {}) - set(codes))
         if unknown:
@@ -27,14 +28,16 @@ class CodeBook:
                               source=detector)
         self.detector = detector
         self.codes = dict(codes)
-        self.weights = {c: float((overrides or {}).get(c, w)) for c, (_f, w, _d) in codes.items()}
+        self.weights = {c: float((overrides or {}).get(c, spec.weight))
+                        for c, spec in codes.items()}
 
     def finding(self, code: str, evidence: tuple[str, ...], *, weight: float | None = None,
                 family: str | None = None, artifact: str = "", version: str = "") -> Finding:
-        fam, _default, description = self.codes[code]
+        spec = self.codes[code]
         return Finding(code=code, weight=self.weights[code] if weight is None else weight,
                        evidence=evidence[:MAX_EVIDENCE], detector=self.detector,
-                       category=fam if family is None else family, description=description,
+                       category=spec.family if family is None else family,
+                       description=spec.description,
                        artifact=artifact, version=version)
 
 

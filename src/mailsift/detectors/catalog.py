@@ -1,0 +1,127 @@
+"""The installed detectors: every ``DetectorSpec`` published in the ``mailsift.detectors`` entry
+point group, built-in and third-party alike.
+
+A package adds a detector by naming its spec in its own metadata::
+
+    [project.entry-points."mailsift.detectors"]
+    example = "mailsift_example.detector:SPEC"
+
+Loading is strict, because a detector that quietly went missing is a check switched off: an
+entry point that fails to import, is not a ``DetectorSpec``, is named differently from its spec,
+declares a code outside its prefix or a family that is not a ``Family``, claims a prefix or a
+settings section someone else owns, is a ``ConfigError`` at startup naming the entry point and
+the distribution it came from.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from types import MappingProxyType
+
+from mailsift.core.errors import ConfigError
+from mailsift.detectors.spec import DetectorSpec, SpecError, check_spec
+
+__all__ = ["CORE_PREFIXES", "GROUP", "Catalog", "catalog", "load_catalog"]
+
+GROUP = "mailsift.detectors"
+#: Code prefixes the pipeline itself emits (``DETECTOR_ERROR``, ``DETECTOR_TIMEOUT``).
+CORE_PREFIXES = ("DETECTOR_",)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The checked declarations by name, in default run order (stage, then ``order``)."""
+
+    specs: Mapping[str, DetectorSpec]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.specs
+
+    def __getitem__(self, name: str) -> DetectorSpec:
+        return self.specs[name]
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.specs)
+
+    def default_enabled(self) -> tuple[str, ...]:
+        return tuple(n for n, s in self.specs.items() if s.enabled_by_default)
+
+    def reserved_prefixes(self) -> tuple[str, ...]:
+        """Prefixes rule ids may not use: the pipeline's and every detector's."""
+        own = (s.prefix for s in self.specs.values() if s.prefix)
+        return tuple(dict.fromkeys((*CORE_PREFIXES, *own)))
+
+    def owner_of(self, code: str) -> DetectorSpec | None:
+        return next((s for s in self.specs.values() if s.prefix and code.startswith(s.prefix)),
+                    None)
+
+
+def _where(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    origin = f" from {dist.name} {dist.version}" if dist is not None else ""
+    return f"entry point {ep.name!r} = {ep.value!r}{origin}"
+
+
+def load_catalog(eps: Iterable[EntryPoint], *, static_sections: Iterable[str] = (),
+                 builtin_sections: Mapping[str, type] | None = None) -> Catalog:
+    """Load and check the specs behind ``eps``. ``static_sections`` are the ``Settings``
+    sections mailsift itself defines; a detector's ``[<name>]`` section may only be one of them
+    if ``builtin_sections`` says that section's model is the detector's own (the built-ins
+    whose sections other layers read too, such as ``[history]``)."""
+    static = set(static_sections)
+    builtin = dict(builtin_sections or {})
+    found: dict[str, tuple[DetectorSpec, str]] = {}
+    prefixes: dict[str, str] = {}
+    for ep in sorted(eps, key=lambda e: e.name):
+        where = _where(ep)
+        if ep.name in found:
+            raise ConfigError(f"two detectors are named {ep.name!r}: {found[ep.name][1]} and "
+                              f"{where}", source="detectors")
+        try:
+            loaded = ep.load()
+        except Exception as exc:
+            raise ConfigError(f"detector {where} failed to load: {type(exc).__name__}: {exc}",
+                              source="detectors") from exc
+        try:
+            spec = check_spec(loaded, where)
+        except SpecError as exc:
+            raise ConfigError(str(exc), source="detectors") from exc
+        if spec.name != ep.name:
+            raise ConfigError(f"{where}: the spec is named {spec.name!r}; the entry point must "
+                              "carry the detector's name", source="detectors")
+        if spec.prefix:
+            for other, owner in prefixes.items():
+                if spec.prefix.startswith(other) or other.startswith(spec.prefix):
+                    raise ConfigError(f"{where}: prefix {spec.prefix} overlaps {other} of "
+                                      f"detector {owner!r}", source="detectors")
+            if any(spec.prefix.startswith(p) for p in CORE_PREFIXES):
+                raise ConfigError(f"{where}: prefix {spec.prefix} is the pipeline's",
+                                  source="detectors")
+            prefixes[spec.prefix] = spec.name
+        if (spec.settings is not None and spec.name in static
+                and builtin.get(spec.name) is not spec.settings):
+            raise ConfigError(f"{where}: section [{spec.name}] is mailsift's own; choose "
+                                  "another detector name", source="detectors")
+        found[spec.name] = (spec, where)
+    ordered = sorted(found.values(), key=lambda sw: (sw[0].stage.order, sw[0].order, sw[0].name))
+    return Catalog(MappingProxyType({s.name: s for s, _ in ordered}))
+
+
+_lock = threading.RLock()
+_cached: list[Catalog] = []
+
+
+def catalog() -> Catalog:
+    """The installed detectors, loaded once per process (entry points are package metadata,
+    which does not change under a running process)."""
+    with _lock:
+        if not _cached:
+            from mailsift.config.schema import Settings, builtin_detector_sections
+
+            _cached.append(load_catalog(entry_points(group=GROUP),
+                                        static_sections=Settings.model_fields,
+                                        builtin_sections=builtin_detector_sections()))
+        return _cached[0]
