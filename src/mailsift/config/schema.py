@@ -58,7 +58,7 @@ ACTION_NAMES: tuple[str, ...] = tuple(a.value for a in Action)
 
 def _installed_detectors() -> tuple[str, ...]:
     """Every installed detector that declares itself on by default, in run order."""
-    from mailsift.detectors.catalog import catalog
+    from mailsift.core.catalog import catalog
 
     return catalog().default_enabled()
 
@@ -114,10 +114,11 @@ class RuleSettings(_Section):
     rule's weight (scores.d style). Unknown ids in either fail startup.
     """
 
-    builtin: bool = True
-    paths: tuple[str, ...] = ()
-    disabled: tuple[str, ...] = ()
-    weights: dict[str, float] = Field(default_factory=dict)
+    builtin: bool = Field(True, description="load the default pack shipped with mailsift")
+    paths: tuple[str, ...] = Field((), description="rule pack files or folders")
+    disabled: tuple[str, ...] = Field((), description="rule ids that never run")
+    weights: dict[str, float] = Field(default_factory=dict,
+                                      description="rule id -> weight (scores.d style)")
     max_raw_bytes: int = Field(
         256 * 1024, ge=1024, description="how much of the raw message `raw` rules search"
     )
@@ -282,14 +283,23 @@ class AuthSettings(_Section):
     organizational domain), an IP/network of the client, or ``*``.
     """
 
-    authserv_id: str = "mailsift.local"
-    trusted_arc_sealers: tuple[str, ...] = ()
-    trusted_relays: tuple[str, ...] = ()
-    spoof_allow: tuple[str, ...] = ()
-    dmarc_discovery: Literal["treewalk", "psl"] = "treewalk"
-    check_helo: bool = True
-    min_key_bits: int = Field(1024, ge=512, le=8192)
-    strip_forged_results: bool = True
+    authserv_id: str = Field("mailsift.local",
+                             description="our id in Authentication-Results (one token)")
+    trusted_arc_sealers: tuple[str, ...] = Field(
+        (), description="ARC sealer domains whose vouching rescues a DMARC failure (subdomains "
+        "match)")
+    trusted_relays: tuple[str, ...] = Field(
+        (), description="our own MTAs: IPs/networks or host names (.example.org: subdomains)")
+    spoof_allow: tuple[str, ...] = Field(
+        (), description="from-domain=sender pairs; sender: a domain authenticated by SPF/DKIM, "
+        "a client network, or *")
+    dmarc_discovery: Literal["treewalk", "psl"] = Field(
+        "treewalk", description="DMARC policy discovery: RFC 9989 tree walk or the PSL")
+    check_helo: bool = Field(True, description="SPF-check the HELO name (AUTH_HELO_FAIL)")
+    min_key_bits: int = Field(1024, ge=512, le=8192,
+                              description="shorter DKIM RSA keys do not verify")
+    strip_forged_results: bool = Field(
+        True, description="the gateway removes incoming Authentication-Results claiming our id")
     weights: dict[str, float] = Field(
         default_factory=dict, description="AUTH_* code -> weight, overrides the detector default"
     )
@@ -370,7 +380,7 @@ class Settings(_Section):
         unknown section is refused, naming the sections and detectors there are."""
         if not isinstance(data, dict) or set(data) <= set(cls.model_fields):
             return handler(data)
-        from mailsift.detectors.catalog import catalog
+        from mailsift.core.catalog import catalog
 
         found = catalog()
         own: dict[str, Any] = {}
@@ -388,7 +398,9 @@ class Settings(_Section):
         sections = {}
         for key, value in own.items():
             model = found.specs[key].settings
-            assert model is not None
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise ValueError(f"[{key}]: detector {key!r} declares settings that are not a "
+                                 "pydantic model")
             sections[key] = value if isinstance(value, model) else model.model_validate(value)
         settings._detector_sections = sections
         return settings
@@ -448,10 +460,3 @@ class Settings(_Section):
                              f"detector's budget ({self.auth_budget():g} s), or a DNS outage "
                              "loses every authentication result")
         return self
-
-
-def builtin_detector_sections() -> Mapping[str, type]:
-    """The model of each section ``Settings`` defines (a built-in detector may declare one of
-    these as its own, since other layers read it too: ``[history]``, ``[auth]``...)."""
-    return {name: f.annotation for name, f in Settings.model_fields.items()
-            if isinstance(f.annotation, type)}

@@ -1,26 +1,7 @@
 """Auth detector: turns ``ctx.auth`` (computed by the pipeline's Authenticator) into findings.
 
-Codes (family, default weight; override in ``[auth] weights``):
-
-=========================  =========  ======  ===================================================
-code                       family     weight  meaning
-=========================  =========  ======  ===================================================
-AUTH_COMPAUTH_FAIL         spoof      1.0     From domain not authenticated, not rescued -> SPOOF
-AUTH_DMARC_REJECT          -          0       DMARC failed and the domain asks for reject
-AUTH_DMARC_QUARANTINE      -          0       DMARC failed and the domain asks for quarantine
-AUTH_DMARC_FAIL            -          0       DMARC failed (any policy)
-AUTH_SPF_FAIL              spam       0.5     SPF hard fail for MAIL FROM
-AUTH_SPF_SOFTFAIL          spam       0.2     SPF softfail for MAIL FROM
-AUTH_HELO_FAIL             spam       0.3     SPF fail for the HELO name
-AUTH_DKIM_FAIL             -          0       a DKIM signature did not verify (lists break them)
-AUTH_PERMERROR             -          0       a broken SPF/DKIM/DMARC record or signature
-AUTH_TEMPERROR             -          0       DNS trouble: results are temperror, never fail
-AUTH_ARC_TRUSTED           -          0       a trusted ARC sealer vouched (DMARC failure rescued)
-AUTH_ARC_FAIL              -          0       an ARC chain is present but broken
-AUTH_SPOOF_ALLOWED         -          0       an admin-allowed spoof pair matched
-AUTH_COMPAUTH_SOFTPASS     -          0       From domain not strictly authenticated, acceptable
-AUTH_OFFLINE               -          0       DNS checks were skipped (offline)
-=========================  =========  ======  ===================================================
+The codes, their families and default weights are declared once, in ``CODES`` below (override
+in ``[auth] weights``); ``docs/detectors/auth.md`` is generated from them.
 
 DKIM failures alone are never a spam or phishing signal: forwarding, lists and redacted corpus
 messages break signatures all the time. Whether DMARC reject/quarantine is honoured is policy's

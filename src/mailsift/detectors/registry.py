@@ -17,11 +17,12 @@ says it may emit outside the declared ones (rule packs, whose codes are data, ex
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 
 from mailsift.config.schema import Settings
+from mailsift.core.catalog import catalog
 from mailsift.core.errors import ConfigError
 from mailsift.detectors.base import Detector, Services
-from mailsift.detectors.catalog import catalog
 from mailsift.detectors.spec import DetectorSpec
 
 __all__ = ["build_detectors", "unavailable_detectors"]
@@ -79,6 +80,18 @@ def check_built(spec: DetectorSpec, detector: object) -> Detector:
     return detector
 
 
+def _check_sections(specs: Iterable[DetectorSpec]) -> None:
+    """A detector may declare one of mailsift's own sections (``[history]``, ``[auth]``...) only
+    with the very model mailsift uses for it: two meanings of one section would be a trap."""
+    for spec in specs:
+        field = Settings.model_fields.get(spec.name)
+        own = spec.settings
+        if own is not None and field is not None and field.annotation is not own:
+            raise ConfigError(f"detector {spec.name!r} declares settings {own.__name__}, but "
+                              f"[{spec.name}] is mailsift's own section; rename the detector",
+                              source="detectors")
+
+
 def build_detectors(settings: Settings, services: Services) -> list[Detector]:
     found = catalog()
     enabled = _enabled(settings)
@@ -86,6 +99,7 @@ def build_detectors(settings: Settings, services: Services) -> list[Detector]:
     if unknown:
         raise ConfigError(f"unknown detector(s) {', '.join(unknown)}; installed: "
                           f"{', '.join(sorted(found.names()))}", source="detectors")
+    _check_sections(found.specs[n] for n in dict.fromkeys(enabled))
     missing = _missing(settings)
     if missing and "enabled" in settings.detectors.model_fields_set:
         raise ConfigError("; ".join(f"[detectors] enabled names {n!r}, but {why}; install it or "

@@ -34,7 +34,7 @@ CATEGORIES: tuple[str, ...] = tuple(f.value for f in Family)
 def reserved_prefixes() -> tuple[str, ...]:
     """Code prefixes owned by the pipeline and the installed detectors (their declarations);
     a rule id must not start with one."""
-    from mailsift.detectors.catalog import catalog
+    from mailsift.core.catalog import catalog
 
     return catalog().reserved_prefixes()
 

@@ -8,21 +8,25 @@ A package adds a detector by naming its spec in its own metadata::
 
 Loading is strict, because a detector that quietly went missing is a check switched off: an
 entry point that fails to import, is not a ``DetectorSpec``, is named differently from its spec,
-declares a code outside its prefix or a family that is not a ``Family``, claims a prefix or a
-settings section someone else owns, is a ``ConfigError`` at startup naming the entry point and
-the distribution it came from.
+declares a code outside its prefix or a family that is not a ``Family``, or claims a prefix
+another detector owns, is a ``ConfigError`` at startup naming the entry point and the
+distribution it came from.
+
+It lives in ``core`` (stdlib only: ``importlib.metadata``) because config derives the default
+``[detectors] enabled`` and the detectors' settings sections from it, and rule packs their
+reserved prefixes; the modules it loads are imported by name, through package metadata.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
 
+from mailsift.core.detector_spec import DetectorSpec, SpecError, check_spec
 from mailsift.core.errors import ConfigError
-from mailsift.detectors.spec import DetectorSpec, SpecError, check_spec
 
 __all__ = ["CORE_PREFIXES", "GROUP", "Catalog", "catalog", "load_catalog"]
 
@@ -33,9 +37,11 @@ CORE_PREFIXES = ("DETECTOR_",)
 
 @dataclass(frozen=True)
 class Catalog:
-    """The checked declarations by name, in default run order (stage, then ``order``)."""
+    """The checked declarations by name, in default run order (stage, then ``order``), and
+    the distribution each came from (``""`` when unknown)."""
 
     specs: Mapping[str, DetectorSpec]
+    origins: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __contains__(self, name: object) -> bool:
         return name in self.specs
@@ -54,6 +60,12 @@ class Catalog:
         own = (s.prefix for s in self.specs.values() if s.prefix)
         return tuple(dict.fromkeys((*CORE_PREFIXES, *own)))
 
+    def from_dist(self, dist: str) -> Catalog:
+        """The detectors one distribution installed (``mailsift``: the built-in ones)."""
+        keep = [n for n in self.specs if self.origins.get(n, "") == dist]
+        return Catalog(MappingProxyType({n: self.specs[n] for n in keep}),
+                       MappingProxyType({n: dist for n in keep}))
+
     def owner_of(self, code: str) -> DetectorSpec | None:
         return next((s for s in self.specs.values() if s.prefix and code.startswith(s.prefix)),
                     None)
@@ -65,15 +77,10 @@ def _where(ep: EntryPoint) -> str:
     return f"entry point {ep.name!r} = {ep.value!r}{origin}"
 
 
-def load_catalog(eps: Iterable[EntryPoint], *, static_sections: Iterable[str] = (),
-                 builtin_sections: Mapping[str, type] | None = None) -> Catalog:
-    """Load and check the specs behind ``eps``. ``static_sections`` are the ``Settings``
-    sections mailsift itself defines; a detector's ``[<name>]`` section may only be one of them
-    if ``builtin_sections`` says that section's model is the detector's own (the built-ins
-    whose sections other layers read too, such as ``[history]``)."""
-    static = set(static_sections)
-    builtin = dict(builtin_sections or {})
+def load_catalog(eps: Iterable[EntryPoint]) -> Catalog:
+    """Load and check the specs behind ``eps``."""
     found: dict[str, tuple[DetectorSpec, str]] = {}
+    origins: dict[str, str] = {}
     prefixes: dict[str, str] = {}
     for ep in sorted(eps, key=lambda e: e.name):
         where = _where(ep)
@@ -101,13 +108,11 @@ def load_catalog(eps: Iterable[EntryPoint], *, static_sections: Iterable[str] = 
                 raise ConfigError(f"{where}: prefix {spec.prefix} is the pipeline's",
                                   source="detectors")
             prefixes[spec.prefix] = spec.name
-        if (spec.settings is not None and spec.name in static
-                and builtin.get(spec.name) is not spec.settings):
-            raise ConfigError(f"{where}: section [{spec.name}] is mailsift's own; choose "
-                                  "another detector name", source="detectors")
         found[spec.name] = (spec, where)
+        dist = getattr(ep, "dist", None)
+        origins[spec.name] = dist.name if dist is not None else ""
     ordered = sorted(found.values(), key=lambda sw: (sw[0].stage.order, sw[0].order, sw[0].name))
-    return Catalog(MappingProxyType({s.name: s for s, _ in ordered}))
+    return Catalog(MappingProxyType({s.name: s for s, _ in ordered}), MappingProxyType(origins))
 
 
 _lock = threading.RLock()
@@ -119,9 +124,5 @@ def catalog() -> Catalog:
     which does not change under a running process)."""
     with _lock:
         if not _cached:
-            from mailsift.config.schema import Settings, builtin_detector_sections
-
-            _cached.append(load_catalog(entry_points(group=GROUP),
-                                        static_sections=Settings.model_fields,
-                                        builtin_sections=builtin_detector_sections()))
+            _cached.append(load_catalog(entry_points(group=GROUP)))
         return _cached[0]
