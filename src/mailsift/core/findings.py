@@ -41,6 +41,9 @@ class Family(StrEnum):
     BULK = "bulk"
 
 
+_FAMILY_VALUES = frozenset(f.value for f in Family)
+
+
 class ArtifactState(StrEnum):
     """Life cycle of a detection artifact (rule pack, rule, model, feed snapshot)."""
 
@@ -71,6 +74,13 @@ class Finding:
     artifact: str = ""
     version: str = ""
     state: ArtifactState = ArtifactState.ACTIVE
+
+    def __post_init__(self) -> None:
+        # A family nobody counts would make the finding silently weigh nothing: refuse it (in
+        # a detector, that is a detector error, and an error is never "clean").
+        if self.category is not None and self.category not in _FAMILY_VALUES:
+            raise ValueError(f"finding {self.code}: category {self.category!r} is not a family "
+                             f"({', '.join(sorted(_FAMILY_VALUES))}) or None")
 
     @property
     def acts(self) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 
-from mailsift.auth.compauth import REASON_ARC, REASON_SPOOF_PAIR
 from mailsift.config.schema import AuthSettings, Settings
 from mailsift.core.auth import AuthResults, AuthStatus
 from mailsift.core.context import ScanContext
@@ -132,6 +131,10 @@ class AuthDetector:
                 temp.append(f"dmarc {dmarc.from_domain}: {dmarc.reason}")
             elif dmarc.result is AuthStatus.PERMERROR:
                 perm.append(f"dmarc {dmarc.from_domain}: {dmarc.reason}")
+        # Imported here: the catalog imports every detector module to read its declaration,
+        # and the auth package (dkimpy, dnspython) is only needed once mail is scanned.
+        from mailsift.auth.compauth import REASON_ARC, REASON_SPOOF_PAIR
+
         arc = auth.arc
         comp = auth.compauth
         if arc is not None:
