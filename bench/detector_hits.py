@@ -26,6 +26,7 @@ from mailsift.core.context import ScanContext
 from mailsift.core.envelope import Envelope
 from mailsift.detectors.base import Detector, Services
 from mailsift.detectors.registry import build_detectors
+from mailsift.history import MemoryHistory
 from mailsift.parsing import parse_message
 from mailsift.parsing.sources import iter_mbox
 
@@ -53,7 +54,8 @@ def _sample(path: Path, limit: int) -> list[bytes]:
 
 def _detectors(names: tuple[str, ...]) -> list[Detector]:
     settings = Settings(detectors={"enabled": names})
-    return build_detectors(settings, Services())
+    # A fresh, therefore cold, in-memory sender history, as the README's numbers say.
+    return build_detectors(settings, Services(history=MemoryHistory()))
 
 
 def _thresholds() -> dict[str, float]:

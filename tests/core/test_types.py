@@ -67,3 +67,10 @@ def test_slim_message_keeps_the_summary_and_drops_bodies_and_other_headers() -> 
     assert slim.header("received") == () and slim.header("x-custom") == ()
     assert {n.lower() for n, _ in slim.headers} <= core.message.SUMMARY_HEADERS
     assert [u.domain for u in slim.urls] == [u.domain for u in msg.urls] == ["example.com"]
+
+
+def test_a_finding_speaks_for_a_family_or_none() -> None:
+    assert Finding(code="X", weight=1.0, category=core.Family.PHISH).category == "phish"
+    assert Finding(code="X", weight=1.0, category="spam").category == "spam"
+    with pytest.raises(ValueError, match="category 'phsh' is not a family"):
+        Finding(code="X", weight=1.0, category="phsh")

@@ -24,6 +24,7 @@ from mailsift.core.findings import Finding, Stage
 from mailsift.detectors.attachments import CODES, AttachmentDetector, _vba, build
 from mailsift.detectors.base import Detector, Services
 from mailsift.detectors.clamd import ClamdClient, ClamdError, parse_reply
+from mailsift.detectors.feeds import load_feeds
 from mailsift.parsing import parse_message
 from mailsift.testing.messages import make_message
 
@@ -181,7 +182,8 @@ def test_hash_block_list(tmp_path: Path) -> None:
     payload = b"%PDF-1.4 totally a pdf"
     feed = tmp_path / "malware-hashes.txt"
     feed.write_text(f"# comment\n{hashlib.sha256(payload).hexdigest()}  invoice.pdf\n")
-    det = build(Settings(feeds={"hash_lists": [str(feed)]}), Services())
+    settings = Settings(feeds={"hash_lists": [str(feed)]})
+    det = build(settings, Services(feeds=load_feeds(settings.feeds)))
     f = next(f for f in _scan([("invoice.pdf", payload, "application/pdf")], det=det)
              if f.code == "ATT_HASH_BLOCKED")
     assert f.artifact == "feed:malware-hashes" and f.category == "malware"

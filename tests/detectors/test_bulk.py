@@ -30,7 +30,7 @@ NEWSLETTER_HEADERS = {
 def _det(history: MemoryHistory | None = None, **bulk: object) -> BulkDetector:
     hist = history if history is not None else MemoryHistory()
     return build(Settings(bulk=bulk, history={"min_learned": 1}),
-                 Services(extras={"history": hist}))
+                 Services(history=hist))
 
 
 def _run(raw: bytes, det: BulkDetector | None = None) -> list[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -73,10 +74,13 @@ def test_bad_feeds_fail_startup(tmp_path: Path) -> None:
         load_feed(str(tmp_path / "many.txt"), "domain", 1)
 
 
-def test_shared_feeds_load_once_and_prefer_injected(tmp_path: Path) -> None:
+def test_shared_feeds_load_once_per_content(tmp_path: Path) -> None:
     path = tmp_path / "d.txt"
     path.write_text("bad.test\n")
     settings = FeedSettings(domain_lists=[str(path)])
-    assert shared_feeds(settings, {}) is shared_feeds(settings, {})
-    given = FeedSet()
-    assert shared_feeds(settings, {"feeds": given}) is given
+    first = shared_feeds(settings)
+    assert shared_feeds(settings) is first
+    path.write_text("bad.test\nworse.test\n")
+    os.utime(path, ns=(1, 1))  # a new modification time: a new snapshot
+    assert shared_feeds(settings) is not first
+    assert shared_feeds(settings).match_domain("worse.test") is not None

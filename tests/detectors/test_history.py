@@ -116,11 +116,15 @@ def test_open_and_shared_history(tmp_path: Path) -> None:
     assert isinstance(open_history(Settings().history), MemoryHistory)
     with pytest.raises(ConfigError):
         open_history(Settings(history={"backend": "sqlite"}).history)
-    given = MemoryHistory()
-    assert shared_history(Settings().history, {"history": given}) is given
-    assert shared_history(Settings().history, {}) is shared_history(Settings().history, {})
-    with pytest.raises(TypeError):
-        shared_history(Settings().history, {"history": object()})
+    assert shared_history(Settings().history) is shared_history(Settings().history)
+    other = Settings(history={"max_entries": 500}).history
+    assert shared_history(other) is not shared_history(Settings().history)
+
+
+def test_history_detector_needs_a_history() -> None:
+    """The history detector is nothing without one: building it without fails, loudly."""
+    with pytest.raises(ConfigError, match="needs the sender history"):
+        build(Settings(), Services())
 
 
 def _result(action: Action, category: Category, auth: AuthResults | None = None,
@@ -158,7 +162,7 @@ def test_learns_only_delivered_clean_or_bulk_mail() -> None:
 
 def _det(hist: MemoryHistory, min_learned: int = 2) -> HistoryDetector:
     return build(Settings(history={"min_learned": min_learned, "established_messages": 2}),
-                 Services(extras={"history": hist}))
+                 Services(history=hist))
 
 
 def _ctx(from_: str) -> ScanContext:
@@ -192,7 +196,7 @@ def test_issue17_2_a_scan_worker_sees_what_the_gateway_learned_without_restartin
     gateway = SqliteHistory(path)
     try:
         detector = build(Settings(history={"min_learned": 3}),
-                         Services(extras={"history": worker}))
+                         Services(history=worker))
         assert list(detector.run(_ctx("New <new@fresh.test>"))) == []  # cold: silent
         for i in range(3):
             gateway.record(f"s{i}@known.test", "known.test", ["bob@example.org"], 100.0 + i)

@@ -24,7 +24,7 @@ SETTINGS = {"protected_users": {"Jane Doe": ["jane.doe@example.org", "jane@doe-f
 def _det(history: MemoryHistory | None = None, min_learned: int = 1000) -> ImpersonationDetector:
     settings = Settings(impersonation=SETTINGS, history={"min_learned": min_learned})
     hist = history if history is not None else MemoryHistory()
-    return build(settings, Services(extras={"history": hist}))
+    return build(settings, Services(history=hist))
 
 
 def _run(from_: str, *, reply_to: str = "", auth: AuthResults | None = None,

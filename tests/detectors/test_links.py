@@ -15,6 +15,7 @@ from mailsift.core.findings import Finding, Stage
 from mailsift.detectors._domains import Protected, edit_distance, mixed_script, skeleton
 from mailsift.detectors._unwrap import unwrap
 from mailsift.detectors.base import Detector, Services
+from mailsift.detectors.feeds import load_feeds
 from mailsift.detectors.links import CODES, LinkDetector, build
 from mailsift.history import MemoryHistory
 from mailsift.parsing import parse_message
@@ -30,7 +31,7 @@ def _detector(history: MemoryHistory | None = None, **links: object) -> LinkDete
     settings = Settings(links=links, impersonation={"own_domains": ["example.org"],
                                                     "partner_domains": ["supplier.com"]})
     hist = history if history is not None else MemoryHistory()
-    return build(settings, Services(extras={"history": hist}))
+    return build(settings, Services(history=hist))
 
 
 def _run(html: str | None = None, text: str | None = "Hi\n", *,
@@ -149,7 +150,7 @@ def test_feed_match_names_the_snapshot(tmp_path: Path) -> None:
     domains = tmp_path / "baddomains.txt"
     domains.write_text("0.0.0.0 malware.test\n")
     settings = Settings(feeds={"url_lists": [str(feed)], "domain_lists": [str(domains)]})
-    det = build(settings, Services(extras={"history": MemoryHistory()}))
+    det = build(settings, Services(history=MemoryHistory(), feeds=load_feeds(settings.feeds)))
     found = _run(None, "http://phish.example/login.php and https://cdn.malware.test/a\n", det=det)
     f = next(f for f in found if f.code == "URL_FEED_MATCH")
     assert f.weight == 12.0 and f.artifact == "feed:openphish" and len(f.version) == 12

@@ -16,6 +16,7 @@ import pytest
 from mailsift.config import load_settings
 from mailsift.config.schema import Settings
 from mailsift.core.errors import InputError
+from mailsift.core.verdict import Action, Category
 from mailsift.interfaces.cli.main import main
 from mailsift.services.access import Principal
 from mailsift.services.policy_gate import config_version
@@ -129,7 +130,7 @@ def test_gateway_start_baseline_then_unchecked_then_checked(tmp_path: Path,
     assert svc.store.rollout.alerts() == []
     assert start(first) == ["policy.baseline"]  # the same policy: nothing new
     changed = first.model_copy(update={"policy": first.policy.model_copy(
-        update={"actions": {"spam": "quarantine"}})})
+        update={"actions": {Category.SPAM: Action.QUARANTINE}})})
     caplog.set_level(logging.WARNING, logger="mailsift.rollout")
     assert start(changed) == ["policy.unchecked", "policy.baseline"]  # still starts
     assert "has not passed the gate" in caplog.text

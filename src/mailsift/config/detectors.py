@@ -8,7 +8,7 @@ there fails startup in the detector's ``build`` (a typo must not silently keep t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -27,6 +27,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+def _weights() -> Any:
+    return Field(default_factory=dict, description="code -> weight, overrides the declared default")
+
+
 def _lower_domains(value: tuple[str, ...]) -> tuple[str, ...]:
     out = []
     for entry in value:
@@ -42,25 +46,25 @@ class LinkSettings(_Section):
     is matched in hosts); the organisation's own and partner domains come from
     ``[impersonation]``."""
 
-    brands: tuple[str, ...] = (
+    brands: tuple[str, ...] = Field((
         "paypal.com", "microsoft.com", "office.com", "apple.com", "amazon.com", "google.com",
         "netflix.com", "docusign.com", "dropbox.com", "wellsfargo.com", "chase.com",
         "bankofamerica.com", "dhl.com", "fedex.com", "ups.com", "usps.com", "linkedin.com",
         "facebook.com", "instagram.com", "adobe.com", "coinbase.com", "binance.com",
         "americanexpress.com", "outlook.com", "icloud.com", "ebay.com", "steampowered.com",
-    )
-    shorteners: tuple[str, ...] = (
+    ), description="often-impersonated brand domains, matched by label and skeleton")
+    shorteners: tuple[str, ...] = Field((
         "bit.ly", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly", "rebrand.ly",
         "cutt.ly", "shorturl.at", "rb.gy", "t.ly", "tiny.cc", "s.id", "v.gd", "bl.ink",
         "lnkd.in", "qrco.de", "urlz.fr", "shorte.st", "adf.ly",
-    )
+    ), description="URL shortener domains (suffix match)")
     max_edit_distance: int = Field(1, ge=0, le=3, description="lookalike: label edit distance")
     min_label_length: int = Field(5, ge=3, description="shorter labels are not lookalike-checked")
     new_domain_min_learned: int = Field(
         1000, ge=0, description="URL_NEW_DOMAIN only once history has learned this many messages"
     )
     max_urls: int = Field(200, ge=1, description="links judged per message")
-    weights: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, float] = _weights()
 
     @field_validator("brands", "shorteners")
     @classmethod
@@ -71,23 +75,25 @@ class LinkSettings(_Section):
 class AttachmentSettings(_Section):
     """The attachments detector."""
 
-    blocked_extensions: tuple[str, ...] = (
+    blocked_extensions: tuple[str, ...] = Field((
         "exe", "scr", "com", "pif", "bat", "cmd", "cpl", "msi", "msp", "msc", "jar", "js", "jse",
         "vbs", "vbe", "wsf", "wsh", "wsc", "hta", "ps1", "psm1", "lnk", "url", "reg", "inf",
         "scf", "application", "gadget", "appx", "appxbundle", "msix", "iso", "img", "vhd",
         "vhdx", "dll", "sys", "chm", "xll", "one", "library-ms", "settingcontent-ms", "iqy",
         "slk", "ace", "apk",
-    )
-    html_extensions: tuple[str, ...] = ("htm", "html", "shtml", "xhtml", "svg", "mht", "mhtml")
-    macro_extensions: tuple[str, ...] = (
+    ), description="executables, scripts, shortcuts, disk images: ATT_BLOCKED_TYPE")
+    html_extensions: tuple[str, ...] = Field(
+        ("htm", "html", "shtml", "xhtml", "svg", "mht", "mhtml"),
+        description="files inspected as HTML/SVG (script, smuggling, forms, redirects)")
+    macro_extensions: tuple[str, ...] = Field((
         "doc", "dot", "docm", "dotm", "xls", "xlt", "xlsm", "xltm", "xlsb", "xla", "xlam",
         "ppt", "pps", "pptm", "ppsm", "potm", "rtf",
-    )
+    ), description="Office files inspected for macros (oletools)")
     max_scan_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="bytes of one file inspected (PDF/HTML/Office)"
     )
     clamav: bool = Field(False, description="send attachments to clamd ([clamav] section)")
-    weights: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, float] = _weights()
 
     @field_validator("blocked_extensions", "html_extensions", "macro_extensions")
     @classmethod
@@ -117,13 +123,15 @@ class ImpersonationSettings(_Section):
     they really use (``"Jane Doe" = ["jane@example.org"]``); ``own_domains`` are the
     organisation's domains, ``partner_domains`` those of suppliers and customers."""
 
-    protected_users: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    own_domains: tuple[str, ...] = ()
-    partner_domains: tuple[str, ...] = ()
+    protected_users: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description='display name -> their addresses: '
+        '"Jane Doe" = ["jane@example.org"] (first and last name)')
+    own_domains: tuple[str, ...] = Field((), description="the organisation's domains")
+    partner_domains: tuple[str, ...] = Field((), description="suppliers' and customers' domains")
     brand_display_names: bool = Field(
         True, description="flag display names naming a protected domain or brand from elsewhere"
     )
-    weights: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, float] = _weights()
 
     @field_validator("own_domains", "partner_domains")
     @classmethod
@@ -149,11 +157,13 @@ class BulkSettings(_Section):
     """The bulk-mail detector. ``esp_hosts`` add link/Received hosts of mail service providers to
     the built-in list."""
 
-    esp_hosts: tuple[str, ...] = ()
+    esp_hosts: tuple[str, ...] = Field(
+        (), description="link/Received hosts of mail service providers, added to the built-in "
+        "list")
     volume_recipients: int = Field(
         20, ge=1, description="a sender writing to this many distinct recipients counts as volume"
     )
-    weights: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, float] = _weights()
 
     @field_validator("esp_hosts")
     @classmethod
@@ -167,18 +177,21 @@ class HistorySettings(_Section):
     ``mailsift serve`` picks it by itself, with the store's database, when the store is
     PostgreSQL). Bounded by ``max_entries`` rows per table (least recently seen dropped first)."""
 
-    backend: Literal["memory", "sqlite", "database"] = "memory"
-    path: str = ""
+    backend: Literal["memory", "sqlite", "database"] = Field(
+        "memory", description="memory forgets on restart; a single node uses sqlite, several "
+        "nodes on PostgreSQL share the store's database")
+    path: str = Field("", description="the SQLite file (backend = sqlite)")
     url: str = Field("", description="database backend: SQLAlchemy URL (the store's, usually)")
     db_schema: str = Field("", description="database backend: PostgreSQL schema")
-    max_entries: int = Field(200_000, ge=100)
+    max_entries: int = Field(200_000, ge=100, description="rows per table; least recently "
+                             "seen dropped first")
     min_learned: int = Field(
         1000, ge=0, description="new-sender signals only once this many messages were learned"
     )
     established_messages: int = Field(
         5, ge=1, description="a domain with this many delivered messages is established"
     )
-    weights: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, float] = _weights()
 
     @field_validator("path")
     @classmethod

@@ -154,6 +154,7 @@ def load_settings(path: str | Path | None = None, *, environ: Mapping[str, str] 
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             where = sources.get(key, layers[-1])
-            problems.append(f"{key}: {err['msg']} (from {where})")
+            label = f"{key}: " if key else ""  # a whole-file problem (an unknown section)
+            problems.append(f"{label}{err['msg']} (from {where})")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from exc
     return LoadedConfig(settings=settings, layers=tuple(layers), sources=sources)

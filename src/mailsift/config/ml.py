@@ -69,15 +69,19 @@ class MlSettings(_Section):
     as a detector is a contradiction and fails startup.
     """
 
-    enabled: bool = True
-    model_path: str = ""
+    enabled: bool = Field(True, description="false while ml is in [detectors] enabled fails "
+                          "startup (a contradiction, not a silent switch-off)")
+    model_path: str = Field("", description="a model's .json (its .npz beside it); empty: the "
+                            "model shipped in the package")
     top_features: int = Field(5, ge=0, le=50, description="contributing features in evidence")
     state: Literal["active", "shadow"] = Field(
         "active", description="shadow: findings are recorded but never act"
     )
     # Last on purpose: a TOML dump writes it as [[ml.bands]] tables, and any plain key written
     # after them would land inside the last band.
-    bands: tuple[MlBand, ...] = DEFAULT_BANDS
+    bands: tuple[MlBand, ...] = Field(
+        DEFAULT_BANDS, description="{score, min_probability, family, weight}; score is phish, "
+        "spam or threat (1 - P(ham)); per family the heaviest matching band counts")
 
     @field_validator("bands")
     @classmethod

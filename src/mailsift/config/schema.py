@@ -8,9 +8,20 @@ section.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from mailsift.config.detectors import (
     AttachmentSettings,
@@ -37,7 +48,7 @@ from mailsift.config.reputation import (
 )
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
-from mailsift.core.verdict import Action, Category
+from mailsift.core.verdict import DETECTED, Action, Category
 
 __all__ = [
     "AuthSettings",
@@ -56,6 +67,16 @@ __all__ = [
 # here at once; a hand-kept copy of the list once refused ``phish_suspect``).
 CATEGORY_NAMES: tuple[str, ...] = tuple(c.value for c in Category)
 ACTION_NAMES: tuple[str, ...] = tuple(a.value for a in Action)
+
+
+def _installed_detectors() -> tuple[str, ...]:
+    """Every installed detector that declares itself on by default, in run order."""
+    from mailsift.core.catalog import catalog
+
+    return catalog().default_enabled()
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -84,8 +105,9 @@ class LimitSettings(_Section):
 class DetectorSettings(_Section):
     """Which detectors run, and how long each may take."""
 
-    enabled: tuple[str, ...] = ("parse", "auth", "rules", "links", "attachments", "impersonation",
-                                "bulk", "history", "ml", "reputation")
+    enabled: tuple[str, ...] = Field(
+        default_factory=_installed_detectors,
+        description="default: every installed detector declared on by default, in stage order")
     disabled: tuple[str, ...] = ()
     timeout_ms: int = Field(2000, ge=1)
     timeouts_ms: dict[str, int] = Field(
@@ -105,10 +127,11 @@ class RuleSettings(_Section):
     rule's weight (scores.d style). Unknown ids in either fail startup.
     """
 
-    builtin: bool = True
-    paths: tuple[str, ...] = ()
-    disabled: tuple[str, ...] = ()
-    weights: dict[str, float] = Field(default_factory=dict)
+    builtin: bool = Field(True, description="load the default pack shipped with mailsift")
+    paths: tuple[str, ...] = Field((), description="rule pack files or folders")
+    disabled: tuple[str, ...] = Field((), description="rule ids that never run")
+    weights: dict[str, float] = Field(default_factory=dict,
+                                      description="rule id -> weight (scores.d style)")
     max_raw_bytes: int = Field(
         256 * 1024, ge=1024, description="how much of the raw message `raw` rules search"
     )
@@ -134,6 +157,31 @@ class Thresholds(_Section):
     spam: float = 6.0
     bulk: float = 6.0
 
+    def of(self, category: Category) -> float:
+        """The threshold of ``category`` (every category but CLEAN has one)."""
+        return float(getattr(self, category.value))
+
+
+# Thresholds are keyed by Category: a field per detected category, no more, no less (checked
+# when the module loads, so a category added to the enum cannot lack a threshold).
+if set(Thresholds.model_fields) != {c.value for c in DETECTED}:  # pragma: no cover - a build bug
+    raise RuntimeError("Thresholds fields differ from the detected categories: "
+                       f"{sorted(set(Thresholds.model_fields) ^ {c.value for c in DETECTED})}")
+
+
+def _check_actions(value: Any) -> Any:
+    """Name the unknown category or action (pydantic's enum message lists every value but not
+    which key was wrong in a way an operator reads at a glance)."""
+    if isinstance(value, Mapping):
+        for category, action in value.items():
+            if str(category) not in CATEGORY_NAMES:
+                raise ValueError(f"unknown category {category!r} (categories: "
+                                 f"{', '.join(CATEGORY_NAMES)})")
+            if str(action) not in ACTION_NAMES:
+                raise ValueError(f"unknown action {action!r} for {category} (actions: "
+                                 f"{', '.join(ACTION_NAMES)})")
+    return value
+
 
 class RecipientPolicy(_Section):
     """A named policy for some recipients; the first that matches a recipient applies."""
@@ -142,18 +190,13 @@ class RecipientPolicy(_Section):
     recipients: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
     preset: Literal["standard", "strict"] = "standard"
-    actions: dict[str, str] = Field(default_factory=dict)
+    actions: dict[Category, Action] = Field(default_factory=dict)
     on_error: Literal["tempfail", "deliver_tagged"] | None = None
 
-    @field_validator("actions")
+    @field_validator("actions", mode="before")
     @classmethod
-    def _valid_actions(cls, value: dict[str, str]) -> dict[str, str]:
-        for category, action in value.items():
-            if category not in CATEGORY_NAMES:
-                raise ValueError(f"unknown category {category!r}")
-            if action not in ACTION_NAMES:
-                raise ValueError(f"unknown action {action!r} for {category}")
-        return value
+    def _known_names(cls, value: Any) -> Any:
+        return _check_actions(value)
 
 
 class AdvancedDelivery(_Section):
@@ -191,7 +234,7 @@ class PolicySettings(_Section):
             impersonation_user=2.0, impersonation_domain=2.0, phish_suspect=3.0,
         )
     )
-    actions: dict[str, str] = Field(default_factory=dict)
+    actions: dict[Category, Action] = Field(default_factory=dict)
     policies: tuple[RecipientPolicy, ...] = ()
     dmarc_enforcement: Literal["honour", "junk", "ignore"] = "honour"
     block_action: Literal["quarantine", "reject"] = Field(
@@ -200,10 +243,10 @@ class PolicySettings(_Section):
     guardrails: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_GUARDRAILS))
     advanced_delivery: AdvancedDelivery = Field(default_factory=AdvancedDelivery)
 
-    @field_validator("actions")
+    @field_validator("actions", mode="before")
     @classmethod
-    def _valid_actions(cls, value: dict[str, str]) -> dict[str, str]:
-        return RecipientPolicy._valid_actions(value)
+    def _known_names(cls, value: Any) -> Any:
+        return _check_actions(value)
 
     @field_validator("guardrails")
     @classmethod
@@ -246,14 +289,23 @@ class AuthSettings(_Section):
     organizational domain), an IP/network of the client, or ``*``.
     """
 
-    authserv_id: str = "mailsift.local"
-    trusted_arc_sealers: tuple[str, ...] = ()
-    trusted_relays: tuple[str, ...] = ()
-    spoof_allow: tuple[str, ...] = ()
-    dmarc_discovery: Literal["treewalk", "psl"] = "treewalk"
-    check_helo: bool = True
-    min_key_bits: int = Field(1024, ge=512, le=8192)
-    strip_forged_results: bool = True
+    authserv_id: str = Field("mailsift.local",
+                             description="our id in Authentication-Results (one token)")
+    trusted_arc_sealers: tuple[str, ...] = Field(
+        (), description="ARC sealer domains whose vouching rescues a DMARC failure (subdomains "
+        "match)")
+    trusted_relays: tuple[str, ...] = Field(
+        (), description="our own MTAs: IPs/networks or host names (.example.org: subdomains)")
+    spoof_allow: tuple[str, ...] = Field(
+        (), description="from-domain=sender pairs; sender: a domain authenticated by SPF/DKIM, "
+        "a client network, or *")
+    dmarc_discovery: Literal["treewalk", "psl"] = Field(
+        "treewalk", description="DMARC policy discovery: RFC 9989 tree walk or the PSL")
+    check_helo: bool = Field(True, description="SPF-check the HELO name (AUTH_HELO_FAIL)")
+    min_key_bits: int = Field(1024, ge=512, le=8192,
+                              description="shorter DKIM RSA keys do not verify")
+    strip_forged_results: bool = Field(
+        True, description="the gateway removes incoming Authentication-Results claiming our id")
     weights: dict[str, float] = Field(
         default_factory=dict, description="AUTH_* code -> weight, overrides the detector default"
     )
@@ -326,6 +378,61 @@ class Settings(_Section):
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    # ``[<name>]`` sections of installed detectors that mailsift does not define itself,
+    # validated by the model the detector declares (``DetectorSpec.settings``).
+    _detector_sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _detector_owned_sections(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Sections named after an installed detector go to its settings model; any other
+        unknown section is refused, naming the sections and detectors there are."""
+        if not isinstance(data, dict) or set(data) <= set(cls.model_fields):
+            return handler(data)
+        from mailsift.core.catalog import catalog
+
+        found = catalog()
+        own: dict[str, Any] = {}
+        for key in [k for k in data if k not in cls.model_fields]:
+            spec = found.specs.get(key)
+            if spec is None or spec.settings is None:
+                have = sorted(n for n, s in found.specs.items()
+                              if s.settings is not None and n not in cls.model_fields)
+                raise ValueError(
+                    f"unknown section [{key}]: neither a mailsift section nor the section of an "
+                    "installed detector" + (f" (detector sections: {', '.join(have)})"
+                                            if have else ""))
+            own[key] = data[key]
+        settings = handler({k: v for k, v in data.items() if k not in own})
+        sections = {}
+        for key, value in own.items():
+            model = found.specs[key].settings
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise ValueError(f"[{key}]: detector {key!r} declares settings that are not a "
+                                 "pydantic model")
+            sections[key] = value if isinstance(value, model) else model.model_validate(value)
+        settings._detector_sections = sections
+        return settings
+
+    @model_serializer(mode="wrap")
+    def _dump_detector_sections(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict):
+            for name, section in self._detector_sections.items():
+                out[name] = section.model_dump(mode="json")
+        return out
+
+    def detector_section(self, name: str, model: type[_M]) -> _M:
+        """The ``[name]`` section of a detector, as ``model``: a mailsift section, the one the
+        configuration gave, or ``model``'s defaults when it gave none."""
+        value = getattr(self, name) if name in type(self).model_fields \
+            else self._detector_sections.get(name)
+        if value is None:
+            return model()
+        if not isinstance(value, model):
+            raise TypeError(f"[{name}] is a {type(value).__name__}, not a {model.__name__}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

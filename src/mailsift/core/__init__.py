@@ -26,7 +26,7 @@ from mailsift.core.errors import (
     RuleError,
     StoreError,
 )
-from mailsift.core.findings import ArtifactState, Finding, Stage
+from mailsift.core.findings import ArtifactState, Family, Finding, Stage
 from mailsift.core.message import Address, Attachment, MimePart, ParsedMessage, Url
 from mailsift.core.protocols import Clock, DnsAnswer, Resolver, SystemClock
 from mailsift.core.verdict import FAMILIES, Action, Category, DecisionStep, Override, Verdict
@@ -56,6 +56,7 @@ __all__ = [
     "DnsError",
     "DnsTempError",
     "Envelope",
+    "Family",
     "Finding",
     "InputError",
     "LimitExceeded",

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from mailsift.core.state import compact_state
 
-__all__ = ["ArtifactState", "Finding", "Stage"]
+__all__ = ["ArtifactState", "Family", "Finding", "Stage"]
 
 
 class Stage(StrEnum):
@@ -27,6 +27,23 @@ class Stage(StrEnum):
 _STAGE_ORDER = {s: i for i, s in enumerate(Stage)}
 
 
+class Family(StrEnum):
+    """What a finding speaks for. Scores add up only inside one family, and each detection
+    category (``Category``) is decided by the score of one family. The one list of families:
+    rule packs, detector declarations, ``[ml] bands`` and policy all read it from here."""
+
+    MALWARE = "malware"
+    PHISH = "phish"
+    SPAM = "spam"
+    SPOOF = "spoof"
+    IMPERSONATION_USER = "impersonation_user"
+    IMPERSONATION_DOMAIN = "impersonation_domain"
+    BULK = "bulk"
+
+
+_FAMILY_VALUES = frozenset(f.value for f in Family)
+
+
 class ArtifactState(StrEnum):
     """Life cycle of a detection artifact (rule pack, rule, model, feed snapshot)."""
 
@@ -42,8 +59,7 @@ class Finding:
     """One named observation with its evidence.
 
     ``code`` is a stable symbol (``RULE_GTUBE``, ``AUTH_DMARC_FAIL``, ``PARSE_DEPTH_LIMIT``);
-    ``category`` is the category family the finding speaks for (``phish``, ``spam``, ``malware``,
-    ``spoof``, ``impersonation_user``, ``impersonation_domain``, ``bulk``) or ``None`` for purely
+    ``category`` is the family the finding speaks for (a ``Family`` value) or ``None`` for purely
     informational findings; ``weight`` counts only inside that family. ``artifact`` and ``version``
     name the artifact that produced it (rule pack, model, feed) so every verdict can list them.
     ``state`` is that artifact's rollout state: shadow findings are recorded but never act.
@@ -58,6 +74,13 @@ class Finding:
     artifact: str = ""
     version: str = ""
     state: ArtifactState = ArtifactState.ACTIVE
+
+    def __post_init__(self) -> None:
+        # A family nobody counts would make the finding silently weigh nothing: refuse it (in
+        # a detector, that is a detector error, and an error is never "clean").
+        if self.category is not None and self.category not in _FAMILY_VALUES:
+            raise ValueError(f"finding {self.code}: category {self.category!r} is not a family "
+                             f"({', '.join(sorted(_FAMILY_VALUES))}) or None")
 
     @property
     def acts(self) -> bool:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from mailsift.core.findings import Finding
+from mailsift.core.findings import Family, Finding
 from mailsift.core.state import compact_state
 
-__all__ = ["FAMILIES", "Action", "Category", "DecisionStep", "Override", "Verdict"]
+__all__ = ["DETECTED", "FAMILIES", "Action", "Category", "DecisionStep", "Family", "Override",
+           "Verdict"]
 
 
 class Category(StrEnum):
@@ -36,36 +37,30 @@ class Category(StrEnum):
         return _CATEGORY_RANK[self]
 
     @property
-    def family(self) -> str:
-        """The finding family whose score decides this category."""
+    def family(self) -> Family | None:
+        """The finding family whose score decides this category (``None`` for CLEAN)."""
         return _FAMILY_OF[self]
 
 
 _CATEGORY_RANK = {c: i for i, c in enumerate(Category)}
-_FAMILY_OF = {
-    Category.MALWARE: "malware",
-    Category.PHISH_HIGH: "phish",
-    Category.PHISH: "phish",
-    Category.SPAM_HIGH: "spam",
-    Category.SPOOF: "spoof",
-    Category.IMPERSONATION_USER: "impersonation_user",
-    Category.IMPERSONATION_DOMAIN: "impersonation_domain",
-    Category.PHISH_SUSPECT: "phish",
-    Category.SPAM: "spam",
-    Category.BULK: "bulk",
-    Category.CLEAN: "",
-}
+_FAMILY_OF: Mapping[Category, Family | None] = MappingProxyType({
+    Category.MALWARE: Family.MALWARE,
+    Category.PHISH_HIGH: Family.PHISH,
+    Category.PHISH: Family.PHISH,
+    Category.SPAM_HIGH: Family.SPAM,
+    Category.SPOOF: Family.SPOOF,
+    Category.IMPERSONATION_USER: Family.IMPERSONATION_USER,
+    Category.IMPERSONATION_DOMAIN: Family.IMPERSONATION_DOMAIN,
+    Category.PHISH_SUSPECT: Family.PHISH,
+    Category.SPAM: Family.SPAM,
+    Category.BULK: Family.BULK,
+    Category.CLEAN: None,
+})
+#: Every category but CLEAN: the ones with a threshold and an action of their own.
+DETECTED: tuple[Category, ...] = tuple(c for c in Category if c is not Category.CLEAN)
 
-#: The families a finding may speak for (``Finding.category``).
-FAMILIES: tuple[str, ...] = (
-    "malware",
-    "phish",
-    "spam",
-    "spoof",
-    "impersonation_user",
-    "impersonation_domain",
-    "bulk",
-)
+#: The families a finding may speak for (``Finding.category``), as plain strings.
+FAMILIES: tuple[str, ...] = tuple(f.value for f in Family)
 
 
 class Action(StrEnum):

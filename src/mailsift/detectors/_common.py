@@ -4,14 +4,16 @@ yields one finding per code, whatever the number of offending links or files."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mailsift.core.context import ScanContext
 from mailsift.core.errors import ConfigError
 from mailsift.core.findings import Finding
+from mailsift.detectors.spec import CodeSpec
 
-__all__ = ["CodeBook", "Collector", "recipients"]
+__all__ = ["CodeBook", "Collector", "installed", "recipients"]
 
 MAX_EVIDENCE = 5
 
@@ -19,7 +21,7 @@ MAX_EVIDENCE = 5
 class CodeBook:
     """The codes a detector may emit. An override for an unknown code fails startup."""
 
-    def __init__(self, detector: str, codes: Mapping[str, tuple[str | None, float, str]],
+    def __init__(self, detector: str, codes: Mapping[str, CodeSpec],
                  overrides: Mapping[str, float] | None = None) -> None:
         unknown = sorted(set(overrides or {}) - set(codes))
         if unknown:
@@ -27,14 +29,16 @@ class CodeBook:
                               source=detector)
         self.detector = detector
         self.codes = dict(codes)
-        self.weights = {c: float((overrides or {}).get(c, w)) for c, (_f, w, _d) in codes.items()}
+        self.weights = {c: float((overrides or {}).get(c, spec.weight))
+                        for c, spec in codes.items()}
 
     def finding(self, code: str, evidence: tuple[str, ...], *, weight: float | None = None,
                 family: str | None = None, artifact: str = "", version: str = "") -> Finding:
-        fam, _default, description = self.codes[code]
+        spec = self.codes[code]
         return Finding(code=code, weight=self.weights[code] if weight is None else weight,
                        evidence=evidence[:MAX_EVIDENCE], detector=self.detector,
-                       category=fam if family is None else family, description=description,
+                       category=spec.family if family is None else family,
+                       description=spec.description,
                        artifact=artifact, version=version)
 
 
@@ -70,3 +74,11 @@ def recipients(ctx: ScanContext) -> tuple[str, ...]:
         return tuple(r.lower() for r in ctx.envelope.rcpt_to)
     msg = ctx.message
     return tuple(dict.fromkeys(a.addr.lower() for a in (*msg.to, *msg.cc) if a.addr))
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (looked up, not imported: oletools costs ~0.25 s)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -27,52 +27,63 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from mailsift.config.detectors import AttachmentSettings
 from mailsift.config.schema import Settings
 from mailsift.core.context import ScanContext
-from mailsift.core.findings import Finding, Stage
+from mailsift.core.findings import Family, Finding, Stage
 from mailsift.core.message import Attachment
-from mailsift.detectors._common import CodeBook, Collector
+from mailsift.detectors._common import CodeBook, Collector, installed
 from mailsift.detectors.base import Services
 from mailsift.detectors.clamd import ClamdClient
-from mailsift.detectors.feeds import FeedSet, shared_feeds
-from mailsift.detectors.registry import installed
+from mailsift.detectors.feeds import FeedSet
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 
-__all__ = ["CODES", "AttachmentDetector", "build"]
+__all__ = ["CODES", "SPEC", "AttachmentDetector", "build"]
 
-CODES: Mapping[str, tuple[str | None, float, str]] = {
-    "ATT_ARCHIVE_DEPTH": ("malware", 1.0,
-                          "Archives are nested deeper than analysed ([limits] "
-                          "max_archive_depth): what is inside could not be checked"),
-    "ATT_ARCHIVE_LIMIT": ("malware", 0.5,
-                          "An archive has more or larger members than analysed ([limits] "
-                          "max_archive_members, max_archive_bytes); names were still checked"),
-    "ATT_BLOCKED_TYPE": ("malware", 1.0,
-                         "A file type that mail should not carry (executable, script, shortcut, "
-                         "disk image)"),
-    "ATT_DISGUISED_EXECUTABLE": ("malware", 1.0,
-                                 "A file's content is executable but its name says otherwise"),
-    "ATT_DOUBLE_EXTENSION": ("malware", 1.0,
-                             "A file name hides its real type (invoice.pdf.exe, RTL override)"),
-    "ATT_HTML_SMUGGLING": ("malware", 1.0,
-                           "An HTML/SVG attachment builds a file in the browser (HTML smuggling)"),
-    "ATT_HTML_CREDENTIAL_FORM": ("phish", 6.0,
-                                 "An HTML/SVG attachment asks for a password or payment card"),
-    "ATT_HTML_REDIRECT": ("phish", 3.0, "An HTML/SVG attachment sends the reader to a web site"),
-    "ATT_HTML_SCRIPT": ("phish", 2.0, "An HTML/SVG attachment runs script"),
-    "ATT_OFFICE_AUTOEXEC": ("malware", 1.0,
-                            "An Office macro runs on opening and calls suspicious functions"),
-    "ATT_OFFICE_MACRO": ("malware", 0.5, "An Office document contains macros"),
-    "ATT_ENCRYPTED_DOCUMENT": ("malware", 0.5, "An Office document is encrypted (not scannable)"),
-    "ATT_PDF_LAUNCH": ("malware", 1.0, "A PDF launches a program or file"),
-    "ATT_PDF_JAVASCRIPT": ("malware", 0.5, "A PDF contains JavaScript"),
-    "ATT_PDF_AUTO_JAVASCRIPT": ("malware", 1.0, "A PDF runs JavaScript when opened"),
-    "ATT_PDF_EMBEDDED_FILE": ("malware", 0.5, "A PDF carries an embedded file"),
-    "ATT_ENCRYPTED_ARCHIVE": ("malware", 0.5, "An archive is encrypted (its files not scannable)"),
-    "ATT_ENCRYPTED_ARCHIVE_PASSWORD": ("malware", 1.0,
-                                       "An encrypted archive comes with its password in the body"),
-    "ATT_HASH_BLOCKED": ("malware", 1.0, "A file's SHA-256 is on a local block list"),
-    "ATT_AV_INFECTED": ("malware", 1.0, "The antivirus engine found malware"),
-    "ATT_UNSCANNABLE": (None, 0.0, "A file could not be analysed (corrupt or unsupported)"),
+CODES: Mapping[str, CodeSpec] = {
+    "ATT_ARCHIVE_DEPTH": CodeSpec(1.0, Family.MALWARE,
+                                  "Archives are nested deeper than analysed ([limits] "
+                                  "max_archive_depth): what is inside could not be checked"),
+    "ATT_ARCHIVE_LIMIT": CodeSpec(0.5, Family.MALWARE,
+                                  "An archive has more or larger members than analysed ([limits] "
+                                  "max_archive_members, max_archive_bytes); names were still "
+                                  "checked"),
+    "ATT_BLOCKED_TYPE": CodeSpec(1.0, Family.MALWARE,
+                                 "A file type that mail should not carry (executable, script, "
+                                 "shortcut, disk image)"),
+    "ATT_DISGUISED_EXECUTABLE": CodeSpec(1.0, Family.MALWARE,
+                                         "A file's content is executable but its name says "
+                                         "otherwise"),
+    "ATT_DOUBLE_EXTENSION": CodeSpec(1.0, Family.MALWARE,
+                                     "A file name hides its real type (invoice.pdf.exe, RTL "
+                                     "override)"),
+    "ATT_HTML_SMUGGLING": CodeSpec(1.0, Family.MALWARE,
+                                   "An HTML/SVG attachment builds a file in the browser (HTML "
+                                   "smuggling)"),
+    "ATT_HTML_CREDENTIAL_FORM": CodeSpec(6.0, Family.PHISH,
+                                         "An HTML/SVG attachment asks for a password or payment "
+                                         "card"),
+    "ATT_HTML_REDIRECT": CodeSpec(3.0, Family.PHISH,
+                                  "An HTML/SVG attachment sends the reader to a web site"),
+    "ATT_HTML_SCRIPT": CodeSpec(2.0, Family.PHISH, "An HTML/SVG attachment runs script"),
+    "ATT_OFFICE_AUTOEXEC": CodeSpec(1.0, Family.MALWARE,
+                                    "An Office macro runs on opening and calls suspicious "
+                                    "functions"),
+    "ATT_OFFICE_MACRO": CodeSpec(0.5, Family.MALWARE, "An Office document contains macros"),
+    "ATT_ENCRYPTED_DOCUMENT": CodeSpec(0.5, Family.MALWARE,
+                                       "An Office document is encrypted (not scannable)"),
+    "ATT_PDF_LAUNCH": CodeSpec(1.0, Family.MALWARE, "A PDF launches a program or file"),
+    "ATT_PDF_JAVASCRIPT": CodeSpec(0.5, Family.MALWARE, "A PDF contains JavaScript"),
+    "ATT_PDF_AUTO_JAVASCRIPT": CodeSpec(1.0, Family.MALWARE, "A PDF runs JavaScript when opened"),
+    "ATT_PDF_EMBEDDED_FILE": CodeSpec(0.5, Family.MALWARE, "A PDF carries an embedded file"),
+    "ATT_ENCRYPTED_ARCHIVE": CodeSpec(0.5, Family.MALWARE,
+                                      "An archive is encrypted (its files not scannable)"),
+    "ATT_ENCRYPTED_ARCHIVE_PASSWORD": CodeSpec(1.0, Family.MALWARE,
+                                               "An encrypted archive comes with its password in "
+                                               "the body"),
+    "ATT_HASH_BLOCKED": CodeSpec(1.0, Family.MALWARE, "A file's SHA-256 is on a local block list"),
+    "ATT_AV_INFECTED": CodeSpec(1.0, Family.MALWARE, "The antivirus engine found malware"),
+    "ATT_UNSCANNABLE": CodeSpec(0.0, None, "A file could not be analysed (corrupt or unsupported)"),
 }
 
 _EXECUTABLE_TYPES = frozenset({
@@ -351,8 +362,15 @@ def build(settings: Settings, services: Services) -> AttachmentDetector:
         blocked=frozenset(att.blocked_extensions),
         html=frozenset(att.html_extensions),
         macro=frozenset(att.macro_extensions),
-        feeds=shared_feeds(settings.feeds, services.extras),
+        feeds=services.feeds or FeedSet.of(()),
         max_scan_bytes=att.max_scan_bytes,
         clamd=clamd,
         oletools=installed("oletools"),
     )
+
+
+SPEC = DetectorSpec(
+    name="attachments", stage=Stage.CONTENT, order=30, prefix="ATT_", codes=CODES,
+    settings=AttachmentSettings, factory=build,
+    summary="Safe attachments, static: what each file really is (plus optional ClamAV)",
+)

@@ -1,26 +1,7 @@
 """Auth detector: turns ``ctx.auth`` (computed by the pipeline's Authenticator) into findings.
 
-Codes (family, default weight; override in ``[auth] weights``):
-
-=========================  =========  ======  ===================================================
-code                       family     weight  meaning
-=========================  =========  ======  ===================================================
-AUTH_COMPAUTH_FAIL         spoof      1.0     From domain not authenticated, not rescued -> SPOOF
-AUTH_DMARC_REJECT          -          0       DMARC failed and the domain asks for reject
-AUTH_DMARC_QUARANTINE      -          0       DMARC failed and the domain asks for quarantine
-AUTH_DMARC_FAIL            -          0       DMARC failed (any policy)
-AUTH_SPF_FAIL              spam       0.5     SPF hard fail for MAIL FROM
-AUTH_SPF_SOFTFAIL          spam       0.2     SPF softfail for MAIL FROM
-AUTH_HELO_FAIL             spam       0.3     SPF fail for the HELO name
-AUTH_DKIM_FAIL             -          0       a DKIM signature did not verify (lists break them)
-AUTH_PERMERROR             -          0       a broken SPF/DKIM/DMARC record or signature
-AUTH_TEMPERROR             -          0       DNS trouble: results are temperror, never fail
-AUTH_ARC_TRUSTED           -          0       a trusted ARC sealer vouched (DMARC failure rescued)
-AUTH_ARC_FAIL              -          0       an ARC chain is present but broken
-AUTH_SPOOF_ALLOWED         -          0       an admin-allowed spoof pair matched
-AUTH_COMPAUTH_SOFTPASS     -          0       From domain not strictly authenticated, acceptable
-AUTH_OFFLINE               -          0       DNS checks were skipped (offline)
-=========================  =========  ======  ===================================================
+The codes, their families and default weights are declared once, in ``CODES`` below (override
+in ``[auth] weights``); ``docs/detectors/auth.md`` is generated from them.
 
 DKIM failures alone are never a spam or phishing signal: forwarding, lists and redacted corpus
 messages break signatures all the time. Whether DMARC reject/quarantine is honoured is policy's
@@ -32,33 +13,38 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 
-from mailsift.auth.compauth import REASON_ARC, REASON_SPOOF_PAIR
-from mailsift.config.schema import Settings
+from mailsift.config.schema import AuthSettings, Settings
 from mailsift.core.auth import AuthResults, AuthStatus
 from mailsift.core.context import ScanContext
 from mailsift.core.errors import ConfigError
-from mailsift.core.findings import Finding, Stage
+from mailsift.core.findings import Family, Finding, Stage
 from mailsift.detectors.base import Services
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 
-__all__ = ["CODES", "AuthDetector", "build"]
+__all__ = ["CODES", "SPEC", "AuthDetector", "build"]
 
-#: code -> (family or None, default weight, description)
-CODES: Mapping[str, tuple[str | None, float, str]] = {
-    "AUTH_COMPAUTH_FAIL": ("spoof", 1.0, "The From domain is not authenticated (spoofing)"),
-    "AUTH_DMARC_REJECT": (None, 0.0, "DMARC failed and the From domain asks receivers to reject"),
-    "AUTH_DMARC_QUARANTINE": (None, 0.0, "DMARC failed and the From domain asks for quarantine"),
-    "AUTH_DMARC_FAIL": (None, 0.0, "DMARC failed: no SPF or DKIM pass aligned with From"),
-    "AUTH_SPF_FAIL": ("spam", 0.5, "SPF fail: the sending host is not authorized"),
-    "AUTH_SPF_SOFTFAIL": ("spam", 0.2, "SPF softfail: the sending host is probably not authorized"),
-    "AUTH_HELO_FAIL": ("spam", 0.3, "SPF fail for the HELO name"),
-    "AUTH_DKIM_FAIL": (None, 0.0, "A DKIM signature did not verify"),
-    "AUTH_PERMERROR": (None, 0.0, "A broken SPF/DKIM/DMARC record or signature"),
-    "AUTH_TEMPERROR": (None, 0.0, "DNS trouble: authentication undecided (temperror)"),
-    "AUTH_ARC_TRUSTED": (None, 0.0, "A trusted ARC sealer vouched for the original message"),
-    "AUTH_ARC_FAIL": (None, 0.0, "The ARC chain is broken"),
-    "AUTH_SPOOF_ALLOWED": (None, 0.0, "An allowed spoof pair matched"),
-    "AUTH_COMPAUTH_SOFTPASS": (None, 0.0, "From domain not strictly authenticated but acceptable"),
-    "AUTH_OFFLINE": (None, 0.0, "Authentication skipped: offline, no DNS"),
+CODES: Mapping[str, CodeSpec] = {
+    "AUTH_COMPAUTH_FAIL": CodeSpec(1.0, Family.SPOOF,
+                                   "The From domain is not authenticated (spoofing)"),
+    "AUTH_DMARC_REJECT": CodeSpec(0.0, None,
+                                  "DMARC failed and the From domain asks receivers to reject"),
+    "AUTH_DMARC_QUARANTINE": CodeSpec(0.0, None,
+                                      "DMARC failed and the From domain asks for quarantine"),
+    "AUTH_DMARC_FAIL": CodeSpec(0.0, None, "DMARC failed: no SPF or DKIM pass aligned with From"),
+    "AUTH_SPF_FAIL": CodeSpec(0.5, Family.SPAM, "SPF fail: the sending host is not authorized"),
+    "AUTH_SPF_SOFTFAIL": CodeSpec(0.2, Family.SPAM,
+                                  "SPF softfail: the sending host is probably not authorized"),
+    "AUTH_HELO_FAIL": CodeSpec(0.3, Family.SPAM, "SPF fail for the HELO name"),
+    "AUTH_DKIM_FAIL": CodeSpec(0.0, None, "A DKIM signature did not verify"),
+    "AUTH_PERMERROR": CodeSpec(0.0, None, "A broken SPF/DKIM/DMARC record or signature"),
+    "AUTH_TEMPERROR": CodeSpec(0.0, None, "DNS trouble: authentication undecided (temperror)"),
+    "AUTH_ARC_TRUSTED": CodeSpec(0.0, None,
+                                 "A trusted ARC sealer vouched for the original message"),
+    "AUTH_ARC_FAIL": CodeSpec(0.0, None, "The ARC chain is broken"),
+    "AUTH_SPOOF_ALLOWED": CodeSpec(0.0, None, "An allowed spoof pair matched"),
+    "AUTH_COMPAUTH_SOFTPASS": CodeSpec(0.0, None,
+                                       "From domain not strictly authenticated but acceptable"),
+    "AUTH_OFFLINE": CodeSpec(0.0, None, "Authentication skipped: offline, no DNS"),
 }
 
 
@@ -85,7 +71,8 @@ class AuthDetector:
         self._versions = {"publicsuffixlist": _psl_version()}
 
     def _finding(self, code: str, *evidence: str) -> Finding:
-        family, weight, description = CODES[code]
+        spec = CODES[code]
+        family, weight, description = spec.family, spec.weight, spec.description
         return Finding(
             code=code,
             weight=self._weights.get(code, weight),
@@ -144,6 +131,10 @@ class AuthDetector:
                 temp.append(f"dmarc {dmarc.from_domain}: {dmarc.reason}")
             elif dmarc.result is AuthStatus.PERMERROR:
                 perm.append(f"dmarc {dmarc.from_domain}: {dmarc.reason}")
+        # Imported here: the catalog imports every detector module to read its declaration,
+        # and the auth package (dkimpy, dnspython) is only needed once mail is scanned.
+        from mailsift.auth.compauth import REASON_ARC, REASON_SPOOF_PAIR
+
         arc = auth.arc
         comp = auth.compauth
         if arc is not None:
@@ -178,3 +169,10 @@ class AuthDetector:
 def build(settings: Settings, services: Services) -> AuthDetector:
     del services  # authentication I/O happens in the pipeline's Authenticator
     return AuthDetector(settings.auth.weights)
+
+
+SPEC = DetectorSpec(
+    name="auth", stage=Stage.AUTH, order=10, prefix="AUTH_", codes=CODES,
+    settings=AuthSettings, factory=build,
+    summary="SPF, DKIM, DMARC, ARC and composite authentication as findings",
+)

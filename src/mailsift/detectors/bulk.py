@@ -35,20 +35,22 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from mailsift.config.detectors import BulkSettings
 from mailsift.config.schema import Settings
 from mailsift.core.context import ScanContext
-from mailsift.core.findings import Finding, Stage
+from mailsift.core.findings import Family, Finding, Stage
 from mailsift.detectors._common import CodeBook
 from mailsift.detectors._unwrap import ESP_HEADERS, ESP_HOSTS, ESP_TRANSPORT_HEADERS, host_in
 from mailsift.detectors.base import Services
-from mailsift.history.backends import shared_history
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 from mailsift.history.base import SenderHistory
 
-__all__ = ["CODES", "BulkDetector", "build", "bulk_level"]
+__all__ = ["CODES", "SPEC", "BulkDetector", "build", "bulk_level"]
 
-CODES: Mapping[str, tuple[str | None, float, str]] = {
-    "BULK_BCL": ("bulk", 0.0, "Bulk confidence level (0-9): newsletter, marketing or "
-                              "machine notification; the weight is the level"),
+CODES: Mapping[str, CodeSpec] = {
+    "BULK_BCL": CodeSpec(0.0, Family.BULK, "Bulk confidence level (0-9): newsletter, marketing "
+                         "or machine notification; the weight is the level",
+                         weight_note="the level (0-9)"),
 }
 
 _ROBOT_LOCAL = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|newsletters?|news|"
@@ -184,6 +186,13 @@ def build(settings: Settings, services: Services) -> BulkDetector:
     bulk = settings.bulk
     return BulkDetector(
         CodeBook("bulk", CODES, bulk.weights), ESP_HOSTS | frozenset(bulk.esp_hosts),
-        shared_history(settings.history, services.extras),
+        services.history,
         volume_recipients=bulk.volume_recipients, min_learned=settings.history.min_learned,
     )
+
+
+SPEC = DetectorSpec(
+    name="bulk", stage=Stage.REPUTATION, order=20, prefix="BULK_", codes=CODES,
+    settings=BulkSettings, factory=build,
+    summary="Bulk confidence level (BCL 0-9) for newsletters, marketing and notifications",
+)

@@ -190,12 +190,9 @@ def load_feeds(settings: FeedSettings) -> FeedSet:
 _LOADED: dict[tuple[object, ...], FeedSet] = {}
 
 
-def shared_feeds(settings: FeedSettings, extras: Mapping[str, object]) -> FeedSet:
-    """The feed set the composition root handed over (``extras["feeds"]``), else the files of
-    ``settings`` loaded once per process and content (links and attachments share one copy)."""
-    given = extras.get("feeds")
-    if isinstance(given, FeedSet):
-        return given
+def shared_feeds(settings: FeedSettings) -> FeedSet:
+    """The feed files of ``settings``, loaded once per process and content (reloaded when a
+    file changes). The composition root hands the set to the detectors as ``Services.feeds``."""
     paths = (*settings.url_lists, *settings.domain_lists, *settings.hash_lists)
     stamp = tuple(Path(p).stat().st_mtime_ns if Path(p).exists() else -1 for p in paths)
     key: tuple[object, ...] = (settings, stamp)

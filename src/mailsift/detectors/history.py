@@ -22,23 +22,27 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+from mailsift.config.detectors import HistorySettings
 from mailsift.config.schema import Settings
 from mailsift.core.context import ScanContext
-from mailsift.core.findings import Finding, Stage
+from mailsift.core.errors import ConfigError
+from mailsift.core.findings import Family, Finding, Stage
 from mailsift.detectors._common import CodeBook, Collector, recipients
 from mailsift.detectors.base import Services
-from mailsift.history.backends import shared_history
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 from mailsift.history.base import SenderHistory
 from mailsift.parsing import registrable_domain
 
-__all__ = ["CODES", "HistoryDetector", "build"]
+__all__ = ["CODES", "SPEC", "HistoryDetector", "build"]
 
-CODES: Mapping[str, tuple[str | None, float, str]] = {
-    "HIST_FIRST_CONTACT": (None, 0.0, "The sender never wrote to this recipient before"),
-    "HIST_NEW_DOMAIN": ("spam", 1.0, "Nobody at the sender's domain ever delivered mail here"),
-    "HIST_NAME_NEW_ADDRESS": ("impersonation_user", 2.0,
-                              "A known sender name arrives from a new address at another domain"),
-    "HIST_ESTABLISHED": (None, 0.0, "The sender's domain has a history of delivered mail"),
+CODES: Mapping[str, CodeSpec] = {
+    "HIST_FIRST_CONTACT": CodeSpec(0.0, None, "The sender never wrote to this recipient before"),
+    "HIST_NEW_DOMAIN": CodeSpec(1.0, Family.SPAM,
+                                "Nobody at the sender's domain ever delivered mail here"),
+    "HIST_NAME_NEW_ADDRESS": CodeSpec(2.0, Family.IMPERSONATION_USER,
+                                      "A known sender name arrives from a new address at another "
+                                      "domain"),
+    "HIST_ESTABLISHED": CodeSpec(0.0, None, "The sender's domain has a history of delivered mail"),
 }
 
 _DAY = 86400.0
@@ -91,8 +95,18 @@ class HistoryDetector:
 
 def build(settings: Settings, services: Services) -> HistoryDetector:
     hist = settings.history
+    if services.history is None:
+        raise ConfigError("detector 'history' needs the sender history, and none was given "
+                          "(Services.history)", source="history")
     return HistoryDetector(
         CodeBook("history", CODES, hist.weights),
-        shared_history(hist, services.extras),
+        services.history,
         min_learned=hist.min_learned, established=hist.established_messages,
     )
+
+
+SPEC = DetectorSpec(
+    name="history", stage=Stage.REPUTATION, order=30, prefix="HIST_", codes=CODES,
+    settings=HistorySettings, factory=build,
+    summary="Sender history: first contact, unusual senders, local domain reputation",
+)

@@ -17,30 +17,32 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from mailsift.config.detectors import ImpersonationSettings
 from mailsift.config.schema import Settings
 from mailsift.core.auth import AuthStatus
 from mailsift.core.context import ScanContext
-from mailsift.core.findings import Finding, Stage
+from mailsift.core.findings import Family, Finding, Stage
 from mailsift.detectors._common import CodeBook, Collector, recipients
 from mailsift.detectors._domains import Protected, first_label, skeleton
 from mailsift.detectors.base import Services
-from mailsift.history.backends import shared_history
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 from mailsift.history.base import SenderHistory, normalise_name
 from mailsift.parsing import registrable_domain
 
-__all__ = ["CODES", "ImpersonationDetector", "build"]
+__all__ = ["CODES", "SPEC", "ImpersonationDetector", "build"]
 
-CODES: Mapping[str, tuple[str | None, float, str]] = {
-    "IMP_USER_DISPLAY_NAME": ("impersonation_user", 3.0,
-                              "The sender uses a protected person's name from another address"),
-    "IMP_DOMAIN_LOOKALIKE": ("impersonation_domain", 3.0,
-                             "The sender's domain imitates a protected domain"),
-    "IMP_REPLY_TO_LOOKALIKE": ("impersonation_domain", 3.0,
-                               "Replies go to a domain that imitates a protected domain"),
-    "IMP_BRAND_DISPLAY_NAME": ("impersonation_domain", 2.0,
-                               "The sender's name is a protected brand, its domain is not"),
-    "IMP_FIRST_CONTACT": ("impersonation_domain", 1.0,
-                          "The impersonating sender never wrote to this recipient before"),
+CODES: Mapping[str, CodeSpec] = {
+    "IMP_USER_DISPLAY_NAME": CodeSpec(3.0, Family.IMPERSONATION_USER,
+                                      "The sender uses a protected person's name from another "
+                                      "address"),
+    "IMP_DOMAIN_LOOKALIKE": CodeSpec(3.0, Family.IMPERSONATION_DOMAIN,
+                                     "The sender's domain imitates a protected domain"),
+    "IMP_REPLY_TO_LOOKALIKE": CodeSpec(3.0, Family.IMPERSONATION_DOMAIN,
+                                       "Replies go to a domain that imitates a protected domain"),
+    "IMP_BRAND_DISPLAY_NAME": CodeSpec(2.0, Family.IMPERSONATION_DOMAIN,
+                                       "The sender's name is a protected brand, its domain is not"),
+    "IMP_FIRST_CONTACT": CodeSpec(1.0, Family.IMPERSONATION_DOMAIN,
+                                  "The impersonating sender never wrote to this recipient before"),
 }
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -171,6 +173,13 @@ def build(settings: Settings, services: Services) -> ImpersonationDetector:
     own = frozenset(registrable_domain(d) for d in imp.own_domains)
     return ImpersonationDetector(
         CodeBook("impersonation", CODES, imp.weights), protected, imp.protected_users, own,
-        shared_history(settings.history, services.extras),
+        services.history,
         brand_names=imp.brand_display_names, min_learned=settings.history.min_learned,
     )
+
+
+SPEC = DetectorSpec(
+    name="impersonation", stage=Stage.REPUTATION, order=10, prefix="IMP_", codes=CODES,
+    settings=ImpersonationSettings, factory=build,
+    summary="Protected people and domains imitated by outsiders",
+)

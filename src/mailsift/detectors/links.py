@@ -19,38 +19,43 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from mailsift.config.detectors import LinkSettings
 from mailsift.config.schema import Settings
 from mailsift.core.auth import AuthStatus
 from mailsift.core.context import ScanContext
-from mailsift.core.findings import Finding, Stage
+from mailsift.core.findings import Family, Finding, Stage
 from mailsift.core.message import Url
 from mailsift.detectors._common import CodeBook, Collector
 from mailsift.detectors._domains import Protected, first_label, mixed_script
 from mailsift.detectors._unwrap import ESP_HOSTS, host_in, unwrap, url_chain
 from mailsift.detectors.base import Services
-from mailsift.detectors.feeds import FeedSet, shared_feeds
-from mailsift.history.backends import shared_history
+from mailsift.detectors.feeds import FeedSet
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 from mailsift.history.base import SenderHistory
 from mailsift.parsing import make_url, registrable_domain
 
-__all__ = ["CODES", "LinkDetector", "build"]
+__all__ = ["CODES", "SPEC", "LinkDetector", "build"]
 
-#: code -> (family, default weight, description)
-CODES: Mapping[str, tuple[str | None, float, str]] = {
-    "URL_FEED_MATCH": ("phish", 12.0, "A link is on a local threat feed"),
-    "URL_IDN_HOMOGLYPH": ("phish", 5.0,
-                          "A link's internationalised host imitates Latin letters (homoglyphs)"),
-    "URL_LOOKALIKE": ("phish", 5.0, "A link's domain imitates a protected domain"),
-    "URL_USERINFO": ("phish", 4.0,
-                     "A link hides its real host behind a host-like user name (a.com@b.com)"),
-    "URL_TEXT_MISMATCH": ("phish", 3.0,
-                          "A link's visible text shows one domain, but it goes to another"),
-    "URL_BRAND_IN_HOST": ("phish", 3.0,
-                          "A protected domain is written inside an unrelated link host"),
-    "URL_IP_LITERAL": ("phish", 3.0, "A link goes to a bare public IP address"),
-    "URL_REDIRECT": ("phish", 1.0, "A link goes through an open redirector to another domain"),
-    "URL_SHORTENER": ("phish", 1.0, "A link uses a URL shortener that hides its destination"),
-    "URL_NEW_DOMAIN": ("phish", 1.0, "A link goes to a domain never seen in delivered mail"),
+CODES: Mapping[str, CodeSpec] = {
+    "URL_FEED_MATCH": CodeSpec(12.0, Family.PHISH, "A link is on a local threat feed"),
+    "URL_IDN_HOMOGLYPH": CodeSpec(5.0, Family.PHISH,
+                                  "A link's internationalised host imitates Latin letters "
+                                  "(homoglyphs)"),
+    "URL_LOOKALIKE": CodeSpec(5.0, Family.PHISH, "A link's domain imitates a protected domain"),
+    "URL_USERINFO": CodeSpec(4.0, Family.PHISH,
+                             "A link hides its real host behind a host-like user name "
+                             "(a.com@b.com)"),
+    "URL_TEXT_MISMATCH": CodeSpec(3.0, Family.PHISH,
+                                  "A link's visible text shows one domain, but it goes to another"),
+    "URL_BRAND_IN_HOST": CodeSpec(3.0, Family.PHISH,
+                                  "A protected domain is written inside an unrelated link host"),
+    "URL_IP_LITERAL": CodeSpec(3.0, Family.PHISH, "A link goes to a bare public IP address"),
+    "URL_REDIRECT": CodeSpec(1.0, Family.PHISH,
+                             "A link goes through an open redirector to another domain"),
+    "URL_SHORTENER": CodeSpec(1.0, Family.PHISH,
+                              "A link uses a URL shortener that hides its destination"),
+    "URL_NEW_DOMAIN": CodeSpec(1.0, Family.PHISH,
+                               "A link goes to a domain never seen in delivered mail"),
 }
 
 _DISPLAY_DOMAIN = re.compile(
@@ -227,8 +232,15 @@ def build(settings: Settings, services: Services) -> LinkDetector:
         CodeBook("links", CODES, links.weights),
         protected,
         frozenset(links.shorteners),
-        shared_feeds(settings.feeds, services.extras),
-        shared_history(settings.history, services.extras),
+        services.feeds or FeedSet.of(()),
+        services.history,
         new_domain_min=links.new_domain_min_learned,
         max_urls=links.max_urls,
     )
+
+
+SPEC = DetectorSpec(
+    name="links", stage=Stage.CONTENT, order=20, prefix="URL_", codes=CODES,
+    settings=LinkSettings, factory=build,
+    summary="Safe links, offline: every link judged after unwrapping, never fetched",
+)

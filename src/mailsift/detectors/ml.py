@@ -17,25 +17,32 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailsift.config.ml import MlSettings
 from mailsift.config.schema import Settings
 from mailsift.core.context import ScanContext
 from mailsift.core.errors import ConfigError
-from mailsift.core.findings import ArtifactState, Finding, Stage
+from mailsift.core.findings import ArtifactState, Family, Finding, Stage
 from mailsift.core.message import ParsedMessage
-from mailsift.core.rollout import RolloutState
 from mailsift.detectors.base import Services
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 from mailsift.ml.features import extract
-from mailsift.ml.model import LinearModel, Prediction, load_model, shipped_model_path
 
-__all__ = ["CODES", "MlDetector", "build", "cached_model"]
+if TYPE_CHECKING:  # numpy, from the [ml] extra: imported when the detector is built
+    from mailsift.ml.model import LinearModel, Prediction
 
-CODES: Mapping[str, str] = {
-    "ML_PHISH": "The content model finds this message likely phishing",
-    "ML_SPAM": "The content model finds this message likely spam",
-    "ML_THREAT_PHISH_EVIDENCE": "The content model finds this message a likely threat; this "
-                                "counts only together with phishing evidence of other detectors",
+__all__ = ["CODES", "SPEC", "MlDetector", "build", "cached_model"]
+
+_BANDS = "the heaviest matching [ml] band"
+CODES: Mapping[str, CodeSpec] = {
+    "ML_PHISH": CodeSpec(0.0, Family.PHISH, "The content model finds this message likely "
+                         "phishing", weight_note=_BANDS),
+    "ML_SPAM": CodeSpec(0.0, Family.SPAM, "The content model finds this message likely spam",
+                        weight_note=_BANDS),
+    "ML_THREAT_PHISH_EVIDENCE": CodeSpec(
+        0.0, Family.PHISH, "The content model finds this message a likely threat; this counts "
+        "only together with phishing evidence of other detectors", weight_note=_BANDS),
 }
 
 
@@ -60,6 +67,8 @@ def cached_model(path: str | Path) -> LinearModel:
         key = (resolved, os.stat(Path(resolved).with_suffix(".npz")).st_mtime)
     except OSError as exc:
         raise ConfigError(f"model arrays not found: {exc}", source=resolved) from exc
+    from mailsift.ml.model import load_model
+
     with _lock:
         model = _models.get(key)
         if model is None:
@@ -128,7 +137,7 @@ class MlDetector:
             code = _code(family, score)
             out.append(Finding(
                 code=code, weight=weight, evidence=evidence,
-                detector=self.name, category=family, description=CODES[code],
+                detector=self.name, category=family, description=CODES[code].description,
                 artifact=f"model:{model.name}", version=model.version,
                 state=state or self.state,
             ))
@@ -143,15 +152,17 @@ class MlDetector:
 
 def build(settings: Settings, services: Services) -> MlDetector:
     """The configured model (or the shipped one), replaced by the registry's active version of
-    it when there is one, plus its staged versions (``services.extras["rollout"]``)."""
+    it when there is one, plus its staged versions (``services.rollout``)."""
+    from mailsift.ml.model import shipped_model_path
+
     ml = settings.ml
     if not ml.enabled:
         raise ConfigError("detector 'ml' is listed in [detectors] enabled but [ml] enabled is "
                           "false; remove one of the two", source="ml")
     model = cached_model(ml.model_path or shipped_model_path())
-    rollout = services.extras.get("rollout")
+    rollout = services.rollout
     candidates: list[tuple[LinearModel, ArtifactState]] = []
-    if isinstance(rollout, RolloutState):
+    if rollout is not None:
         # One model slot: a registry version of any name replaces or shadows the configured one.
         for dep in (d for d in rollout.deployments if d.kind == "model"):
             if not dep.path or (dep.version == model.version
@@ -165,3 +176,10 @@ def build(settings: Settings, services: Services) -> MlDetector:
                 except ConfigError as exc:  # a staged model never stops the one that acts
                     log.error("staged %s@%s not run: %s", dep.artifact, dep.version, exc)
     return MlDetector(model, ml, candidates)
+
+
+SPEC = DetectorSpec(
+    name="ml", stage=Stage.ML, order=10, prefix="ML_", codes=CODES, settings=MlSettings,
+    factory=build, requires=("numpy", "ml"),
+    summary="The content model's calibrated phish/spam probabilities, weighted by [ml] bands",
+)

@@ -12,41 +12,54 @@ from collections.abc import Mapping, Sequence
 
 from mailsift.config.schema import Settings
 from mailsift.core.context import ScanContext
-from mailsift.core.findings import Finding, Stage
+from mailsift.core.findings import Family, Finding, Stage
 from mailsift.detectors.base import Services
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 
-__all__ = ["CODES", "ParseDetector", "build"]
+__all__ = ["CODES", "SPEC", "ParseDetector", "build"]
 
-#: code -> (family or None, weight, description)
-CODES: Mapping[str, tuple[str | None, float, str]] = {
-    "PARSE_SIZE_LIMIT": (None, 0.0, "The message is larger than the configured size limit"),
-    "PARSE_DEPTH_LIMIT": (None, 0.0, "MIME parts are nested deeper than the configured limit"),
-    "PARSE_PARTS_LIMIT": (None, 0.0, "The message has more MIME parts than the configured limit"),
-    "PARSE_HEADER_TOO_LONG": (None, 0.0, "A header is longer than the configured limit"),
-    "PARSE_HEADER_LIMIT": (None, 0.0, "The message has more headers than the configured limit"),
-    "PARSE_DECODED_LIMIT": (None, 0.0, "Decoded content exceeded the limit; the rest was skipped"),
-    "PARSE_TEXT_TRUNCATED": (None, 0.0, "Only the first part of a very long body was analysed"),
-    "PARSE_ARCHIVE_BOMB": ("malware", 1.0,
-                           "An archive member would expand far beyond its compressed size "
-                           "(decompression bomb)"),
-    "PARSE_ARCHIVE_LIMIT": (None, 0.0, "An archive has more or larger members than analysed"),
-    "PARSE_ARCHIVE_DEPTH": (None, 0.0, "Archives are nested deeper than analysed"),
-    "PARSE_ARCHIVE_CORRUPT": (None, 0.0, "An archive attachment could not be read"),
-    "PARSE_NUL_BYTES": ("spam", 1.0, "The message contains NUL bytes, which mail must not carry"),
-    "PARSE_UNKNOWN_CHARSET": ("spam", 0.5, "A part declares a character set that does not exist"),
-    "PARSE_BAD_CHARSET_DATA": ("spam", 0.5, "Text could not be decoded in its declared charset"),
-    "PARSE_BAD_ENCODING": ("spam", 0.5, "A part's transfer encoding is broken"),
-    "PARSE_BAD_ENCODED_WORD": (None, 0.0, "A header has a malformed RFC 2047 encoded word"),
-    "PARSE_MIME_DEFECT": (None, 0.0, "The MIME structure is malformed"),
-    "PARSE_HEADER_NESTING": ("spam", 2.0,
-                             "An address header hides behind deeply nested comments"),
-    "PARSE_BAD_ADDRESS": ("spam", 1.0, "An address header cannot be parsed"),
-    "PARSE_MALFORMED": ("spam", 1.0, "The message could not be parsed as MIME"),
-    "PARSE_HTML_DEPTH": ("spam", 1.0, "HTML elements are nested absurdly deep (a parser "
-                         "attack); the excess tags were dropped, their text was kept"),
-    "PARSE_BAD_PART": ("spam", 0.5, "A MIME part could not be read; the others were"),
-    "PARSE_FAILED": (None, 0.0, "The message could not be parsed at all; it was scanned as "
-                     "raw bytes and is not treated as clean"),
+_UNKNOWN = CodeSpec(0.0, None, "Parse problem")
+
+CODES: Mapping[str, CodeSpec] = {
+    "PARSE_SIZE_LIMIT": CodeSpec(0.0, None, "The message is larger than the configured size limit"),
+    "PARSE_DEPTH_LIMIT": CodeSpec(0.0, None,
+                                  "MIME parts are nested deeper than the configured limit"),
+    "PARSE_PARTS_LIMIT": CodeSpec(0.0, None,
+                                  "The message has more MIME parts than the configured limit"),
+    "PARSE_HEADER_TOO_LONG": CodeSpec(0.0, None, "A header is longer than the configured limit"),
+    "PARSE_HEADER_LIMIT": CodeSpec(0.0, None,
+                                   "The message has more headers than the configured limit"),
+    "PARSE_DECODED_LIMIT": CodeSpec(0.0, None,
+                                    "Decoded content exceeded the limit; the rest was skipped"),
+    "PARSE_TEXT_TRUNCATED": CodeSpec(0.0, None,
+                                     "Only the first part of a very long body was analysed"),
+    "PARSE_ARCHIVE_BOMB": CodeSpec(1.0, Family.MALWARE,
+                                   "An archive member would expand far beyond its compressed size "
+                                   "(decompression bomb)"),
+    "PARSE_ARCHIVE_LIMIT": CodeSpec(0.0, None,
+                                    "An archive has more or larger members than analysed"),
+    "PARSE_ARCHIVE_DEPTH": CodeSpec(0.0, None, "Archives are nested deeper than analysed"),
+    "PARSE_ARCHIVE_CORRUPT": CodeSpec(0.0, None, "An archive attachment could not be read"),
+    "PARSE_NUL_BYTES": CodeSpec(1.0, Family.SPAM,
+                                "The message contains NUL bytes, which mail must not carry"),
+    "PARSE_UNKNOWN_CHARSET": CodeSpec(0.5, Family.SPAM,
+                                      "A part declares a character set that does not exist"),
+    "PARSE_BAD_CHARSET_DATA": CodeSpec(0.5, Family.SPAM,
+                                       "Text could not be decoded in its declared charset"),
+    "PARSE_BAD_ENCODING": CodeSpec(0.5, Family.SPAM, "A part's transfer encoding is broken"),
+    "PARSE_BAD_ENCODED_WORD": CodeSpec(0.0, None, "A header has a malformed RFC 2047 encoded word"),
+    "PARSE_MIME_DEFECT": CodeSpec(0.0, None, "The MIME structure is malformed"),
+    "PARSE_HEADER_NESTING": CodeSpec(2.0, Family.SPAM,
+                                     "An address header hides behind deeply nested comments"),
+    "PARSE_BAD_ADDRESS": CodeSpec(1.0, Family.SPAM, "An address header cannot be parsed"),
+    "PARSE_MALFORMED": CodeSpec(1.0, Family.SPAM, "The message could not be parsed as MIME"),
+    "PARSE_HTML_DEPTH": CodeSpec(1.0, Family.SPAM,
+                                 "HTML elements are nested absurdly deep (a parser attack); the "
+                                 "excess tags were dropped, their text was kept"),
+    "PARSE_BAD_PART": CodeSpec(0.5, Family.SPAM, "A MIME part could not be read; the others were"),
+    "PARSE_FAILED": CodeSpec(0.0, None,
+                             "The message could not be parsed at all; it was scanned as raw bytes "
+                             "and is not treated as clean"),
 }
 
 
@@ -61,7 +74,8 @@ class ParseDetector:
             grouped.setdefault(code, []).append(evidence)
         out = []
         for code, items in grouped.items():
-            family, weight, description = CODES.get(code, (None, 0.0, "Parse problem"))
+            spec = CODES.get(code, _UNKNOWN)
+            family, weight, description = spec.family, spec.weight, spec.description
             out.append(Finding(code=code, weight=weight, evidence=tuple(items[:5]),
                                detector=self.name, category=family, description=description))
         if "PARSE_FAILED" in grouped:
@@ -80,3 +94,9 @@ class ParseDetector:
 
 def build(settings: Settings, services: Services) -> ParseDetector:
     return ParseDetector()
+
+
+SPEC = DetectorSpec(
+    name="parse", stage=Stage.PARSE, order=10, prefix="PARSE_", codes=CODES, factory=build,
+    summary="What parsing found wrong with a message: limits, malformed MIME, bad encodings",
+)

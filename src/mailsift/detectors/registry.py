@@ -1,51 +1,47 @@
-"""Which detectors exist, and building the enabled ones.
+"""Building the enabled detectors from the installed ones (``catalog``).
 
-Detectors are named explicitly in ``[detectors] enabled``; an unknown name fails startup (a typo
-must not silently switch a check off). Modules are imported lazily so a detector with heavy
-dependencies costs nothing unless enabled.
+Detectors are named explicitly in ``[detectors] enabled`` (default: every installed detector
+declared on by default); an unknown name fails startup (a typo must not silently switch a check
+off). A detector module is imported when the catalog is read, which is why declarations keep
+heavy imports inside their factory.
 
-A part of a detector whose optional package is not installed (Office macro scanning without
-the ``[attachments]`` extra) is never dropped silently: if the configuration asks for it
-explicitly, startup fails with a ``ConfigError`` naming the extra; if it is only on by default,
-``unavailable_detectors`` says what is off and what to install (``mailsift scan``,
-``config check|explain`` print it, ``serve`` logs it as a warning), and the detector marks each
-file it could not check.
+Nothing is dropped silently when an optional package is missing, at two levels:
+
+* a whole detector whose declaration ``requires`` a module from an extra: if ``[detectors]
+  enabled`` names it explicitly, startup fails with a ``ConfigError`` naming the extra; if it
+  is only on by default, it is left out;
+* a part of a detector (``REQUIRES``: Office macro scanning without the ``[attachments]``
+  extra): asked for explicitly, startup fails; on only by default, the detector marks each file
+  it could not check.
+
+Either way ``unavailable_detectors`` says what is off and what to install (``mailsift scan``,
+``config check|explain`` print it, ``serve`` logs it as a warning).
+
+Every detector built is checked against its declaration: same name and stage, and no code it
+says it may emit outside the declared ones (rule packs, whose codes are data, excepted).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mailsift.config.schema import Settings
+from mailsift.core.catalog import catalog
 from mailsift.core.errors import ConfigError
+from mailsift.detectors._common import installed
 from mailsift.detectors.base import Detector, Services
+from mailsift.detectors.spec import DetectorSpec
 
 __all__ = [
-    "REGISTRY",
     "REQUIRES",
     "Requirement",
     "build_detectors",
+    "check_built",
     "check_requirements",
     "installed",
     "unavailable_detectors",
 ]
-
-#: detector name -> module providing ``build(settings, services) -> Detector``
-REGISTRY: dict[str, str] = {
-    "parse": "mailsift.detectors.parse",
-    "auth": "mailsift.detectors.auth",
-    "rules": "mailsift.detectors.rules",
-    "links": "mailsift.detectors.links",
-    "attachments": "mailsift.detectors.attachments",
-    "impersonation": "mailsift.detectors.impersonation",
-    "bulk": "mailsift.detectors.bulk",
-    "history": "mailsift.detectors.history",
-    "ml": "mailsift.detectors.ml",
-    "reputation": "mailsift.detectors.reputation",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +71,20 @@ REQUIRES: tuple[Requirement, ...] = (
 )
 
 
-def installed(module: str) -> bool:
-    """Whether ``module`` can be imported (looked up, not imported: oletools costs ~0.25 s)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _enabled(settings: Settings) -> list[str]:
     return [n for n in settings.detectors.enabled if n not in settings.detectors.disabled]
+
+
+def _missing_detectors(settings: Settings) -> dict[str, str]:
+    """Enabled detectors whose declaration requires a module that is not installed."""
+    found = catalog()
+    out: dict[str, str] = {}
+    for name in dict.fromkeys(_enabled(settings)):
+        need = found[name].requires if name in found else None
+        if need is not None and not installed(need[0]):
+            out[name] = (f"it needs {need[0]}, which is not installed "
+                         f"(pip install 'mailsift[{need[1]}]')")
+    return out
 
 
 def _missing(settings: Settings) -> list[Requirement]:
@@ -94,9 +94,13 @@ def _missing(settings: Settings) -> list[Requirement]:
 
 
 def unavailable_detectors(settings: Settings) -> dict[str, str]:
-    """Detector parts that are on by default but left out because their extra is missing ->
-    one line saying so and what to install. (Asked for explicitly, they fail startup.)"""
-    return {f"{r.detector}.{r.module}": (
+    """Detectors and detector parts that are on by default but left out because their extra is
+    missing -> one line saying so and what to install. (Asked for explicitly, they fail
+    startup.)"""
+    whole = {} if "enabled" in settings.detectors.model_fields_set else {
+        name: f"detector {name!r} is off: {why}"
+        for name, why in _missing_detectors(settings).items()}
+    return whole | {f"{r.detector}.{r.module}": (
         f"{r.what} ({r.detector} detector) is off: it needs {r.module}, which is not installed "
         f"(pip install 'mailsift[{r.extra}]', or set {r.setting} = [] to turn it off)")
         for r in _missing(settings) if not r.explicit(settings)}
@@ -112,15 +116,58 @@ def check_requirements(settings: Settings) -> None:
             source=explicit[0].detector)
 
 
+def check_built(spec: DetectorSpec, detector: object) -> Detector:
+    """``detector`` as its declaration says it is, or a ``ConfigError`` saying how it is not."""
+    if not isinstance(detector, Detector):
+        raise ConfigError(f"detector {spec.name!r}: its factory returned a "
+                          f"{type(detector).__name__}, which lacks name/stage/codes/run/versions",
+                          source="detectors")
+    problems = []
+    if detector.name != spec.name:
+        problems.append(f"it is named {detector.name!r}")
+    if detector.stage != spec.stage:
+        problems.append(f"its stage is {detector.stage}, the declaration says {spec.stage}")
+    if not spec.dynamic_codes or spec.dynamic_prefixes:
+        undeclared = sorted(c for c in set(detector.codes) - set(spec.codes)
+                            if not c.startswith(spec.dynamic_prefixes))
+        if undeclared:
+            problems.append(f"it emits undeclared code(s) {', '.join(undeclared)}")
+    if problems:
+        raise ConfigError(f"detector {spec.name!r} does not match its declaration: "
+                          + "; ".join(problems), source="detectors")
+    return detector
+
+
+def _check_sections(specs: Iterable[DetectorSpec]) -> None:
+    """A detector may declare one of mailsift's own sections (``[history]``, ``[auth]``...) only
+    with the very model mailsift uses for it: two meanings of one section would be a trap."""
+    for spec in specs:
+        field = Settings.model_fields.get(spec.name)
+        own = spec.settings
+        if own is not None and field is not None and field.annotation is not own:
+            raise ConfigError(f"detector {spec.name!r} declares settings {own.__name__}, but "
+                              f"[{spec.name}] is mailsift's own section; rename the detector",
+                              source="detectors")
+
+
 def build_detectors(settings: Settings, services: Services) -> list[Detector]:
+    found = catalog()
     enabled = _enabled(settings)
-    unknown = [n for n in (*enabled, *settings.detectors.disabled) if n not in REGISTRY]
+    unknown = [n for n in (*enabled, *settings.detectors.disabled) if n not in found]
     if unknown:
-        raise ConfigError(f"unknown detector(s) {', '.join(unknown)}; known: "
-                          f"{', '.join(sorted(REGISTRY))}", source="detectors")
+        raise ConfigError(f"unknown detector(s) {', '.join(unknown)}; installed: "
+                          f"{', '.join(sorted(found.names()))}", source="detectors")
+    _check_sections(found.specs[n] for n in dict.fromkeys(enabled))
+    missing = _missing_detectors(settings)
+    if missing and "enabled" in settings.detectors.model_fields_set:
+        raise ConfigError("; ".join(f"[detectors] enabled names {n!r}, but {why}; install it or "
+                                    f"remove {n!r} from the list" for n, why in missing.items()),
+                          source="detectors")
     check_requirements(settings)
     out: list[Detector] = []
     for name in dict.fromkeys(enabled):
-        module = importlib.import_module(REGISTRY[name])
-        out.append(module.build(settings, services))
+        if name in missing:
+            continue  # said by the caller once (scan, config check|explain, serve's log)
+        spec = found[name]
+        out.append(check_built(spec, spec.factory(settings, services)))
     return out

@@ -16,7 +16,7 @@ listed"), ``REPUTATION_LOOKUP_CAP`` (``max_lookups`` reached) and ``REPUTATION_O
 I/O and cost: queries are sent when the scan starts (``prefetch``, before authentication) and
 collected at the reputation stage, so they overlap the rest of the scan; all of one message's
 queries share ``[reputation] budget``. The resolver is the list resolver the composition root
-hands over (``extras["list_resolver"]``, a ``BatchResolver``: every question written to one
+hands over (``Services.list_resolver``, a ``BatchResolver``: every question written to one
 socket at once, no threads; its own cache and outage state, so a list that times out never
 holds up authentication's DNS). Any other ``Resolver`` (tests, embedding) is asked on a small
 thread pool.
@@ -52,9 +52,10 @@ from mailsift.detectors._dnslists import (
 )
 from mailsift.detectors._unwrap import unwrap, url_chain
 from mailsift.detectors.base import Services
+from mailsift.detectors.spec import CodeSpec, DetectorSpec
 from mailsift.parsing import registrable_domain
 
-__all__ = ["OPERATIONAL", "ReputationDetector", "build", "list_code"]
+__all__ = ["OPERATIONAL", "SPEC", "ReputationDetector", "build", "list_code"]
 
 #: operational code -> description (weight 0, no family: they never move a verdict)
 OPERATIONAL: Mapping[str, str] = {
@@ -302,9 +303,7 @@ def _listing(code: str, hits: list[Outcome]) -> Finding:
 
 
 def build(settings: Settings, services: Services) -> ReputationDetector:
-    given = services.extras.get("list_resolver")
-    resolver = given if given is not None else services.resolver
-    assert resolver is None or isinstance(resolver, Resolver | BatchResolver)
+    resolver: Resolver | BatchResolver | None = services.list_resolver or services.resolver
     d = settings.detectors
     detector_budget = d.timeouts_ms.get("reputation", d.timeout_ms) / 1000.0
     if settings.reputation.configured and settings.reputation.budget >= detector_budget:
@@ -315,3 +314,16 @@ def build(settings: Settings, services: Services) -> ReputationDetector:
     return ReputationDetector(settings.reputation, resolver,
                               trusted_relays=settings.auth.trusted_relays,
                               max_urls=settings.links.max_urls)
+
+
+SPEC = DetectorSpec(
+    name="reputation", stage=Stage.REPUTATION, order=50, prefix="REPUTATION_",
+    codes={code: CodeSpec(0.0, None, text) for code, text in OPERATIONAL.items()},
+    settings=ReputationSettings, factory=build,
+    dynamic_codes="`RBL_<NAME>` for each configured `[[reputation.ip_lists]]` and "
+                  "`URIBL_<NAME>` for each `[[reputation.domain_lists]]`, weighted and "
+                  "classed by the list's return codes",
+    dynamic_prefixes=("RBL_", "URIBL_"),
+    summary="DNS blocklists for the client IP, link hosts and sender domains (asks nothing "
+            "until lists are configured)",
+)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from mailsift.config.schema import Settings
+from mailsift.config.schema import RuleSettings, Settings
 from mailsift.core.context import ScanContext
 from mailsift.core.errors import MailsiftError
 from mailsift.core.findings import ArtifactState, Finding, Stage
 from mailsift.core.rollout import Deployment, RolloutState
 from mailsift.detectors.base import Services
+from mailsift.detectors.spec import DetectorSpec
 from mailsift.rules import BUILTIN_PACK, PackSpec, RuleMeta, RuleSet, load_pack
 
 __all__ = ["RulesDetector", "build"]
@@ -86,11 +87,9 @@ def _packs(settings: Settings, rollout: RolloutState) -> tuple[list[PackSpec], l
 
 def build(settings: Settings, services: Services) -> RulesDetector:
     """Load the built-in pack (unless ``rules.builtin`` is off), ``rules.paths`` and what the
-    rollout registry deployed (``services.extras["rollout"]``)."""
+    rollout registry deployed (``services.rollout``)."""
     rules = settings.rules
-    rollout = services.extras.get("rollout")
-    if not isinstance(rollout, RolloutState):
-        rollout = RolloutState()
+    rollout = services.rollout or RolloutState()
     active, candidates = _packs(settings, rollout)
     common = {"max_raw_bytes": rules.max_raw_bytes, "max_body_chars": rules.max_body_chars}
     ruleset = RuleSet(active, disabled=rules.disabled, weights=rules.weights,
@@ -109,3 +108,11 @@ def build(settings: Settings, services: Services) -> RulesDetector:
                                                 pack_state=dep.state,
                                                 **common)))  # type: ignore[arg-type]
     return RulesDetector(ruleset, staged)
+
+
+SPEC = DetectorSpec(
+    name="rules", stage=Stage.CONTENT, order=10, settings=RuleSettings, factory=build,
+    dynamic_codes="the ids of the rules in the loaded rule packs (docs/rules.md); a rule id may "
+                  "not start with another detector's prefix",
+    summary="Rule packs: the built-in default pack plus configured ones, with rollout states",
+)

@@ -6,8 +6,6 @@ protocol's value types from ``base``: in one module that would be an import cycl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from mailsift.config.detectors import HistorySettings
 from mailsift.core.errors import ConfigError
 from mailsift.history.base import SenderHistory
@@ -36,15 +34,10 @@ def open_history(settings: HistorySettings) -> SenderHistory:
 _OPENED: dict[object, SenderHistory] = {}
 
 
-def shared_history(settings: HistorySettings, extras: Mapping[str, object]) -> SenderHistory:
-    """The history the composition root handed over (``extras["history"]``), else one opened
-    from ``settings`` per process, so the links, impersonation and history detectors (and the
-    learner) share one instance."""
-    given = extras.get("history")
-    if given is not None:
-        if not isinstance(given, SenderHistory):
-            raise TypeError(f"extras['history'] is not a SenderHistory: {type(given).__name__}")
-        return given
+def shared_history(settings: HistorySettings) -> SenderHistory:
+    """One history per process and configuration, opened on first use. The composition root
+    hands it to every detector that reads it (links, impersonation, bulk, history) as
+    ``Services.history``, so they share one instance across pipeline rebuilds."""
     key = (settings.backend, settings.path, settings.url, settings.db_schema,
            settings.max_entries)
     if key not in _OPENED:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from functools import partial
 
 from mailsift.config.schema import Settings
-from mailsift.core.protocols import Resolver, SystemClock
+from mailsift.core.protocols import Resolver
 from mailsift.core.rollout import RolloutState
-from mailsift.detectors.base import Services
 from mailsift.detectors.registry import build_detectors
+from mailsift.detectors.services import detector_services
 from mailsift.pipeline.runner import Authenticate, Pipeline, PrepareEnvelope
 
 __all__ = ["ScanOptions", "build_pipeline"]
@@ -57,9 +57,7 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
     options = options or ScanOptions()
     offline = settings.scan.offline if options.offline is None else options.offline
     resolver = None if offline else _resolver(settings, options)
-    extras: dict[str, object] = {}
-    if options.rollout is not None:
-        extras["rollout"] = options.rollout
+    list_resolver = None
     if resolver is not None and settings.reputation.configured:
         # DNS lists get a resolver of their own (all questions of a message sent at once, no
         # threads): its cache and outage state are theirs, so a list that times out never
@@ -68,12 +66,12 @@ def build_pipeline(settings: Settings, options: ScanOptions | None = None) -> Pi
 
         rep = settings.reputation
         own = bool(rep.nameservers)
-        extras["list_resolver"] = make_batch_resolver(
+        list_resolver = make_batch_resolver(
             rep.nameservers if own else settings.dns.nameservers,
             rep.port if own else settings.dns.port, server=options.dns_server,
             retry_after=min(settings.dns.timeout, settings.reputation.budget / 2),
             cache_size=settings.dns.cache_size)
-    services = Services(resolver=resolver, clock=SystemClock(), extras=extras)
+    services = detector_services(settings, resolver, options.rollout, list_resolver)
     return Pipeline(
         build_detectors(settings, services),
         settings.policy,

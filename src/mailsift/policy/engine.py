@@ -30,7 +30,15 @@ from mailsift.config.schema import PolicySettings
 from mailsift.core.auth import AuthResults
 from mailsift.core.findings import ArtifactState, Finding
 from mailsift.core.lists import ListEntry, ListSnapshot
-from mailsift.core.verdict import FAMILIES, Action, Category, DecisionStep, Override, Verdict
+from mailsift.core.verdict import (
+    DETECTED,
+    FAMILIES,
+    Action,
+    Category,
+    DecisionStep,
+    Override,
+    Verdict,
+)
 from mailsift.policy.lists import MessageFacts, domain_match, entry_matches, ip_match, match_entries
 from mailsift.policy.presets import ResolvedPolicy, choose_policy
 
@@ -114,10 +122,9 @@ def _family_scores(findings: Sequence[Finding]) -> dict[str, float]:
 
 def _detect(scores: Mapping[str, float], policy: ResolvedPolicy) -> Category:
     t = policy.thresholds
-    for category in Category:
-        if category is Category.CLEAN:
-            break
-        if scores.get(category.family, 0.0) >= getattr(t, category.value):
+    for category in DETECTED:  # precedence order
+        family = category.family
+        if family is not None and scores.get(family, 0.0) >= t.of(category):
             return category
     return Category.CLEAN
 
@@ -337,10 +344,11 @@ def _explain(d: _Decision, detected: Category, action: Action, scores: Mapping[s
         parts.append("no category reached its threshold")
     else:
         fam = detected.family
-        threshold = getattr(policy.thresholds, detected.value)
+        threshold = policy.thresholds.of(detected)
         top = ", ".join(f"{f.code} ({f.weight:g})" for f in
                         sorted(reasons, key=lambda f: -f.weight)[:5]) if reasons else ""
-        parts.append(f"{detected.value}: {fam} score {scores.get(fam, 0.0):g} >= {threshold:g}"
+        parts.append(f"{detected.value}: {fam} score {scores.get(fam or '', 0.0):g} >= "
+                     f"{threshold:g}"
                      + (f" from {top}" if top else ""))
     for o in d.overrides:
         if o.effect != "not applied":

@@ -57,11 +57,9 @@ class ResolvedPolicy:
     on_error: str
 
 
-def _resolve(settings: PolicySettings, name: str, preset: str, overrides: Mapping[str, str],
-             on_error: str | None) -> ResolvedPolicy:
-    actions = dict(PRESETS[preset])
-    for category, action in {**settings.actions, **overrides}.items():
-        actions[Category(category)] = Action(action)
+def _resolve(settings: PolicySettings, name: str, preset: str,
+             overrides: Mapping[Category, Action], on_error: str | None) -> ResolvedPolicy:
+    actions = {**PRESETS[preset], **settings.actions, **overrides}
     thresholds = settings.strict_thresholds if preset == "strict" else settings.thresholds
     return ResolvedPolicy(name, preset, thresholds, MappingProxyType(actions),
                           on_error or settings.on_error)

@@ -15,13 +15,12 @@ from pathlib import Path
 from mailsift.rules.checks import CHECKS
 from mailsift.rules.engine import RuleHit, RuleSet
 from mailsift.rules.loader import load_pack, parse_pack_text, rule_version
-from mailsift.rules.model import CATEGORIES, RESERVED_PREFIXES, PackSpec, RuleMeta, RuleSpec
+from mailsift.rules.model import CATEGORIES, PackSpec, RuleMeta, RuleSpec, reserved_prefixes
 
 __all__ = [
     "BUILTIN_PACK",
     "CATEGORIES",
     "CHECKS",
-    "RESERVED_PREFIXES",
     "PackSpec",
     "RuleHit",
     "RuleMeta",
@@ -29,6 +28,7 @@ __all__ = [
     "RuleSpec",
     "load_pack",
     "parse_pack_text",
+    "reserved_prefixes",
     "rule_version",
 ]
 

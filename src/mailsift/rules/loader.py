@@ -30,10 +30,10 @@ from mailsift.rules.model import (
     CATEGORIES,
     MATCHER_KINDS,
     PATTERN_KINDS,
-    RESERVED_PREFIXES,
     PackSpec,
     RuleSpec,
     is_subrule,
+    reserved_prefixes,
     valid_id,
 )
 from mailsift.rules.patterns import check_pattern
@@ -144,8 +144,9 @@ def _rule(data: Mapping[str, Any], path: str, line: int | None,
     if not isinstance(rule_id, str) or not valid_id(rule_id):
         raise fail(f"id must be UPPER_SNAKE_CASE, got {rule_id!r}")
     bare = rule_id.lstrip("_")
-    if any(bare.startswith(prefix) for prefix in RESERVED_PREFIXES):
-        raise fail(f"id uses a reserved prefix ({', '.join(RESERVED_PREFIXES)})")
+    reserved = reserved_prefixes()
+    if any(bare.startswith(prefix) for prefix in reserved):
+        raise fail(f"id uses a reserved prefix ({', '.join(reserved)})")
     description = data.get("description")
     if not isinstance(description, str) or not description.strip():
         raise fail("description is required (it is shown in every explanation)")

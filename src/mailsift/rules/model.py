@@ -13,42 +13,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from mailsift.core.findings import ArtifactState
+from mailsift.core.findings import ArtifactState, Family
 
 __all__ = [
     "CATEGORIES",
     "MATCHER_KINDS",
     "PATTERN_KINDS",
-    "RESERVED_PREFIXES",
     "PackSpec",
     "RuleMeta",
     "RuleSpec",
     "is_subrule",
+    "reserved_prefixes",
     "valid_id",
 ]
 
-#: Finding families a rule may speak for; ``None`` (omitted) means informational.
-CATEGORIES = (
-    "malware",
-    "phish",
-    "spam",
-    "spoof",
-    "impersonation_user",
-    "impersonation_domain",
-    "bulk",
-)
-#: Code prefixes owned by other detectors; a rule id must not start with one.
-RESERVED_PREFIXES = (
-    "AUTH_",
-    "PARSE_",
-    "ML_",
-    "DETECTOR_",
-    "URL_",
-    "ATT_",
-    "IMP_",
-    "BULK_",
-    "HIST_",
-)
+#: Finding families a rule may speak for (``Family``); ``None`` (omitted) means informational.
+CATEGORIES: tuple[str, ...] = tuple(f.value for f in Family)
+
+
+def reserved_prefixes() -> tuple[str, ...]:
+    """Code prefixes owned by the pipeline and the installed detectors (their declarations);
+    a rule id must not start with one."""
+    from mailsift.core.catalog import catalog
+
+    return catalog().reserved_prefixes()
+
+
 #: Matchers whose value is a regex searched in one view of the message.
 PATTERN_KINDS = (
     "body",

@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "mailsift.interfaces.cli.rollout",
     "mailsift.interfaces.cli.users",
     "mailsift.interfaces.cli.reports",
+    "mailsift.interfaces.cli.docs",
 )
 
 #: Which module registers each top-level command: only that module is imported to run it
@@ -54,6 +55,7 @@ COMMAND_MODULES: dict[str, str] = {
     "incident": "mailsift.interfaces.cli.rollout",
     "user": "mailsift.interfaces.cli.users",
     "reports": "mailsift.interfaces.cli.reports",
+    "docs": "mailsift.interfaces.cli.docs",
 }
 
 #: The one-line help of each command, for ``mailsift --help`` (and a bad or missing command):
@@ -76,6 +78,7 @@ COMMAND_HELP: dict[str, str] = {
     "incident": "incidents opened by the circuit breaker",
     "user": "web console users",
     "reports": "user reports (phish, spam, not junk): list, triage, export",
+    "docs": "generate documentation from the code",
 }
 
 #: Top-level module -> the extra that installs it, so a command that needs a missing extra says
