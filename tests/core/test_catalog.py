@@ -43,11 +43,12 @@ def test_builtin_detectors_come_from_entry_points_in_run_order() -> None:
     cat = catalog()
     builtin = cat.from_dist("mailsift")
     assert builtin.names() == ("parse", "auth", "rules", "links", "attachments", "impersonation",
-                               "bulk", "history", "ml")
+                               "bulk", "history", "reputation", "ml")
     for spec in builtin.specs.values():
         assert all(isinstance(c.family, Family | None) for c in spec.codes.values())
         assert all(code.startswith(spec.prefix) for code in spec.codes)
-    assert set(cat.reserved_prefixes()) >= {*CORE_PREFIXES, "URL_", "ATT_", "AUTH_", "ML_"}
+    assert set(cat.reserved_prefixes()) >= {*CORE_PREFIXES, "URL_", "ATT_", "AUTH_", "ML_",
+                                            "REPUTATION_", "RBL_", "URIBL_"}
     owner = cat.owner_of("URL_LOOKALIKE")
     assert owner is not None and owner.name == "links"
     assert cat["bulk"].codes["BULK_BCL"].weight_note  # the level, not a fixed weight

@@ -216,7 +216,7 @@ def test_two_nodes_share_the_history_in_postgresql(pg_schema: str) -> None:
     node3_worker = SqlHistory(PG_URL, schema=pg_schema)  # started before anything was learned
     try:
         detector = build(Settings(history={"min_learned": 3}),
-                         Services(extras={"history": node3_worker}))
+                         Services(history=node3_worker))
         assert list(detector.run(_ctx("New <new@fresh.test>"))) == []  # cold: silent
         for i in range(3):
             node1.record(f"s{i}@known.test", "known.test", ["bob@example.org"], 100.0 + i)

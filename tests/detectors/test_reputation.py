@@ -83,7 +83,8 @@ def _detector(dns: DnsServer, **over: Any) -> ReputationDetector:
         resolver = make_batch_resolver((), 53, server=dns.address, retry_after=0.3)
     else:
         resolver = make_resolver(DnsSettings(timeout=0.3, lifetime=0.5), dns.address)
-    det = build(settings, Services(extras={"list_resolver": resolver}))
+    det = build(settings, Services(list_resolver=resolver) if RESOLVER["kind"] == "batch"
+                else Services(resolver=resolver))
     assert isinstance(det, ReputationDetector)
     return det
 
