@@ -298,6 +298,8 @@ class AuditRecord(Base):
 # The rollout registry's tables live beside the code that uses them; importing the module here
 # registers them on ``Base.metadata`` for migrations and the schema-drift test. The same for
 # user reports of misjudged messages (they outlive their message: no foreign key)...
+# ...and DMARC aggregate reporting: evaluations, report jobs, ingested reports (issue 25).
+import mailsift.store.dmarc  # noqa: E402
 import mailsift.store.reports  # noqa: E402
 import mailsift.store.rollout  # noqa: E402  (circular by design: it needs Base above)
 
