@@ -14,7 +14,8 @@ from mailsift.detectors.base import Services
 from mailsift.detectors.registry import build_detectors
 from mailsift.pipeline import Authenticate, Pipeline, PrepareEnvelope
 
-__all__ = ["GatewayParts", "ScanOptions", "build_gateway", "build_pipeline"]
+__all__ = ["GatewayParts", "ScanOptions", "build_gateway", "build_pipeline",
+           "build_report_sender"]
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,52 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     parts.watcher = RolloutWatcher(parts, rollout, breaker)
     gateway.observers.append(parts.watcher.observe)
     gateway.observers.append(_history_learner(settings, recorder))
+    _dmarc_reporting(settings, store, recorder, gateway)
     return parts
+
+
+def _dmarc_reporting(settings: Settings, store: Any, recorder: Any, gateway: Any) -> None:
+    """DMARC aggregate reporting in the gateway: record every evaluation (batched) and read
+    the ``rua`` mailbox (docs/dmarc-reports.md)."""
+    from mailsift.services.dmarc.evaluations import EvaluationRecorder
+    from mailsift.services.dmarc.ingest import Ingestor
+    from mailsift.services.dmarc.mailbox import ReportMailbox
+    from mailsift.store.dmarc import DmarcStore
+
+    conf = settings.dmarc_reports
+    dmarc = DmarcStore(store.engine, store.clock)
+    if conf.record:
+        gateway.observers.append(EvaluationRecorder(
+            dmarc, recorder.run_later, discovery=settings.auth.dmarc_discovery).observe)
+    if conf.ingest_addresses:
+        gateway.mailboxes.append(
+            ReportMailbox(Ingestor(dmarc, conf), conf.ingest_addresses).observe)
+
+
+def build_report_sender(settings: Settings, store: Any, *, dns_server: str | None = None,
+                        clock: Any = None) -> Any:
+    """The aggregate-report sender over ``store`` (``mailsift serve`` and the CLI)."""
+    import socket
+
+    from mailsift.auth import make_resolver
+    from mailsift.core.errors import ConfigError
+    from mailsift.delivery.relay import Relay
+    from mailsift.services.dmarc.sending import ReportSender
+    from mailsift.store.dmarc import DmarcStore
+
+    conf = settings.dmarc_reports
+    if not conf.email:
+        raise ConfigError("[dmarc_reports] email is needed to send aggregate reports (their "
+                          "From address, in a domain of ours that passes DMARC)")
+    host = conf.relay_host or settings.gateway.next_hop_host
+    port = conf.relay_port or settings.gateway.next_hop_port
+    hostname = settings.smtp.hostname or socket.getfqdn()
+    return ReportSender(
+        DmarcStore(store.engine, store.clock), conf,
+        receiver=conf.org_name or hostname,
+        resolver=make_resolver(settings.dns, dns_server),
+        relay_factory=lambda: Relay(host, port, timeout=conf.relay_timeout, helo=hostname),
+        clock=clock or store.clock)
 
 
 def _history_learner(settings: Settings, recorder: Any) -> Any:

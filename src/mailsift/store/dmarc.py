@@ -358,10 +358,10 @@ class DmarcStore:
         dialect = self.engine.dialect.name
         ins = (postgresql.insert(DmarcReportJob) if dialect == "postgresql"
                else sqlite.insert(DmarcReportJob))
+        stmt = ins.on_conflict_do_nothing(
+            index_elements=["policy_domain", "period_begin"]).returning(DmarcReportJob.id)
         with self.engine.begin() as conn:
-            result = conn.execute(ins.on_conflict_do_nothing(
-                index_elements=["policy_domain", "period_begin"]), rows)
-        return max(int(result.rowcount or 0), 0)
+            return len(conn.execute(stmt, rows).all())
 
     def claim(self, owner: str, lease_seconds: float, *,
               period_begin: float | None = None) -> JobRow | None:
