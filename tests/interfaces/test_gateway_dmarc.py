@@ -98,3 +98,50 @@ def _zip(data: bytes) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("report.xml", data)
     return buf.getvalue()
+
+
+def test_serve_sends_yesterdays_reports_on_its_schedule(tmp_path: Path) -> None:
+    """``serve`` with ``send = true``: yesterday's evaluations leave as one report, once."""
+    import datetime as dt
+    import time
+
+    from mailsift.services.dmarc.evaluations import evaluation_row
+    from mailsift.testing.storekit import make_result
+
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    begin = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+    with DnsServer(ZONES) as dns, SmtpSink() as sink:
+        settings = Settings.model_validate({
+            "store": {"data_dir": str(tmp_path / "data")},
+            "gateway": {"next_hop_port": sink.port, "workers": 0},
+            "smtp": {"port": 0, "hostname": "mx.receiver.example"},
+            "http": {"enabled": False}, "milter": {"enabled": False},
+            "dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 0.5,
+                    "lifetime": 1.0},
+            "dmarc_reports": {"send": True, "email": "dmarc-reports@receiver.example",
+                              "check_seconds": 0.5},
+        })
+        store = Store.open(settings.store)
+        try:
+            from dataclasses import replace
+
+            from mailsift.core.auth import AuthResults, AuthStatus, DmarcResult, SpfResult
+
+            res = make_result("y1", b"x", from_addr="a@example.com")
+            auth = AuthResults(
+                spf=SpfResult(AuthStatus.PASS, "mailfrom", "example.com", client_ip="192.0.2.25"),
+                dmarc=DmarcResult(AuthStatus.PASS, "example.com", policy="reject",
+                                  policy_domain="example.com", spf_aligned=True,
+                                  record=ZONES["_dmarc.example.com"]["TXT"][0]))
+            row = evaluation_row(replace(res, auth=auth), begin + 600)
+            assert row is not None
+            DmarcStore(store.engine, store.clock).record_many([row])
+        finally:
+            store.close()
+        with RunningGateway(settings):
+            assert sink.wait_for(1, timeout=60)
+            time.sleep(1.5)  # a few more rounds: nothing is sent twice
+        [msg] = sink.messages
+        assert list(msg.rcpt_to) == ["dmarc@example.com"]
+        assert msg.header("Subject")[0].startswith("Report Domain: example.com Submitter: "
+                                                   "mx.receiver.example")
