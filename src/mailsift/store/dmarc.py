@@ -310,28 +310,45 @@ class DmarcStore:
 
     def aggregate(self, domain: str, begin: float, end: float) -> list[AggregateRow]:
         """One period's evaluations of one policy domain, grouped in SQL."""
+        return self.aggregate_many([domain], begin, end).get(domain, [])
+
+    def aggregate_many(self, domains: Sequence[str], begin: float,
+                       end: float) -> dict[str, list[AggregateRow]]:
+        """The period's evaluations of several policy domains, grouped in one SQL query (one
+        round trip per batch of reports instead of one per report)."""
         t = DmarcEvaluationRow
         keys = (t.source_ip, t.header_from, t.envelope_from, t.envelope_to, t.disposition,
                 t.dkim_aligned, t.spf_aligned, t.reasons, t.auth)
-        stmt = (select(*keys, func.count().label("n"))
-                .where(t.policy_domain == domain, t.evaluated_at >= begin, t.evaluated_at < end)
-                .group_by(*keys).order_by(*keys))
+        stmt = (select(t.policy_domain, *keys, func.count().label("n"))
+                .where(t.policy_domain.in_(list(domains)), t.evaluated_at >= begin,
+                       t.evaluated_at < end)
+                .group_by(t.policy_domain, *keys).order_by(t.policy_domain, *keys))
+        out: dict[str, list[AggregateRow]] = {}
         with read_only(self.engine) as conn:
-            return [AggregateRow(r.source_ip, r.header_from, r.envelope_from, r.envelope_to,
-                                 r.disposition, bool(r.dkim_aligned), bool(r.spf_aligned),
-                                 r.reasons, r.auth, int(r.n))
-                    for r in conn.execute(stmt)]
+            for r in conn.execute(stmt):
+                out.setdefault(r.policy_domain, []).append(AggregateRow(
+                    r.source_ip, r.header_from, r.envelope_from, r.envelope_to,
+                    r.disposition, bool(r.dkim_aligned), bool(r.spf_aligned), r.reasons,
+                    r.auth, int(r.n)))
+        return out
 
     def latest_record(self, domain: str, begin: float, end: float) -> tuple[str, str]:
         """The DMARC record (and discovery method) last seen for ``domain`` in the period:
         RFC 9990 2.1 reports the final configuration observed."""
+        return self.latest_records([domain], begin, end).get(domain, ("", ""))
+
+    def latest_records(self, domains: Sequence[str], begin: float,
+                       end: float) -> dict[str, tuple[str, str]]:
         t = DmarcEvaluationRow
-        stmt = (select(t.record, t.discovery)
-                .where(t.policy_domain == domain, t.evaluated_at >= begin, t.evaluated_at < end)
-                .order_by(t.evaluated_at.desc(), t.id.desc()).limit(1))
+        last = func.row_number().over(partition_by=t.policy_domain,
+                                      order_by=(t.evaluated_at.desc(), t.id.desc()))
+        ranked = (select(t.policy_domain, t.record, t.discovery, last.label("k"))
+                  .where(t.policy_domain.in_(list(domains)), t.evaluated_at >= begin,
+                         t.evaluated_at < end).subquery())
+        stmt = select(ranked.c.policy_domain, ranked.c.record, ranked.c.discovery).where(
+            ranked.c.k == 1)
         with read_only(self.engine) as conn:
-            row = conn.execute(stmt).first()
-        return (row.record, row.discovery) if row else ("", "")
+            return {r.policy_domain: (r.record, r.discovery) for r in conn.execute(stmt)}
 
     def purge_evaluations(self, before: float) -> int:
         with self.engine.begin() as conn:
@@ -365,8 +382,16 @@ class DmarcStore:
 
     def claim(self, owner: str, lease_seconds: float, *,
               period_begin: float | None = None) -> JobRow | None:
-        """Claim one due job for ``owner``, or None. Due: pending with its retry time reached,
-        or claimed by a node whose lease ran out (it crashed or hung)."""
+        """Claim one due job for ``owner``, or None (see ``claim_many``)."""
+        got = self.claim_many(owner, lease_seconds, limit=1, period_begin=period_begin)
+        return got[0] if got else None
+
+    def claim_many(self, owner: str, lease_seconds: float, *, limit: int = 100,
+                   period_begin: float | None = None) -> list[JobRow]:
+        """Claim up to ``limit`` due jobs for ``owner``. Due: pending with its retry time
+        reached, or claimed by a node whose lease ran out (it crashed or hung). One UPDATE
+        re-checks "due" per row under its row lock, so of two nodes racing for a job exactly
+        one gets it back from RETURNING."""
         t = DmarcReportJob
         while True:
             now = self.clock.now()
@@ -376,17 +401,21 @@ class DmarcStore:
             if period_begin is not None:
                 pick = pick.where(t.period_begin == period_begin)
             with read_only(self.engine) as conn:
-                job_id = conn.execute(pick.order_by(t.next_attempt_at, t.id).limit(1)).scalar()
-            if job_id is None:
-                return None
+                ids = list(conn.execute(pick.order_by(t.next_attempt_at, t.id)
+                                        .limit(limit)).scalars())
+            if not ids:
+                return []
             with self.engine.begin() as conn:
-                won = conn.execute(
-                    update(t).where(t.id == job_id, due)
+                won = list(conn.execute(
+                    update(t).where(t.id.in_(ids), due)
                     .values(state="claimed", owner=owner, lease_until=now + lease_seconds,
-                            attempts=t.attempts + 1, updated_at=now)).rowcount
-            if won == 1:
-                return self.job(job_id)
-            # another node took it between our look and our update: look again
+                            attempts=t.attempts + 1, updated_at=now)
+                    .returning(t.id)).scalars())
+            if won:
+                with read_only(self.engine) as conn:
+                    rows = conn.execute(select(t).where(t.id.in_(won)).order_by(t.id)).all()
+                return [_job(r) for r in rows]
+            # other nodes took all of them between our look and our update: look again
 
     def job(self, job_id: int) -> JobRow | None:
         with read_only(self.engine) as conn:

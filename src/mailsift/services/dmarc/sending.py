@@ -24,7 +24,7 @@ import logging
 import math
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -103,6 +103,8 @@ class ReportSender:
         self.relay_factory = relay_factory
         self.clock = clock
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
+        #: reports claimed and built together; they are then sent one by one within the lease
+        self.batch = 50
 
     # --- building ------------------------------------------------------------------------------
 
@@ -111,18 +113,47 @@ class ReportSender:
 
     def build(self, domain: str, begin: int, end: int, report_id: str) -> BuiltReport | None:
         """Aggregate one domain's period in SQL and render it; None when it has no rows."""
-        rows = self.store.aggregate(domain, begin, end)
-        if not rows:
-            return None
-        record, discovery = self.store.latest_record(domain, begin, end)
-        policy, errors = policy_from_record(domain, record, discovery or "treewalk")
+        return self.build_many([(domain, report_id)], begin, end).get(domain)
+
+    def build_many(self, wanted: Sequence[tuple[str, str]], begin: int,
+                   end: int) -> dict[str, BuiltReport]:
+        """Reports for several (domain, report id) of one period: two SQL queries in all (the
+        grouped rows, the last record of each domain), then one XML document per domain."""
+        domains = [d for d, _ in wanted]
+        groups = self.store.aggregate_many(domains, begin, end)
+        records = self.store.latest_records(domains, begin, end)
         s = self.settings
-        meta = ReportMeta(org_name=s.org_name or self.receiver, email=s.email,
-                          report_id=report_id, begin=begin, end=end - 1,
-                          extra_contact_info=s.extra_contact_info, errors=tuple(errors))
-        xml = render_feedback(meta, policy, rows, s.report_format)
-        return BuiltReport(domain, begin, end, report_id, xml, len(rows),
-                           sum(r.count for r in rows), policy.rua, tuple(errors))
+        out: dict[str, BuiltReport] = {}
+        for domain, report_id in wanted:
+            rows = groups.get(domain)
+            if not rows:
+                continue
+            record, discovery = records.get(domain, ("", ""))
+            policy, errors = policy_from_record(domain, record, discovery or "treewalk")
+            meta = ReportMeta(org_name=s.org_name or self.receiver, email=s.email,
+                              report_id=report_id, begin=begin, end=end - 1,
+                              extra_contact_info=s.extra_contact_info, errors=tuple(errors))
+            xml = render_feedback(meta, policy, rows, s.report_format)
+            out[domain] = BuiltReport(domain, begin, end, report_id, xml, len(rows),
+                                      sum(r.count for r in rows), policy.rua, tuple(errors))
+        return out
+
+    def build_jobs(self, jobs: Sequence[JobRow]) -> dict[int, BuiltReport]:
+        """The reports of claimed jobs, built per period in batches."""
+        by_period: dict[tuple[int, int], list[JobRow]] = {}
+        for job in jobs:
+            by_period.setdefault((int(job.period_begin), int(job.period_end)), []).append(job)
+        out: dict[int, BuiltReport] = {}
+        for (begin, end), group in by_period.items():
+            built = self.build_many([(j.policy_domain, self._report_id(j)) for j in group],
+                                    begin, end)
+            for j in group:
+                if j.policy_domain in built:
+                    out[j.id] = built[j.policy_domain]
+        return out
+
+    def _report_id(self, job: JobRow) -> str:
+        return job.report_id or self.report_id(job.id, int(job.period_begin))
 
     def destinations(self, report: BuiltReport) -> tuple[list[RuaTarget], list[str]]:
         """Verified ``rua`` mailboxes. Raises DnsTempError (the caller retries later)."""
@@ -165,20 +196,31 @@ class ReportSender:
         """Claim and send due reports until none is left (or ``limit`` were handled)."""
         outcomes: list[SendOutcome] = []
         while limit is None or len(outcomes) < limit:
-            job = await asyncio.to_thread(self.store.claim, self.node,
-                                          self.settings.lease_seconds)
-            if job is None:
+            want = self.batch if limit is None else min(self.batch, limit - len(outcomes))
+            jobs = await asyncio.to_thread(self.store.claim_many, self.node,
+                                           self.settings.lease_seconds, limit=want)
+            if not jobs:
                 break
-            outcomes.append(await self.send_job(job))
+            try:
+                built = await asyncio.to_thread(self.build_jobs, jobs)
+            except Exception as exc:  # the store is away: each job is retried later
+                built = None
+                log.warning("building %d DMARC report(s) failed: %s", len(jobs), exc)
+            for job in jobs:
+                outcomes.append(await self.send_job(job, built))
         return outcomes
 
-    async def send_job(self, job: JobRow) -> SendOutcome:
+    async def send_job(self, job: JobRow,
+                       built: dict[int, BuiltReport] | None = None) -> SendOutcome:
+        """Send one claimed job (``built``: its report, from ``build_jobs``; None: build it
+        here)."""
         out = SendOutcome(job.id, job.policy_domain, "failed")
-        begin, end = int(job.period_begin), int(job.period_end)
-        report_id = job.report_id or self.report_id(job.id, begin)
+        report_id = self._report_id(job)
         try:
-            report = await asyncio.to_thread(self.build, job.policy_domain, begin, end,
-                                             report_id)
+            report = (built.get(job.id) if built is not None else
+                      await asyncio.to_thread(self.build, job.policy_domain,
+                                              int(job.period_begin), int(job.period_end),
+                                              report_id))
             if report is None:
                 return await self._finish(job, out, "skipped", "no evaluations in the period")
             try:
@@ -253,8 +295,14 @@ class ReportSender:
                                                     self.settings.interval_hours)
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
-        for domain in self.store.policy_domains(begin, end):
-            report = self.build(domain, begin, end, f"{begin}.dry-run@{self.receiver}")
+        domains = self.store.policy_domains(begin, end)
+        reports: dict[str, BuiltReport] = {}
+        for i in range(0, len(domains), 500):
+            reports.update(self.build_many(
+                [(d, f"{begin}.dry-run@{self.receiver}") for d in domains[i:i + 500]],
+                begin, end))
+        for domain in domains:
+            report = reports.get(domain)
             if report is None:
                 continue
             dests: list[str] = []
