@@ -112,8 +112,10 @@ def bench_record(n: int, domains: int, backends: list[str]) -> dict[str, Any]:
     return out
 
 
-def _load_pg(store: Store, n: int, domains: int) -> None:
-    """COPY ``n`` evaluations of DAY0 (setup, not timed)."""
+def _load_pg(store: Store, n: int, domains: int, ips: int, variants: int) -> None:
+    """COPY ``n`` evaluations of DAY0 (setup, not timed): each domain's mail comes from
+    ``ips`` source addresses with ``variants`` kinds of authentication results (pass, fail,
+    signatures and selectors), so a report has up to ``2 * ips * variants`` records."""
     from mailsift.services.dmarc.evaluations import evaluation_row
 
     sample = [evaluation_row(r, 0.0) for r in results(2000, domains, seed=11)]
@@ -126,9 +128,12 @@ def _load_pg(store: Store, n: int, domains: int) -> None:
         cur = raw.cursor()
         with cur.copy(f"COPY dmarc_evaluations ({', '.join(cols)}) FROM STDIN") as cp:
             for i in range(n):
-                row = dict(sample[i % len(sample)] or {})
-                d = f"d{i % domains}.example"  # every domain gets n / domains evaluations
+                dn = i % domains  # every domain gets n / domains evaluations
+                row = dict(sample[(dn * variants + rng.randrange(variants)) % len(sample)]
+                           or {})
+                d = f"d{dn}.example"
                 row.update(evaluated_at=DAY0 + rng.randrange(86400), policy_domain=d,
+                           source_ip=f"198.51.{dn % 200}.{rng.randrange(ips)}",
                            header_from=d if i % 7 else f"news.{d}",
                            record=f"v=DMARC1; p=reject; rua=mailto:dmarc@{d}")
                 cp.write_row([row[c] for c in cols])
@@ -140,7 +145,7 @@ def _load_pg(store: Store, n: int, domains: int) -> None:
         conn.exec_driver_sql("ANALYZE dmarc_evaluations")
 
 
-def bench_build(n: int, domains: int) -> dict[str, Any]:
+def bench_build(n: int, domains: int, ips: int = 10, variants: int = 4) -> dict[str, Any]:
     if why := pg_unavailable():
         return {"skipped": why}
     with tempfile.TemporaryDirectory() as tmp, \
@@ -149,7 +154,7 @@ def bench_build(n: int, domains: int) -> dict[str, Any]:
         store = Store.open(settings, clock=clock)
         try:
             t0 = time.perf_counter()
-            _load_pg(store, n, domains)
+            _load_pg(store, n, domains, ips, variants)
             load_s = time.perf_counter() - t0
             sender = ReportSender(DmarcStore(store.engine, store.clock),
                                   DmarcReportSettings(email="dmarc@receiver.example"),
@@ -172,7 +177,8 @@ def bench_build(n: int, domains: int) -> dict[str, Any]:
         finally:
             store.close()
     assert created == domains and built == domains and messages == n, (created, built, messages)
-    return {"evaluations": n, "domains": domains, "load_s (setup, COPY)": round(load_s, 1),
+    return {"evaluations": n, "domains": domains, "ips_per_domain": ips,
+            "auth_variants_per_domain": variants, "load_s (setup, COPY)": round(load_s, 1),
             "jobs_s": round(jobs_s, 2), "build_s": round(build_s, 1),
             "total_s": round(jobs_s + build_s, 1),
             "reports_per_s": round(built / build_s, 1), "records": records,
@@ -187,12 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evaluations", type=int, default=1_000_000)
     p.add_argument("--domains", type=int, default=5_000)
     p.add_argument("--backends", default="sqlite,postgresql")
+    p.add_argument("--ips-per-domain", type=int, default=10)
+    p.add_argument("--variants", type=int, default=4, help="kinds of auth results per domain")
     args = p.parse_args(argv)
     out: dict[str, Any] = {}
     if args.part in ("record", "all"):
         out["record"] = bench_record(args.messages, args.domains, args.backends.split(","))
     if args.part in ("build", "all"):
-        out["build"] = bench_build(args.evaluations, args.domains)
+        out["build"] = bench_build(args.evaluations, args.domains, args.ips_per_domain,
+                                   args.variants)
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -144,3 +144,22 @@ def test_override_reasons(evaluation: Any) -> None:
     assert row is not None
     assert json.loads(row["reasons"]) == [["forwarded",
                                            "allowed spoof pair example.com=192.0.2.0/24"]]
+
+
+def test_text_is_escaped(xsd: dict[str, Any]) -> None:
+    from defusedxml.ElementTree import fromstring
+
+    from mailsift.services.dmarc.feedback import Policy
+    from mailsift.store.dmarc import AggregateRow
+
+    row = AggregateRow("192.0.2.1", "example.com", "a&b.example", "", "none", False, False,
+                       json.dumps([["local_policy", "<allow> & 'quotes'"]]),
+                       json.dumps({"dkim": [["example.com", "s<1>", "fail"]], "spf": None}), 2)
+    xml = render_feedback(ReportMeta("Org & <Co>", "r@example.com", "1.2@x", 0, 1),
+                          Policy("example.com", p="reject"), [row])
+    xsd["rfc9990"].validate(xml.decode())
+    root = fromstring(xml)
+    ns = "{urn:ietf:params:xml:ns:dmarc-2.0}"
+    assert root.find(f"{ns}report_metadata/{ns}org_name").text == "Org & <Co>"
+    comment = root.find(f"{ns}record/{ns}row/{ns}policy_evaluated/{ns}reason/{ns}comment")
+    assert comment.text == "<allow> & 'quotes'"
