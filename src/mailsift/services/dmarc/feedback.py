@@ -164,55 +164,53 @@ def render_feedback(meta: ReportMeta, policy: Policy, rows: Sequence[AggregateRo
     return doc.bytes()
 
 
+def _x(text: str) -> str:
+    return escape(text) if ("<" in text or ">" in text or "&" in text) else text
+
+
+def _el(pad: str, tag: str, text: str) -> str:
+    return f"{pad}<{tag}>{text}</{tag}>\n" if text else f"{pad}<{tag}/>\n"
+
+
 def _record(doc: _Doc, row: AggregateRow, names: dict[str, str], legacy: bool,
             policy: Policy) -> None:
-    doc.open("record")
-    doc.open("row")
-    doc.leaf("source_ip", row.source_ip)
-    doc.leaf("count", row.count)
-    doc.open("policy_evaluated")
+    # one record is written in a few formatted strings (it is the hot loop of a day's build:
+    # ~300,000 records for 5,000 domains); the layout equals _Doc's (two spaces per level)
     passed = row.dkim_aligned or row.spf_aligned
     disposition = row.disposition
     if passed and not legacy and policy.p != "none":
         disposition = "pass"  # RFC 9990: passing DMARC under an enforcing policy
-    doc.leaf("disposition", disposition)
-    doc.leaf("dkim", "pass" if row.dkim_aligned else "fail")
-    doc.leaf("spf", "pass" if row.spf_aligned else "fail")
+    out = [
+        "  <record>\n    <row>\n",
+        _el("      ", "source_ip", _x(row.source_ip)),
+        f"      <count>{row.count}</count>\n      <policy_evaluated>\n"
+        f"        <disposition>{disposition}</disposition>\n"
+        f"        <dkim>{'pass' if row.dkim_aligned else 'fail'}</dkim>\n"
+        f"        <spf>{'pass' if row.spf_aligned else 'fail'}</spf>\n",
+    ]
     for kind, comment in json.loads(row.reasons or "[]"):
-        doc.open("reason")
-        doc.leaf("type", names.get(kind, "other"))
+        out.append(f"        <reason>\n          <type>{names.get(kind, 'other')}</type>\n")
         if comment:
-            doc.leaf("comment", comment)
-        doc.close("reason")
-    doc.close("policy_evaluated")
-    doc.close("row")
-    doc.open("identifiers")
-    if legacy:
-        if row.envelope_to:
-            doc.leaf("envelope_to", row.envelope_to)
-        doc.leaf("envelope_from", row.envelope_from)
-        doc.leaf("header_from", row.header_from)
-    else:
-        doc.leaf("header_from", row.header_from)
-        doc.leaf("envelope_from", row.envelope_from)
-        if row.envelope_to:
-            doc.leaf("envelope_to", row.envelope_to)
-    doc.close("identifiers")
+            out.append(_el("          ", "comment", _x(comment)))
+        out.append("        </reason>\n")
+    out.append("      </policy_evaluated>\n    </row>\n    <identifiers>\n")
+    env_to = _el("      ", "envelope_to", _x(row.envelope_to)) if row.envelope_to else ""
+    env_from = _el("      ", "envelope_from", _x(row.envelope_from))
+    header_from = _el("      ", "header_from", _x(row.header_from))
+    out.append(env_to + env_from + header_from if legacy else
+               header_from + env_from + env_to)
+    out.append("    </identifiers>\n    <auth_results>\n")
     auth = json.loads(row.auth or "{}")
-    doc.open("auth_results")
     for domain, selector, result in auth.get("dkim") or ():
-        doc.open("dkim")
-        doc.leaf("domain", domain)
-        doc.leaf("selector", selector)
-        doc.leaf("result", result)
-        doc.close("dkim")
+        out.append("      <dkim>\n" + _el("        ", "domain", _x(domain))
+                   + _el("        ", "selector", _x(selector))
+                   + _el("        ", "result", _x(result)) + "      </dkim>\n")
     spf = auth.get("spf")
     if spf or legacy:  # RFC 7489 requires one spf element; say "none" when SPF did not run
         domain, scope, result = spf or (row.envelope_from, "mfrom", "none")
-        doc.open("spf")
-        doc.leaf("domain", domain)
-        doc.leaf("scope", scope if scope in ("mfrom", "helo") else "mfrom")
-        doc.leaf("result", result)
-        doc.close("spf")
-    doc.close("auth_results")
-    doc.close("record")
+        scope = scope if scope in ("mfrom", "helo") else "mfrom"
+        out.append("      <spf>\n" + _el("        ", "domain", _x(domain))
+                   + f"        <scope>{scope}</scope>\n"
+                   + _el("        ", "result", _x(result)) + "      </spf>\n")
+    out.append("    </auth_results>\n  </record>\n")
+    doc.parts.append("".join(out))

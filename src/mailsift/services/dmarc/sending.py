@@ -227,7 +227,7 @@ class ReportSender:
                 targets, notes = await asyncio.to_thread(self.destinations, report)
             except DnsTempError as exc:
                 return await self._retry(job, out, f"DNS: {exc}")
-            gz = gzip.compress(report.xml, mtime=0)
+            gz = gzip.compress(report.xml, compresslevel=6, mtime=0)  # zlib default
             addresses = [t.address for t in targets]
             raw = self.message(report, gz, addresses or ["undisclosed-recipients:;"],
                                str(job.id))
