@@ -44,3 +44,30 @@ def test_a_failing_store_loses_rows_not_messages(store: Store, evaluation: Any,
     scheduled.pop()()
     assert rec.lost == 1 and rec.written == 0
     assert "could not record 1 DMARC evaluation" in caplog.text
+
+
+def test_recorded_but_not_sent_is_still_purged(store: Store, clock: Any,
+                                               evaluation: Any) -> None:
+    import asyncio
+
+    from mailsift.config.dmarc import DmarcReportSettings
+    from mailsift.services.dmarc.evaluations import evaluation_row
+    from mailsift.services.dmarc.sending import run_purge
+
+    dmarc = DmarcStore(store.engine, store.clock)
+    old, new = (evaluation_row(evaluation(msg_id=m), t) for m, t in
+                (("old", clock.now() - 20 * 86400), ("new", clock.now() - 3600)))
+    assert old is not None and new is not None
+    dmarc.record_many([old, new])
+
+    async def once() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_purge(dmarc, DmarcReportSettings(keep_days=14),
+                                             store.clock, stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(once())
+    assert dmarc.policy_domains(0, clock.now()) == ["example.com"]
+    assert sum(r.count for r in dmarc.aggregate("example.com", 0, clock.now())) == 1

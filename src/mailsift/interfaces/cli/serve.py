@@ -127,6 +127,14 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
 
             sender = build_report_sender(settings, parts.store)
             tasks.append(asyncio.create_task(run_schedule(sender, stop), name="dmarc"))
+        elif settings.dmarc_reports.record:  # recorded, not sent: still purged
+            from mailsift.services.dmarc.sending import run_purge
+            from mailsift.store.dmarc import DmarcStore
+
+            dmarc = DmarcStore(parts.store.engine, parts.store.clock)
+            tasks.append(asyncio.create_task(
+                run_purge(dmarc, settings.dmarc_reports, parts.store.clock, stop),
+                name="dmarc"))
         log.info("mailsift ready (store: %s, scan workers: %d, next hop %s:%d)",
                  parts.store.backend, parts.scans.workers, settings.gateway.next_hop_host,
                  settings.gateway.next_hop_port)

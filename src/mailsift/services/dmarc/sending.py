@@ -47,7 +47,7 @@ from mailsift.services.dmarc.rua import RuaTarget, parse_rua, verify_targets
 from mailsift.store.dmarc import DmarcStore, JobRow
 
 __all__ = ["BuiltReport", "ReportSender", "SendOutcome", "last_complete_period",
-           "period_containing", "run_schedule"]
+           "period_containing", "run_purge", "run_schedule"]
 
 log = logging.getLogger("mailsift.dmarc")
 DAY = 86400
@@ -336,3 +336,16 @@ async def run_schedule(sender: ReportSender, stop: asyncio.Event) -> None:
             log.warning("DMARC report round failed: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), conf.check_seconds)
+
+
+async def run_purge(store: DmarcStore, conf: DmarcReportSettings, clock: Clock,
+                    stop: asyncio.Event) -> None:
+    """``serve`` recording without sending: still drop evaluations older than ``keep_days``
+    (``run_schedule`` does it when sending), so the table does not grow for ever."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(store.purge_evaluations, clock.now() - conf.keep_days * DAY)
+        except Exception as exc:  # the store is away: next round
+            log.warning("DMARC evaluation purge failed: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 3600)
