@@ -10,6 +10,7 @@ module imports it. It needs the ``[server]`` extra, like ``mailsift serve``.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -17,11 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mailsift.auth import make_resolver
 from mailsift.config.schema import Settings
+from mailsift.core.errors import ConfigError
+from mailsift.core.protocols import Clock
 from mailsift.core.result import ScanResult
 from mailsift.delivery.apply import Deliverer, RelayPool
 from mailsift.delivery.journal import RelayJournal
 from mailsift.delivery.recorder import AsyncRecorder
+from mailsift.delivery.relay import Relay
 from mailsift.delivery.spool import Spool
 from mailsift.detectors.registry import unavailable_detectors
 from mailsift.history import SenderHistory, learn, open_history
@@ -30,15 +35,20 @@ from mailsift.pipeline.build import ScanOptions
 from mailsift.rollout.breaker import Breaker
 from mailsift.services.alerts import Alerter
 from mailsift.services.connstate import ConnState, make_conn_state
+from mailsift.services.dmarc.evaluations import EvaluationRecorder
+from mailsift.services.dmarc.ingest import Ingestor
+from mailsift.services.dmarc.mailbox import ReportMailbox
+from mailsift.services.dmarc.sending import ReportSender
 from mailsift.services.gateway import Gateway
 from mailsift.services.list_health import ListHealth
 from mailsift.services.rollout import RolloutService
 from mailsift.services.rollout.watch import RolloutWatcher, make_counters
 from mailsift.services.scanning import ScanPool
 from mailsift.services.throttle import Greylist, RateLimiter
+from mailsift.store.dmarc import DmarcStore
 from mailsift.store.store import Store
 
-__all__ = ["GatewayParts", "build_gateway"]
+__all__ = ["GatewayParts", "build_gateway", "build_report_sender"]
 
 
 @dataclass
@@ -129,7 +139,40 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     gateway.observers.append(_history_learner(settings, sender_history, recorder))
     parts = GatewayParts(settings, store, scans, gateway, recorder, relays, rollout, watcher)
     _connection_defence(settings, parts, sender_history)
+    _dmarc_reporting(settings, store, recorder, gateway)
     return parts
+
+
+def _dmarc_reporting(settings: Settings, store: Store, recorder: AsyncRecorder,
+                     gateway: Gateway) -> None:
+    """DMARC aggregate reporting in the gateway: record every evaluation (batched) and read
+    the ``rua`` mailbox (docs/dmarc-reports.md)."""
+    conf = settings.dmarc_reports
+    dmarc = DmarcStore(store.engine, store.clock)
+    if conf.record:
+        gateway.observers.append(EvaluationRecorder(
+            dmarc, recorder.run_later, discovery=settings.auth.dmarc_discovery).observe)
+    if conf.ingest_addresses:
+        gateway.mailboxes.append(
+            ReportMailbox(Ingestor(dmarc, conf), conf.ingest_addresses).observe)
+
+
+def build_report_sender(settings: Settings, store: Store, *, dns_server: str | None = None,
+                        clock: Clock | None = None) -> ReportSender:
+    """The aggregate-report sender over ``store`` (``mailsift serve`` and the CLI)."""
+    conf = settings.dmarc_reports
+    if not conf.email:
+        raise ConfigError("[dmarc_reports] email is needed to send aggregate reports (their "
+                          "From address, in a domain of ours that passes DMARC)")
+    host = conf.relay_host or settings.gateway.next_hop_host
+    port = conf.relay_port or settings.gateway.next_hop_port
+    hostname = settings.smtp.hostname or socket.getfqdn()
+    return ReportSender(
+        DmarcStore(store.engine, store.clock), conf,
+        receiver=conf.org_name or hostname,
+        resolver=make_resolver(settings.dns, dns_server),
+        relay_factory=lambda: Relay(host, port, timeout=conf.relay_timeout, helo=hostname),
+        clock=clock or store.clock)
 
 
 def _connection_defence(settings: Settings, parts: GatewayParts,

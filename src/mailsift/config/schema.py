@@ -32,6 +32,7 @@ from mailsift.config.detectors import (
     ImpersonationSettings,
     LinkSettings,
 )
+from mailsift.config.dmarc import DmarcReportSettings
 from mailsift.config.gateway import (
     GatewaySettings,
     HttpSettings,
@@ -378,6 +379,7 @@ class Settings(_Section):
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    dmarc_reports: DmarcReportSettings = Field(default_factory=DmarcReportSettings)
 
     # ``[<name>]`` sections of installed detectors that mailsift does not define itself,
     # validated by the model the detector declares (``DetectorSpec.settings``).

@@ -141,6 +141,9 @@ class Gateway:
         self.clock = clock
         self.stats = GatewayStats()
         self.observers = list(observers)
+        #: readers of accepted messages' bytes, after they took effect (the DMARC ``rua``
+        #: mailbox); like observers, their failures never fail a message
+        self.mailboxes: list[Callable[[ScanResult, bytes], None]] = []
         self._lists: ListSnapshot | None = None
         self._lists_at = 0.0
         self._lists_lock = asyncio.Lock()
@@ -219,6 +222,13 @@ class Gateway:
             except Exception as exc:  # counting must never fail a message
                 log.warning("observer failed: %s", exc)
 
+    def _to_mailboxes(self, result: ScanResult, raw: bytes) -> None:
+        for mailbox in self.mailboxes:
+            try:
+                mailbox(result, raw)
+            except Exception as exc:
+                log.warning("mailbox reader failed: %s", exc)
+
     async def preview(self, raw: bytes, envelope: Envelope) -> ScanResult:
         """What the gateway would decide for this message (HTTP scan API): the same cleaning,
         lists and rollout state as ``handle``; nothing is recorded, delivered or observed."""
@@ -273,6 +283,7 @@ class Gateway:
                                                    released))
             if enactor.took_effect(outcome, result):
                 self.observe(result)
+                self._to_mailboxes(result, clean)
             log.info("%s from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",
                      ",".join(envelope.rcpt_to), result.verdict.category.value,
                      result.verdict.action.value,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 # imported for their tables, which register themselves on Base.metadata
+import mailsift.store.dmarc
 import mailsift.store.models
 import mailsift.store.reports
 import mailsift.store.rollout

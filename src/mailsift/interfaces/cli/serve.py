@@ -64,7 +64,10 @@ def build_http_app(parts: Any) -> Any:
         return await gateway.scan(raw, env, message_ref(raw, env))
 
     services = StoreServices.build(parts.store, rescan=rescan, settings=parts.settings)
-    app = create_app(services, routers=[rollout_router], api_docs=parts.settings.http.api_docs)
+    from mailsift.interfaces.http.routes_dmarc import router as dmarc_router
+
+    app = create_app(services, routers=[rollout_router, dmarc_router],
+                     api_docs=parts.settings.http.api_docs)
     app.state.rollout = parts.rollout
     guard = get_caller if parts.settings.http.scan_requires_token else None
     app.include_router(build_scan_router(gateway, max_bytes=parts.settings.http.max_message_bytes,
@@ -119,6 +122,20 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
             log.info("HTTP API on http://%s:%d/", settings.http.host, ports["http"])
         tasks.append(asyncio.create_task(_spool_retry(parts, stop), name="spool"))
         tasks.append(asyncio.create_task(parts.watcher.run(stop), name="rollout"))
+        if settings.dmarc_reports.send:  # aggregate reports on their UTC schedule (issue 25)
+            from mailsift.app import build_report_sender
+            from mailsift.services.dmarc.sending import run_schedule
+
+            sender = build_report_sender(settings, parts.store)
+            tasks.append(asyncio.create_task(run_schedule(sender, stop), name="dmarc"))
+        elif settings.dmarc_reports.record:  # recorded, not sent: still purged
+            from mailsift.services.dmarc.sending import run_purge
+            from mailsift.store.dmarc import DmarcStore
+
+            dmarc = DmarcStore(parts.store.engine, parts.store.clock)
+            tasks.append(asyncio.create_task(
+                run_purge(dmarc, settings.dmarc_reports, parts.store.clock, stop),
+                name="dmarc"))
         log.info("mailsift ready (store: %s, scan workers: %d, next hop %s:%d)",
                  parts.store.backend, parts.scans.workers, settings.gateway.next_hop_host,
                  settings.gateway.next_hop_port)

@@ -71,12 +71,14 @@ def build_web_router(parts_or_services: Any, *, settings: Settings | None = None
     from mailsift.interfaces.web import (
         pages_admin,
         pages_dashboard,
+        pages_dmarc,
         pages_messages,
         pages_reports,
         pages_users,
     )
 
     pages_dashboard.register(router, ctx)
+    pages_dmarc.register(router, ctx)
     pages_messages.register(router, ctx)
     pages_admin.register(router, ctx)
     pages_users.register(router, ctx)

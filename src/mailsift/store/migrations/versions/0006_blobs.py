@@ -1,7 +1,7 @@
 """quarantined originals in the database (the postgresql blob backend); incident outcomes
 long enough for the reason a release failed
 
-Revision ID: 0021a
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-03 00:00:00
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021a"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
