@@ -20,6 +20,7 @@ from mailsift.config.detectors import (
     ImpersonationSettings,
     LinkSettings,
 )
+from mailsift.config.enduser import EndUserSettings
 from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSettings, SmtpSettings
 from mailsift.config.ml import MlSettings
 from mailsift.config.rollout import RolloutSettings
@@ -316,6 +317,7 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    enduser: EndUserSettings = Field(default_factory=EndUserSettings)
 
     @model_validator(mode="before")
     @classmethod

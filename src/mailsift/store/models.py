@@ -298,11 +298,13 @@ class AuditRecord(Base):
 # The rollout registry's tables live beside the code that uses them; importing the module here
 # registers them on ``Base.metadata`` for migrations and the schema-drift test. The same for
 # user reports of misjudged messages (they outlive their message: no foreign key)...
+# ...and the end-user quarantine's digest claims and single-use links (issue 22).
+import mailsift.store.enduser  # noqa: E402
 import mailsift.store.reports  # noqa: E402
 import mailsift.store.rollout  # noqa: E402  (circular by design: it needs Base above)
 
 # ...the failed sign-in counters (login throttling), shared by every node...
 import mailsift.store.throttle  # noqa: E402
 
-# ...and the web console's users and sessions (issue 9).
+# ...the web console's users and sessions (issue 9)...
 import mailsift.store.users  # noqa: E402,F401

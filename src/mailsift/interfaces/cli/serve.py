@@ -118,6 +118,10 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
             log.info("HTTP API on http://%s:%d/", settings.http.host, ports["http"])
         tasks.append(asyncio.create_task(_spool_retry(parts, stop), name="spool"))
         tasks.append(asyncio.create_task(parts.watcher.run(stop), name="rollout"))
+        from mailsift.services.enduser_schedule import EndUserSchedule
+
+        schedule = EndUserSchedule(parts.store, settings)  # digests, request notices
+        tasks.append(asyncio.create_task(schedule.run(stop), name="digests"))
         log.info("mailsift ready (store: %s, scan workers: %d, next hop %s:%d)",
                  parts.store.backend, parts.scans.workers, settings.gateway.next_hop_host,
                  settings.gateway.next_hop_port)
