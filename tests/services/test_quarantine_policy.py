@@ -7,6 +7,7 @@ service every interface uses; the console, API and CLI tests check their own doo
 from __future__ import annotations
 
 import pytest
+from enduser_support import hold, services_for, settings_for
 from pydantic import ValidationError
 
 from mailsift.config.enduser import EndUserSettings, QuarantineAccessSettings
@@ -17,8 +18,6 @@ from mailsift.services.quarantine_policy import QuarantinePolicies, RecipientRef
 from mailsift.services.store_services import StoreServices
 from mailsift.store import Store
 from mailsift.testing.sink import SmtpSink
-
-from enduser_support import hold, services_for, settings_for
 
 BOB = Principal("bob", "recipient", "bob@corp.example")
 ADMIN = Principal("alice", "admin")

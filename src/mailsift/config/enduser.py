@@ -160,7 +160,46 @@ class SelfServiceSettings(_Section):
     approval_mail: Literal["on", "off"] = "on"
 
 
+class ReportMailboxSettings(_Section):
+    """``[enduser.report_mailbox]``: addresses that take user reports by mail (the report
+    buttons of Outlook and Thunderbird: ARF, or the message forwarded as an attachment)."""
+
+    addresses: dict[str, str] = Field(
+        default_factory=dict, description="address -> label: phish, spam or ham (not junk)")
+    internal_networks: tuple[str, ...] = Field(
+        (), description="client networks trusted as internal: reports from there need no "
+        "DMARC pass (your own mail servers, VPN)")
+
+    @field_validator("addresses")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for address, label in value.items():
+            norm = label.strip().lower().replace("-", "_")
+            norm = "ham" if norm in ("not_junk", "notjunk") else norm
+            if norm not in ("phish", "spam", "ham"):
+                raise ValueError(f"[enduser.report_mailbox] {address}: label {label!r} is not "
+                                 "phish, spam or ham")
+            if "@" not in address:
+                raise ValueError(f"[enduser.report_mailbox] not an address: {address!r}")
+            out[address.strip().lower()] = norm
+        return out
+
+    @field_validator("internal_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"[enduser.report_mailbox] bad network {net!r}") from exc
+        return value
+
+
 class EndUserSettings(_Section):
+    report_mailbox: ReportMailboxSettings = Field(default_factory=ReportMailboxSettings)
     access: QuarantineAccessSettings = Field(default_factory=QuarantineAccessSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     self_service: SelfServiceSettings = Field(default_factory=SelfServiceSettings)

@@ -125,6 +125,8 @@ class Gateway:
         self.clock = clock
         self.stats = GatewayStats()
         self.observers = list(observers)
+        #: like observers, for those that also need the message's bytes (the report mailbox)
+        self.taps: list[Callable[[bytes, ScanResult], None]] = []
         self._lists: ListSnapshot | None = None
         self._lists_at = 0.0
         self._lists_lock = asyncio.Lock()
@@ -179,6 +181,13 @@ class Gateway:
             except Exception as exc:  # counting must never fail a message
                 log.warning("observer failed: %s", exc)
 
+    def _tap(self, raw: bytes, result: ScanResult) -> None:
+        for tap in self.taps:
+            try:
+                tap(raw, result)
+            except Exception as exc:  # a tap must never fail a message
+                log.warning("tap failed: %s", exc)
+
     async def preview(self, raw: bytes, envelope: Envelope) -> ScanResult:
         """What the gateway would decide for this message (HTTP scan API): the same cleaning,
         lists and rollout state as ``handle``; nothing is recorded, delivered or observed."""
@@ -225,6 +234,7 @@ class Gateway:
                                                    released))
             if enactor.took_effect(outcome, result):
                 self.observe(result)
+                self._tap(clean, result)
             log.info("%s from=<%s> rcpt=%s %s/%s -> %s", ref, envelope.mail_from or "",
                      ",".join(envelope.rcpt_to), result.verdict.category.value,
                      result.verdict.action.value,
