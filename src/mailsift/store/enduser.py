@@ -23,6 +23,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    bindparam,
     delete,
     func,
     select,
@@ -147,15 +148,18 @@ class EndUserStore:
 
     def finish(self, period: int, results: Sequence[tuple[str, str, float, int, str]]) -> None:
         """Mark claims ``(recipient, state, until, items, reply)`` sent or failed."""
+        if not results:
+            return
         now = self.clock.now()
-        with self.engine.begin() as conn:
-            for recipient, state, until, items, reply in results:
-                conn.execute(
-                    update(DigestRunRow)
-                    .where(DigestRunRow.recipient == recipient, DigestRunRow.period == period,
-                           DigestRunRow.state == "claimed")
-                    .values(state=state, until=until, items=items, reply=reply[:500],
-                            sent_at=now if state == "sent" else None))
+        stmt = (update(DigestRunRow)
+                .where(DigestRunRow.recipient == bindparam("r"),
+                       DigestRunRow.period == period, DigestRunRow.state == "claimed")
+                .values(state=bindparam("s"), until=bindparam("u"), items=bindparam("n"),
+                        reply=bindparam("reply"), sent_at=bindparam("at")))
+        with self.engine.begin() as conn:  # one executemany, not one round trip per row
+            conn.execute(stmt, [{"r": r, "s": state, "u": until, "n": items,
+                                 "reply": reply[:500], "at": now if state == "sent" else None}
+                                for r, state, until, items, reply in results])
 
     def runs(self, recipient: str, limit: int = 20) -> list[dict[str, object]]:
         with read_only(self.engine) as conn:
