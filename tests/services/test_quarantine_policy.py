@@ -33,7 +33,7 @@ def test_defaults_follow_admin_only_and_full_access() -> None:
         assert p.actions(cat) == ("see", "preview", "download", "release", "request_release",
                                   "report")
         assert p.allows(cat, "notify")
-    assert p.actions("phish") == ("see", "preview", "request_release", "report")
+    assert p.actions("phish") == ("see", "preview", "download", "request_release", "report")
 
 
 def test_bad_policy_settings_fail_startup() -> None:

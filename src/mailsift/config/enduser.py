@@ -52,11 +52,11 @@ class AccessPolicy(_Section):
 
 
 #: The built-in policies, after Microsoft Defender's AdminOnlyAccessPolicy and
-#: DefaultFullAccessPolicy; ``limited`` sits between (look, ask, but not release).
+#: DefaultFullAccessPolicy; ``limited`` sits between (look and ask, but not release).
 BUILTIN_POLICIES: dict[str, AccessPolicy] = {
     "admin_only": AccessPolicy(see=True, request_release=True, report=True),
-    "limited": AccessPolicy(see=True, preview=True, request_release=True, report=True,
-                            notify=True),
+    "limited": AccessPolicy(see=True, preview=True, download=True, request_release=True,
+                            report=True, notify=True),
     "full_access": AccessPolicy(see=True, preview=True, download=True, release=True,
                                 request_release=True, report=True, notify=True),
     "no_access": AccessPolicy(see=False, report=False),
