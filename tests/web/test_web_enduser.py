@@ -130,6 +130,10 @@ def test_a_sign_in_link_reveals_nothing_and_works_once(site: dict[str, Any]) -> 
     page = client.get("/quarantine")
     assert page.status_code == 200 and "Subject sp1" in page.text and BOB in page.text
     assert client.post(path, data={"t": token}).status_code == 410
+    # the console applies the quarantine policy too: spam yes, malware's original never
+    assert client.get("/quarantine/sp1/eml").status_code == 200
+    refused = client.get("/quarantine/mal1/eml")
+    assert refused.status_code == 403 and "malware" in refused.text
     # rate limit: two links an hour for an address here; the third is not sent
     ask(BOB)
     ask(BOB)
