@@ -33,6 +33,7 @@ from mailsift.config.detectors import (
     LinkSettings,
 )
 from mailsift.config.dmarc import DmarcReportSettings
+from mailsift.config.enduser import EndUserSettings
 from mailsift.config.gateway import (
     GatewaySettings,
     HttpSettings,
@@ -380,6 +381,7 @@ class Settings(_Section):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     dmarc_reports: DmarcReportSettings = Field(default_factory=DmarcReportSettings)
+    enduser: EndUserSettings = Field(default_factory=EndUserSettings)
 
     # ``[<name>]`` sections of installed detectors that mailsift does not define itself,
     # validated by the model the detector declares (``DetectorSpec.settings``).

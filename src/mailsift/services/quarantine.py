@@ -2,7 +2,8 @@
 
 Release itself lives in ``services.release`` (single) and ``services.bulk_release`` (by query).
 A recipient principal only ever sees rows addressed to its own mailbox; the check is here, so
-every interface inherits it.
+every interface inherits it. So is the quarantine policy of each category
+(``services.quarantine_policy``): what a recipient may see, preview, download or ask for.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 from mailsift.core.errors import LimitExceeded, ParseError, StoreError
 from mailsift.parsing import parse_message
-from mailsift.services.access import AccessDenied, NotFound, Principal, require
+from mailsift.services.access import NotFound, Principal, require
 from mailsift.services.preview import sanitize_html
+from mailsift.services.quarantine_policy import QuarantinePolicies
 from mailsift.store import MessageRecord, Page, RequestInfo, Store, TraceQuery
 
 __all__ = ["QuarantineService", "QuarantineView"]
@@ -45,8 +47,9 @@ class QuarantineView:
 
 
 class QuarantineService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, policies: QuarantinePolicies | None = None) -> None:
         self.store = store
+        self.policies = policies or QuarantinePolicies()
 
     def _scope(self, actor: Principal, query: TraceQuery) -> TraceQuery:
         if actor.restricted:
@@ -62,7 +65,12 @@ class QuarantineService:
         q = query or TraceQuery()
         if q.status is None:
             q = dataclasses.replace(q, status="quarantined")
-        return self.store.trace.search(self._scope(actor, q), cursor=cursor, limit=limit)
+        page = self.store.trace.search(self._scope(actor, q), cursor=cursor, limit=limit)
+        if actor.restricted:
+            seen = tuple(i for i in page.items if self.policies.allows(i.category, "see"))
+            if len(seen) != len(page.items):
+                page = dataclasses.replace(page, items=seen)
+        return page
 
     def count(self, actor: Principal, query: TraceQuery | None = None) -> tuple[int, int]:
         q = query or TraceQuery()
@@ -79,7 +87,8 @@ class QuarantineService:
         if actor.restricted:
             require(actor, "quarantine.read.own")
             mine = (actor.mailbox or "").lower()
-            visible = [r for r in visible if r.recipient == mine]
+            visible = [r for r in visible if r.recipient == mine
+                       and self.policies.allows(r.category, "see")]
         else:
             require(actor, "quarantine.read")
         if not visible:
@@ -95,7 +104,7 @@ class QuarantineService:
         if actor.restricted:
             releases = {r: s for r, s in releases.items() if r == (actor.mailbox or "").lower()}
         notes = {r: n for r, n in self.store.releases.notes(message).items() if r in releases}
-        if not rec.raw_available:
+        if not rec.raw_available or not self.policies.permits(actor, rec, "preview"):
             return QuarantineView(rec, releases=releases, release_notes=notes)
         try:
             raw = self.store.trace.raw(message)
@@ -117,14 +126,15 @@ class QuarantineService:
         )
 
     def download(self, actor: Principal, message: str) -> bytes:
-        """The original ``.eml`` bytes, exactly as received. Never to a recipient when it was
-        quarantined as malware: the original *is* the payload (staff may, audited)."""
+        """The original ``.eml`` bytes, exactly as received. To a recipient only when its
+        category's policy grants ``download``: never for malware by default (the original *is*
+        the payload); staff may, audited."""
         rec = self.record(actor, message)
-        if actor.restricted and _is_malware(rec):
+        if not self.policies.permits(actor, rec, "download"):
+            category = self.policies.category_of(rec, actor.mailbox)
             self.store.audit.append(actor.name, "quarantine.download.refused", message,
-                                    {"reason": "malware"})
-            raise AccessDenied("a message quarantined as malware cannot be downloaded by its "
-                               "recipient; ask an administrator")
+                                    {"reason": "policy", "category": category})
+            self.policies.check(actor, rec, "download")
         self.store.audit.append(actor.name, "quarantine.download", message)
         return self.store.trace.raw(message)
 
@@ -145,6 +155,7 @@ class QuarantineService:
         """A recipient asks for its copy; admins or analysts may file one on its behalf."""
         require(actor, "request.create")
         rec = self.record(actor, message)
+        self.policies.check(actor, rec, "request_release")
         rcpt = (actor.mailbox if actor.restricted else recipient) or ""
         rcpt = rcpt.lower()
         if not any(r.recipient == rcpt and r.status == "quarantined" for r in rec.recipients):
@@ -163,6 +174,3 @@ class QuarantineService:
         require(actor, "quarantine.read")
         return self.store.requests.list(state=state, limit=limit)
 
-
-def _is_malware(rec: MessageRecord) -> bool:
-    return rec.category == "malware" or any(r.category == "malware" for r in rec.recipients)

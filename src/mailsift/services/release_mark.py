@@ -31,7 +31,8 @@ from mailsift.config.store import StoreSettings
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, DecisionStep, Override, Verdict
 
-__all__ = ["RELEASE_HEADER", "SIG_HEADER", "ReleaseMarks", "as_released", "kept_release_mark"]
+__all__ = ["RELEASE_HEADER", "SIG_HEADER", "ReleaseMarks", "as_released", "kept_release_mark",
+           "load_key_file"]
 
 RELEASE_HEADER = "X-Mailsift-Release-Id"
 SIG_HEADER = "X-Mailsift-Release-Sig"
@@ -74,7 +75,11 @@ def kept_release_mark(name: str, field: bytes) -> bool:
 
 
 def load_key(settings: StoreSettings) -> bytes:
-    path = Path(settings.release_key_file or Path(settings.data_dir) / "release.key")
+    return load_key_file(Path(settings.release_key_file or Path(settings.data_dir) / "release.key"))
+
+
+def load_key_file(path: Path) -> bytes:
+    """32 random bytes kept hex in ``path`` (mode 0600), made on first use."""
     try:
         return bytes.fromhex(path.read_text().strip())
     except FileNotFoundError:

@@ -14,6 +14,7 @@ from mailsift.services.audit import AuditService
 from mailsift.services.bulk_release import BulkReleaser
 from mailsift.services.lists import ListService
 from mailsift.services.quarantine import QuarantineService
+from mailsift.services.quarantine_policy import QuarantinePolicies
 from mailsift.services.release import ReleaseService, RescanFn
 from mailsift.services.reports import ReportService
 from mailsift.services.retention import RetentionService
@@ -48,7 +49,8 @@ class StoreServices:
         release = ReleaseService(store, relay_factory=relay_factory, rescan=rescan)
         alert = Alerter(store, settings).raise_alert if settings is not None else None
         lists = ListService(store, alert=alert)
-        return cls(store, QuarantineService(store), release, BulkReleaser(release),
+        policies = QuarantinePolicies(settings.enduser.access if settings else None)
+        return cls(store, QuarantineService(store, policies), release, BulkReleaser(release),
                    lists, TraceService(store), AuditService(store),
                    RetentionService(store), TokenService(store), UserService(store),
                    ReportService(store, release, lists))

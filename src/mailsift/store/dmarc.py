@@ -40,8 +40,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailsift.core.protocols import Clock
-from mailsift.store.db import read_only
 from mailsift.store.base import ADDR, Base, BigId
+from mailsift.store.db import read_only
 
 __all__ = [
     "AggregateRow",

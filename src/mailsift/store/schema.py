@@ -11,6 +11,7 @@ from sqlalchemy import MetaData
 
 # imported for their tables, which register themselves on Base.metadata
 import mailsift.store.dmarc
+import mailsift.store.enduser
 import mailsift.store.models
 import mailsift.store.reports
 import mailsift.store.rollout

@@ -35,6 +35,7 @@ COMMANDS: tuple[str, ...] = (
     "mailsift.interfaces.cli.reports",
     "mailsift.interfaces.cli.docs",
     "mailsift.interfaces.cli.dmarc",
+    "mailsift.interfaces.cli.digest",
 )
 
 #: Which module registers each top-level command: only that module is imported to run it
@@ -58,6 +59,7 @@ COMMAND_MODULES: dict[str, str] = {
     "reports": "mailsift.interfaces.cli.reports",
     "docs": "mailsift.interfaces.cli.docs",
     "dmarc": "mailsift.interfaces.cli.dmarc",
+    "digest": "mailsift.interfaces.cli.digest",
 }
 
 #: The one-line help of each command, for ``mailsift --help`` (and a bad or missing command):
@@ -82,6 +84,7 @@ COMMAND_HELP: dict[str, str] = {
     "reports": "user reports (phish, spam, not junk): list, triage, export",
     "docs": "generate documentation from the code",
     "dmarc": "DMARC aggregate reports: send, ingest, senders",
+    "digest": "quarantine notification digests to recipients",
 }
 
 #: Top-level module -> the extra that installs it, so a command that needs a missing extra says
@@ -110,7 +113,7 @@ COMMAND_NEEDS: dict[str, tuple[str, ...]] = {
     "eval": ("sklearn", "scipy"),
     **{name: _STORE for name in ("quarantine", "trace", "lists", "db", "token", "audit",
                                  "rollout", "incident", "user", "reports", "store",
-                                 "dmarc")},
+                                 "dmarc", "digest")},
 }
 
 EXIT_OK = 0

@@ -86,6 +86,7 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
     from mailsift.interfaces.smtp.server import SmtpListener
 
     parts = build_gateway(settings)
+    _report_mailbox(parts)
     ports: dict[str, int] = {}
     tasks: list[asyncio.Task[Any]] = []
     smtp = None
@@ -136,6 +137,10 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
             tasks.append(asyncio.create_task(
                 run_purge(dmarc, settings.dmarc_reports, parts.store.clock, stop),
                 name="dmarc"))
+        from mailsift.services.enduser_schedule import EndUserSchedule
+
+        schedule = EndUserSchedule(parts.store, settings)  # digests, request notices
+        tasks.append(asyncio.create_task(schedule.run(stop), name="digests"))
         log.info("mailsift ready (store: %s, scan workers: %d, next hop %s:%d)",
                  parts.store.backend, parts.scans.workers, settings.gateway.next_hop_host,
                  settings.gateway.next_hop_port)
@@ -154,6 +159,24 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
         await parts.aclose()
+
+
+def _report_mailbox(parts: Any) -> None:
+    """Reports sent to ``[enduser.report_mailbox] addresses`` enter the reports triage."""
+    box = parts.settings.enduser.report_mailbox
+    if not box.addresses:
+        return
+    from mailsift.services.report_mailbox import ReportMailbox
+    from mailsift.services.store_services import StoreServices
+
+    services = StoreServices.build(parts.store, settings=parts.settings)
+    mailbox = ReportMailbox(parts.store, services.reports, box)
+
+    def read(result: Any, raw: bytes) -> None:
+        if mailbox.label_for(result) is not None:  # on the store's writer thread
+            parts.recorder.run_later(lambda: mailbox.accept(raw, result))
+
+    parts.gateway.mailboxes.append(read)
 
 
 def run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:

@@ -83,7 +83,25 @@ def build_web_router(parts_or_services: Any, *, settings: Settings | None = None
     pages_admin.register(router, ctx)
     pages_users.register(router, ctx)
     pages_reports.register(router, ctx)
+    _enduser_routes(router, ctx)
     return router
+
+
+def _enduser_routes(router: APIRouter, ctx: WebContext) -> None:
+    """Digest action links and sign-in links (issue 22): pages without a session."""
+    from mailsift.interfaces.web import pages_enduser
+    from mailsift.services.links import LinkSigner
+    from mailsift.services.magic_link import MagicLinkService
+    from mailsift.services.self_service import SelfService
+
+    services, settings = ctx.services, ctx.settings
+    signer = LinkSigner.for_settings(settings)
+    self_service = SelfService(services.store, signer, quarantine=services.quarantine,
+                               release=services.release, reports=services.reports,
+                               policies=services.quarantine.policies)
+    magic = MagicLinkService(services.store, settings, signer=signer,
+                             relay_factory=services.release.relay_factory)
+    pages_enduser.register(router, ctx, self_service, magic)
 
 
 def _session_routes(router: APIRouter, ctx: WebContext) -> None:
