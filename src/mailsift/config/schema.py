@@ -22,6 +22,7 @@ from mailsift.config.detectors import (
     LinkSettings,
 )
 from mailsift.config.gateway import GatewaySettings, HttpSettings, MilterSettings, SmtpSettings
+from mailsift.config.mailflow import DirectionSettings, MailflowSettings
 from mailsift.config.ml import MlSettings
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
@@ -317,6 +318,8 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     milter: MilterSettings = Field(default_factory=MilterSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    direction: DirectionSettings = Field(default_factory=DirectionSettings)
+    mailflow: MailflowSettings = Field(default_factory=MailflowSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "mailsift.interfaces.cli.rollout",
     "mailsift.interfaces.cli.users",
     "mailsift.interfaces.cli.reports",
+    "mailsift.interfaces.cli.mailflow",
 )
 
 #: Which module registers each top-level command: only that module is imported to run it
@@ -51,6 +52,7 @@ COMMAND_MODULES: dict[str, str] = {
     "incident": "mailsift.interfaces.cli.rollout",
     "user": "mailsift.interfaces.cli.users",
     "reports": "mailsift.interfaces.cli.reports",
+    "mailflow": "mailsift.interfaces.cli.mailflow",
 }
 
 #: The one-line help of each command, for ``mailsift --help`` (and a bad or missing command):
@@ -72,6 +74,7 @@ COMMAND_HELP: dict[str, str] = {
     "incident": "incidents opened by the circuit breaker",
     "user": "web console users",
     "reports": "user reports (phish, spam, not junk): list, triage, export",
+    "mailflow": "mail-flow rules: list, test",
 }
 
 EXIT_OK = 0
