@@ -89,8 +89,8 @@ def test_test_mode_changes_nothing_on_the_wire(tmp_path: Path, sink: SmtpSink) -
     assert without_ref(first.data) == without_ref(second.data)
     assert first.rcpt_to == second.rcpt_to == ("bob@customer.test",)
     (hit,) = verdicts(testing, finding="MAILFLOW:hold")
-    assert "flow rule hold [test_with_notify]: would have: bcc review@customer.test; quarantine" in \
-        hit["record"].explanation
+    would = "flow rule hold [test_with_notify]: would have: bcc review@customer.test; quarantine"
+    assert would in hit["record"].explanation
     assert hit["item"].status == "delivered"
 
 
