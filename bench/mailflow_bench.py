@@ -35,6 +35,7 @@ CONDITIONS: list[dict[str, Any]] = [
     {"size_over": 40_000_000},
     {"category": ["phish"], "score_at_least": 50},
     {"client_ip": ["203.0.{i}.0/24"]},
+    {"body_words": ["unsubscribe"], "direction": "inbound", "size_over": 1000},
 ]
 
 

@@ -40,7 +40,14 @@ def matches(conditions: dict[str, Any], groups: dict[str, Any] | None = None,
             **over: Any) -> bool:
     rule = {"name": "r", "if": conditions, "then": {"add_header": {"X-R": "1"}}}
     rs = RuleSet(MailflowSettings.model_validate({"rules": [rule], "groups": groups or {}}))
-    return bool(evaluate(rs.after, facts(**over)))
+    return bool(evaluate(rs.after, facts(vocabulary=rs.vocabulary, **over)))
+
+
+@pytest.mark.parametrize(("words", "expected"), [(["WIRE the"], True), (["lottery"], False)])
+def test_words_without_the_automaton(words: list[str], expected: bool) -> None:
+    rule = {"name": "r", "if": {"subject_or_body_words": words}, "then": {"junk": True}}
+    rs = RuleSet(MailflowSettings.model_validate({"rules": [rule]}))
+    assert bool(evaluate(rs.after, facts())) is expected
 
 
 @pytest.mark.parametrize(("conditions", "expected"), [

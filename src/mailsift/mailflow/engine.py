@@ -10,8 +10,12 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import ahocorasick
 
 from mailsift.config.mailflow import Conditions, FlowRule, MailflowSettings
 from mailsift.core.auth import AuthResults
@@ -21,10 +25,11 @@ from mailsift.core.verdict import Verdict
 __all__ = ["CompiledRule", "FlowFacts", "Hit", "RuleSet", "evaluate"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FlowFacts:
     """What rules look at for one message. ``verdict`` and ``auth`` are ``None`` before
-    detection."""
+    detection. Derived values (lower-case texts, attachment names) are computed once, on first
+    use, whatever the number of rules."""
 
     message: ParsedMessage
     mail_from: str
@@ -34,6 +39,57 @@ class FlowFacts:
     size: int
     verdict: Verdict | None = None
     auth: AuthResults | None = None
+    vocabulary: Any = None  # RuleSet.vocabulary: every word rules look for, one automaton
+
+    def found(self, words: frozenset[str], where: str) -> bool:
+        """Whether any of ``words`` (lower-case) is in the subject or the body."""
+        if self.vocabulary is None:
+            text = self.subject if where == "subject" else self.body
+            return any(w in text for w in words)
+        hits = self.subject_words if where == "subject" else self.body_words
+        return not words.isdisjoint(hits)
+
+    @cached_property
+    def subject_words(self) -> frozenset[str]:
+        return frozenset(w for _end, w in self.vocabulary.iter(self.subject))
+
+    @cached_property
+    def body_words(self) -> frozenset[str]:
+        return frozenset(w for _end, w in self.vocabulary.iter(self.body))
+
+    @cached_property
+    def senders(self) -> tuple[str, ...]:
+        msg = self.message
+        found = [self.mail_from] + ([msg.from_addr.addr] if msg.from_addr else [])
+        return tuple(s.lower() for s in found if s)
+
+    @cached_property
+    def recipients(self) -> tuple[str, ...]:
+        return tuple(r.lower() for r in self.rcpt_to)
+
+    @cached_property
+    def subject(self) -> str:
+        return self.message.subject.lower()
+
+    @cached_property
+    def body(self) -> str:
+        return self.message.body_text.lower()
+
+    @cached_property
+    def attachment_names(self) -> tuple[str, ...]:
+        return tuple(a.filename.lower() for a in self.message.attachments)
+
+    @cached_property
+    def attachment_types(self) -> frozenset[str]:
+        return frozenset(t.lower() for a in self.message.attachments
+                         for t in (a.declared_type, a.detected_type) if t)
+
+    @cached_property
+    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        try:
+            return ipaddress.ip_address(self.client_ip)
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,107 +107,106 @@ class Hit:
         return self.rule.mode == "enforce"
 
 
-def _addr_match(address: str, entries: Sequence[str], groups: Mapping[str, tuple[str, ...]]
-                ) -> bool:
-    address = address.lower()
-    domain = address.rsplit("@", 1)[-1] if "@" in address else ""
-    for entry in entries:
-        if entry.startswith("group:"):
-            if _addr_match(address, groups.get(entry[6:], ()), {}):
-                return True
-            continue
-        e = entry.lower()
-        if "@" in e and not e.startswith("@"):
-            if address == e:
-                return True
-            continue
-        d = e.lstrip("@")
-        if domain and (domain == d or domain.endswith("." + d)):
+class _Addresses:
+    """Address entries compiled: exact addresses, and domains matched with their subdomains
+    (a set look-up per label of the address's domain); ``group:NAME`` entries expanded."""
+
+    def __init__(self, entries: Sequence[str], groups: Mapping[str, tuple[str, ...]]) -> None:
+        flat: list[str] = []
+        for entry in entries:
+            flat.extend(groups.get(entry[6:], ()) if entry.startswith("group:") else (entry,))
+        lowered = [e.lower() for e in flat]
+        self.exact = frozenset(e for e in lowered if "@" in e and not e.startswith("@"))
+        self.domains = frozenset(e.lstrip("@").rstrip(".") for e in lowered
+                                 if "@" not in e or e.startswith("@"))
+
+    def __call__(self, address: str) -> bool:
+        if address in self.exact:
             return True
-    return False
-
-
-def _words(text: str, words: Sequence[str]) -> bool:
-    low = text.lower()
-    return any(w.lower() in low for w in words)
-
-
-class CompiledRule:
-    """One rule with its patterns compiled (regexes, networks, globs)."""
-
-    def __init__(self, rule: FlowRule, groups: Mapping[str, tuple[str, ...]]) -> None:
-        self.rule = rule
-        self.groups = groups
-        self.parts = [(p, _Compiled(p)) for p in (rule.if_, rule.any, rule.except_)]
-
-    def matches(self, facts: FlowFacts) -> bool:
-        (all_c, all_x), (any_c, any_x), (exc_c, exc_x) = self.parts
-        if not all(self._test(all_c, all_x, name, facts) for name in all_x.given):
+        if not self.domains or "@" not in address:
             return False
-        if any_x.given and not any(self._test(any_c, any_x, n, facts) for n in any_x.given):
-            return False
-        return not any(self._test(exc_c, exc_x, n, facts) for n in exc_x.given)
+        labels = address.rsplit("@", 1)[1].rstrip(".").split(".")
+        return any(".".join(labels[i:]) in self.domains for i in range(len(labels)))
 
-    def _test(self, c: Conditions, x: _Compiled, name: str, f: FlowFacts) -> bool:
-        msg = f.message
-        if name == "sender":
-            senders = [f.mail_from] + ([msg.from_addr.addr] if msg.from_addr else [])
-            return any(_addr_match(s, c.sender, self.groups) for s in senders if s)
-        if name == "recipient":
-            return any(_addr_match(r, c.recipient, self.groups) for r in f.rcpt_to)
-        if name == "direction":
-            return f.direction in c.direction
-        if name == "header_contains":
-            return all(any(v.lower() in h.lower() for h in msg.header(k))
-                       for k, v in c.header_contains.items())
-        if name == "header_regex":
-            return all(any(rx.search(h) for h in msg.header(k)) for k, rx in x.regexes.items())
+
+Test = Callable[[FlowFacts], bool]
+
+
+def _words(words: Sequence[str]) -> tuple[str, ...]:
+    return tuple(w.lower() for w in words)
+
+
+def _condition(name: str, c: Conditions, groups: Mapping[str, tuple[str, ...]]) -> Test:
+    """One condition compiled into a test of the facts (patterns, networks, lower-case words
+    prepared once, when the rules load)."""
+    if name == "sender":
+        senders = _Addresses(c.sender, groups)
+        return lambda f: any(senders(s) for s in f.senders)
+    if name == "recipient":
+        recipients = _Addresses(c.recipient, groups)
+        return lambda f: any(recipients(r) for r in f.recipients)
+    if name == "direction":
+        wanted = frozenset(c.direction)
+        return lambda f: f.direction in wanted
+    if name == "header_contains":
+        pairs = [(k, v.lower()) for k, v in c.header_contains.items()]
+        return lambda f: all(any(v in h.lower() for h in f.message.header(k)) for k, v in pairs)
+    if name == "header_regex":
+        rxs = [(k, re.compile(p)) for k, p in c.header_regex.items()]
+        return lambda f: all(any(rx.search(h) for h in f.message.header(k)) for k, rx in rxs)
+    if name in ("subject_words", "body_words", "subject_or_body_words"):
+        words = frozenset(_words(getattr(c, name)))
         if name == "subject_words":
-            return _words(msg.subject, c.subject_words)
+            return lambda f: f.found(words, "subject")
         if name == "body_words":
-            return _words(msg.body_text, c.body_words)
-        if name == "subject_or_body_words":
-            return (_words(msg.subject, c.subject_or_body_words)
-                    or _words(msg.body_text, c.subject_or_body_words))
-        if name == "attachment_name":
-            return any(fnmatch.fnmatch(a.filename.lower(), g.lower())
-                       for a in msg.attachments for g in c.attachment_name)
-        if name == "attachment_extension":
-            exts = {e.lower().lstrip(".") for e in c.attachment_extension}
-            return any(a.filename.lower().rsplit(".", 1)[-1] in exts
-                       for a in msg.attachments if "." in a.filename)
-        if name == "attachment_type":
-            types = {t.lower() for t in c.attachment_type}
-            return any(a.declared_type.lower() in types or a.detected_type.lower() in types
-                       for a in msg.attachments)
-        if name == "size_over":
-            return c.size_over is not None and f.size > c.size_over
-        if name == "size_under":
-            return c.size_under is not None and f.size < c.size_under
-        if name == "client_ip":
-            return _ip_in(f.client_ip, x.networks)
-        return self._verdict_test(c, name, f)
+            return lambda f: f.found(words, "body")
+        return lambda f: f.found(words, "subject") or f.found(words, "body")
+    if name == "attachment_name":
+        globs = _words(c.attachment_name)
+        return lambda f: any(fnmatch.fnmatchcase(n, g) for n in f.attachment_names for g in globs)
+    if name == "attachment_extension":
+        exts = frozenset(e.lower().lstrip(".") for e in c.attachment_extension)
+        return lambda f: any("." in n and n.rsplit(".", 1)[1] in exts for n in f.attachment_names)
+    if name == "attachment_type":
+        types = frozenset(_words(c.attachment_type))
+        return lambda f: bool(types & f.attachment_types)
+    if name == "size_over":
+        over = c.size_over or 0
+        return lambda f: f.size > over
+    if name == "size_under":
+        under = c.size_under or 0
+        return lambda f: f.size < under
+    if name == "client_ip":
+        nets = tuple(ipaddress.ip_network(n, strict=False) for n in c.client_ip)
+        return lambda f: f.ip is not None and any(f.ip in n for n in nets)
+    return _verdict_condition(name, c)
 
-    @staticmethod
-    def _verdict_test(c: Conditions, name: str, f: FlowFacts) -> bool:
-        v, auth = f.verdict, f.auth
-        if name == "category":
-            return v is not None and v.category.value in c.category
-        if name == "score_at_least":
-            return v is not None and c.score_at_least is not None and v.score >= c.score_at_least
-        if name == "finding":
-            return v is not None and any(fi.code in c.finding for fi in v.findings if fi.acts)
-        if name == "spf":
-            return auth is not None and auth.spf is not None and auth.spf.result.value in c.spf
-        if name == "dkim":
-            results = [d.result.value for d in auth.dkim] if auth is not None else []
+
+def _verdict_condition(name: str, c: Conditions) -> Test:
+    if name == "category":
+        cats = frozenset(c.category)
+        return lambda f: f.verdict is not None and f.verdict.category.value in cats
+    if name == "score_at_least":
+        floor = c.score_at_least or 0.0
+        return lambda f: f.verdict is not None and f.verdict.score >= floor
+    if name == "finding":
+        codes = frozenset(c.finding)
+        return lambda f: f.verdict is not None and any(
+            x.code in codes for x in f.verdict.findings if x.acts)
+    if name == "spf":
+        return lambda f: (f.auth is not None and f.auth.spf is not None
+                          and f.auth.spf.result.value in c.spf)
+    if name == "dkim":
+        def dkim(f: FlowFacts) -> bool:
+            results = [d.result.value for d in f.auth.dkim] if f.auth is not None else []
             return any(r in c.dkim for r in (results or ["none"]))
-        if name == "dmarc":
-            return (auth is not None and auth.dmarc is not None
-                    and auth.dmarc.result.value in c.dmarc)
-        if name == "authenticated":
-            return authenticated(auth) is c.authenticated
-        raise ValueError(f"unknown condition {name}")
+        return dkim
+    if name == "dmarc":
+        return lambda f: (f.auth is not None and f.auth.dmarc is not None
+                          and f.auth.dmarc.result.value in c.dmarc)
+    if name == "authenticated":
+        return lambda f: authenticated(f.auth) is c.authenticated
+    raise ValueError(f"unknown condition {name}")
 
 
 def authenticated(auth: AuthResults | None) -> bool:
@@ -163,19 +218,24 @@ def authenticated(auth: AuthResults | None) -> bool:
     return auth.compauth is not None and auth.compauth.result.value == "pass"
 
 
-def _ip_in(ip: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(addr in n for n in networks)
+class CompiledRule:
+    """One rule with every condition compiled into a test."""
 
+    def __init__(self, rule: FlowRule, groups: Mapping[str, tuple[str, ...]]) -> None:
+        self.rule = rule
 
-class _Compiled:
-    def __init__(self, c: Conditions) -> None:
-        self.given = tuple(c.given())
-        self.regexes = {k: re.compile(p) for k, p in c.header_regex.items()}
-        self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in c.client_ip)
+        def tests(c: Conditions) -> tuple[Test, ...]:
+            return tuple(_condition(name, c, groups) for name in c.given())
+
+        self.all, self.any, self.none = tests(rule.if_), tests(rule.any), tests(rule.except_)
+
+    def matches(self, facts: FlowFacts) -> bool:
+        for test in self.all:
+            if not test(facts):
+                return False
+        if self.any and not any(t(facts) for t in self.any):
+            return False
+        return not any(t(facts) for t in self.none)
 
 
 class RuleSet:
@@ -187,6 +247,14 @@ class RuleSet:
         compiled = [CompiledRule(r, settings.groups) for _, r in ordered]
         self.before = tuple(c for c in compiled if c.rule.stage == "before")
         self.after = tuple(c for c in compiled if c.rule.stage == "after")
+        words = {w.lower() for r in settings.rules for part in (r.if_, r.any, r.except_)
+                 for w in (*part.subject_words, *part.body_words, *part.subject_or_body_words)}
+        self.vocabulary: Any = None
+        if words:  # one pass over the text finds every rule's words
+            self.vocabulary = ahocorasick.Automaton()
+            for w in words:
+                self.vocabulary.add_word(w, w)
+            self.vocabulary.make_automaton()
 
     def __bool__(self) -> bool:
         return bool(self.before or self.after)

@@ -16,7 +16,7 @@ applies only to an authenticated sender (DMARC or composite authentication pass)
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -98,7 +98,8 @@ class FlowStep:
         return FlowFacts(message=message, mail_from=envelope.mail_from or "",
                          rcpt_to=envelope.rcpt_to, direction=direction.value,
                          client_ip=envelope.client_ip or "", size=len(raw), verdict=verdict,
-                         auth=result.auth if result is not None else None)
+                         auth=result.auth if result is not None else None,
+                         vocabulary=self.rules.vocabulary)
 
     def before(self, raw: bytes, envelope: Envelope) -> FlowContext:
         direction, why = self.direction.classify(raw, envelope.mail_from, envelope.rcpt_to,
@@ -126,64 +127,71 @@ class FlowStep:
         return _decide(result, ctx, hits), raw
 
 
-def _stricter(v: Verdict, action: Action, hit: Hit, what: str) -> Verdict:
-    if action.strictness <= v.action.strictness:
-        return v
-    o = Override(STEP, "mailflow", hit.name, f"{v.action.value} -> {action.value}", what)
-    return replace(v, action=action, overrides=(*v.overrides, o))
+class _Walk:
+    """One verdict while the hits are applied: its action and the overrides added."""
+
+    def __init__(self, v: Verdict) -> None:
+        self.v = v
+        self.action = v.action
+        self.added: list[Override] = []
+
+    def stricter(self, action: Action, hit: Hit, what: str) -> None:
+        if action.strictness > self.action.strictness:
+            self.added.append(Override(STEP, "mailflow", hit.name,
+                                       f"{self.action.value} -> {action.value}", what))
+            self.action = action
+
+    def bypass(self, hit: Hit, ctx: FlowContext, auth_ok: bool) -> None:
+        v = self.v
+        if v.category is Category.MALWARE or self.action is Action.DELIVER:
+            return
+        if ctx.direction is Direction.INBOUND and not auth_ok:
+            self.added.append(Override(
+                STEP, "mailflow-bypass", hit.name, "not applied",
+                "sender is not authenticated (no DMARC or composite auth pass)"))
+            return
+        log.warning("flow rule %s bypasses %s for %s (%s -> deliver)", hit.name,
+                    v.category.value, v.recipient, self.action.value)
+        self.added.append(Override(STEP, "mailflow-bypass", hit.name,
+                                   f"{self.action.value} -> deliver",
+                                   f"bypass {v.category.value}"))
+        self.action = Action.DELIVER
 
 
-def _one(v: Verdict, hits: Sequence[Hit], ctx: FlowContext, auth_ok: bool) -> Verdict:
-    v = replace(v, direction=ctx.direction.value)
+def _one(v: Verdict, hits: Sequence[Hit], effects: Mapping[str, str], ctx: FlowContext,
+         auth_ok: bool) -> Verdict:
+    w = _Walk(v)
     for hit in hits:
         t = hit.rule.then
         if not hit.enforced:
-            effect = "would have: " + "; ".join(describe(hit))
-            v = replace(v, overrides=(*v.overrides,
-                                      Override(STEP, "mailflow", hit.name, effect, hit.rule.mode)))
+            w.added.append(Override(STEP, "mailflow", hit.name,
+                                    "would have: " + effects[hit.name], hit.rule.mode))
             continue
-        v = replace(v, overrides=(*v.overrides, Override(
-            STEP, "mailflow", hit.name, "; ".join(describe(hit)), "enforce")))
+        w.added.append(Override(STEP, "mailflow", hit.name, effects[hit.name], "enforce"))
         if t.reject:
-            v = _stricter(v, Action.REJECT, hit, t.reject)
-            v = replace(v, overrides=(*v.overrides,
-                                      Override(STEP, "mailflow-reject", hit.name, "", t.reject)))
+            w.stricter(Action.REJECT, hit, t.reject)
+            w.added.append(Override(STEP, "mailflow-reject", hit.name, "", t.reject))
         elif t.quarantine:
-            v = _stricter(v, Action.QUARANTINE, hit, "rule quarantines")
+            w.stricter(Action.QUARANTINE, hit, "rule quarantines")
         elif t.junk:
-            v = _stricter(v, Action.JUNK, hit, "rule delivers to junk")
+            w.stricter(Action.JUNK, hit, "rule delivers to junk")
         elif t.bypass and v.category.value in t.bypass:
-            v = _bypass(v, hit, ctx, auth_ok)
-    if ctx.direction is Direction.OUTBOUND and v.action is Action.JUNK:
-        o = Override(DecisionStep.RECIPIENT_POLICY, "direction", "outbound", "junk -> quarantine",
-                     "outbound spam is held, never junked to the outside")
-        v = replace(v, action=Action.QUARANTINE, overrides=(*v.overrides, o))
-    return v
-
-
-def _bypass(v: Verdict, hit: Hit, ctx: FlowContext, auth_ok: bool) -> Verdict:
-    if v.category is Category.MALWARE or v.action in (Action.DELIVER,):
-        return v
-    if ctx.direction is Direction.INBOUND and not auth_ok:
-        o = Override(STEP, "mailflow-bypass", hit.name, "not applied",
-                     "sender is not authenticated (no DMARC or composite auth pass)")
-        return replace(v, overrides=(*v.overrides, o))
-    log.warning("flow rule %s bypasses %s for %s (%s -> deliver)", hit.name, v.category.value,
-                v.recipient, v.action.value)
-    o = Override(STEP, "mailflow-bypass", hit.name, f"{v.action.value} -> deliver",
-                 f"bypass {v.category.value}")
-    return replace(v, action=Action.DELIVER, overrides=(*v.overrides, o))
-
-
-def _explained(v: Verdict, ctx: FlowContext) -> Verdict:
+            w.bypass(hit, ctx, auth_ok)
+    if ctx.direction is Direction.OUTBOUND and w.action is Action.JUNK:
+        w.added.append(Override(DecisionStep.RECIPIENT_POLICY, "direction", "outbound",
+                                "junk -> quarantine",
+                                "outbound spam is held, never junked to the outside"))
+        w.action = Action.QUARANTINE
     parts = [f"direction {ctx.direction.value} ({ctx.why})"]
-    for o in v.overrides:
-        if o.step is STEP and o.kind == "mailflow":
+    for o in w.added:
+        if o.kind == "mailflow" and o.note in ("enforce", "test", "test_with_notify"):
             parts.append(f"flow rule {o.entry} [{o.note}]: {o.effect}")
-        elif o.kind in ("mailflow-bypass",) or (o.kind == "direction"):
+        elif o.kind in ("mailflow-bypass", "direction"):
             parts.append(f"{o.kind} {o.entry}: {o.effect}" + (f" ({o.note})" if o.note else ""))
-    final = f"final action {v.action.value}"
-    return replace(v, explanation="; ".join([v.explanation, *parts, final]))
+    parts.append(f"final action {w.action.value}")
+    return replace(v, action=w.action, direction=ctx.direction.value,
+                   overrides=(*v.overrides, *w.added),
+                   explanation="; ".join([v.explanation, *parts]))
 
 
 def _decide(result: ScanResult, ctx: FlowContext, hits: Sequence[Hit]) -> ScanResult:
@@ -200,8 +208,9 @@ def _decide(result: ScanResult, ctx: FlowContext, hits: Sequence[Hit]) -> ScanRe
         for extra in (*redirect, *bcc):
             verdicts.setdefault(extra, replace(top, recipient=extra))
         envelope = replace(envelope, rcpt_to=tuple(verdicts))
-    verdicts = {r: _explained(_one(v, hits, ctx, auth_ok), ctx) for r, v in verdicts.items()}
-    overall = _explained(_one(result.verdict, hits, ctx, auth_ok), ctx)
+    effects = {h.name: "; ".join(describe(h)) for h in hits}
+    verdicts = {r: _one(v, hits, effects, ctx, auth_ok) for r, v in verdicts.items()}
+    overall = _one(result.verdict, hits, effects, ctx, auth_ok)
     if verdicts:
         overall = max(verdicts.values(), key=lambda v: v.action.strictness)
     findings = tuple(Finding(
