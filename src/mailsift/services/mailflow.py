@@ -14,9 +14,9 @@ from mailsift.core.envelope import Envelope
 from mailsift.core.result import ScanResult
 from mailsift.delivery.headers import header_values
 from mailsift.mailflow.engine import RuleSet
-from mailsift.mailflow.step import FlowStep
+from mailsift.mailflow.step import FlowContext, FlowStep
 
-__all__ = ["list_rules", "try_rules"]
+__all__ = ["flow_report", "list_rules", "try_rules"]
 
 
 class Scans(Protocol):
@@ -45,8 +45,15 @@ def try_rules(rules: MailflowSettings, direction: DirectionSettings, raw: bytes,
     step = FlowStep(direction, rules)
     ctx = step.before(raw, envelope)
     result, out = step.after(ctx, scans.scan(ctx.raw, envelope), ctx.raw)
-    hits = [f for f in result.findings if f.detector == "mailflow"]
+    return flow_report(rules, ctx, result, raw, out)
+
+
+def flow_report(rules: MailflowSettings, ctx: FlowContext, result: ScanResult, raw: bytes,
+                out: bytes) -> dict[str, Any]:
+    """What the flow step did to one message: direction, each matching rule with its mode and
+    effects, the final actions and whether the bytes changed."""
     modes = {r.name: r.mode for r in rules.rules}
+    hits = [f for f in result.findings if f.detector == "mailflow"]
     return {
         "direction": ctx.direction.value,
         "why": ctx.why,
@@ -60,4 +67,3 @@ def try_rules(rules: MailflowSettings, direction: DirectionSettings, raw: bytes,
         "explanation": result.verdict.explanation,
         "changed": out != raw,
     }
-
