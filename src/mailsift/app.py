@@ -30,6 +30,7 @@ from mailsift.delivery.relay import Relay
 from mailsift.delivery.spool import Spool
 from mailsift.detectors.registry import unavailable_detectors
 from mailsift.history import SenderHistory, learn, open_history
+from mailsift.mailflow.step import FlowStep
 from mailsift.parsing import registrable_domain
 from mailsift.pipeline.build import ScanOptions
 from mailsift.rollout.breaker import Breaker
@@ -125,10 +126,13 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
                           tempfail_text=gw.tempfail_text, junk_tag=gw.junk_subject_tag,
                           add_result_headers=gw.add_headers, journal=journal,
                           max_age=gw.spool_max_age_seconds, dsn=gw.dsn,
-                          reporting_mta=settings.smtp.hostname)
+                          reporting_mta=settings.smtp.hostname,
+                          strip_outbound=settings.direction.strip_outbound_headers)
+    flow = FlowStep(settings.direction, settings.mailflow,
+                    trust_received=settings.smtp.mode == "after_queue")
     gateway = Gateway(store, scans, deliverer, recorder,
                       authserv_id=gw.authserv_id or settings.auth.authserv_id,
-                      lists_refresh=gw.lists_refresh_seconds)
+                      lists_refresh=gw.lists_refresh_seconds, flow=flow)
     breaker = None
     if settings.rollout.breaker_enabled:
         breaker = Breaker(make_counters(settings.rollout.counters_url), settings.rollout,

@@ -41,6 +41,7 @@ from mailsift.config.gateway import (
     MilterSettings,
     SmtpSettings,
 )
+from mailsift.config.mailflow import DirectionSettings, MailflowSettings
 from mailsift.config.ml import MlSettings
 from mailsift.config.reputation import (
     GreylistSettings,
@@ -382,6 +383,8 @@ class Settings(_Section):
     log: LogSettings = Field(default_factory=LogSettings)
     dmarc_reports: DmarcReportSettings = Field(default_factory=DmarcReportSettings)
     enduser: EndUserSettings = Field(default_factory=EndUserSettings)
+    direction: DirectionSettings = Field(default_factory=DirectionSettings)
+    mailflow: MailflowSettings = Field(default_factory=MailflowSettings)
 
     # ``[<name>]`` sections of installed detectors that mailsift does not define itself,
     # validated by the model the detector declares (``DetectorSpec.settings``).

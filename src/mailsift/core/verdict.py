@@ -98,6 +98,7 @@ class DecisionStep(StrEnum):
     RECIPIENT_POLICY = "6-recipient-policy"
     ROLLOUT = "7-rollout"
     DETECTOR_ERROR = "8-detector-error"
+    MAILFLOW = "9-mailflow"
 
 
 @compact_state
@@ -145,9 +146,11 @@ class Verdict:
     policy: str = ""
     family_scores: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     tags: tuple[str, ...] = ()
+    direction: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {
+            **({"direction": self.direction} if self.direction else {}),
             "category": self.category.value,
             "action": self.action.value,
             "score": round(self.score, 3),

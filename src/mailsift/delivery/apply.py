@@ -23,7 +23,7 @@ from typing import Any
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, DecisionStep, Override, Verdict
 from mailsift.delivery.dsn import build_dsn
-from mailsift.delivery.headers import add_headers, tag_subject
+from mailsift.delivery.headers import add_headers, strip_headers, tag_subject
 from mailsift.delivery.journal import RelayJournal
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.delivery.relay import Relay, RelayOutcome
@@ -108,8 +108,10 @@ class Deliverer:
                  reject_text: str, tempfail_text: str, junk_tag: str = "",
                  add_result_headers: bool = True, journal: RelayJournal | None = None,
                  max_age: float = 5 * 86400.0, dsn: bool = True,
-                 reporting_mta: str = "") -> None:
+                 reporting_mta: str = "",
+                 strip_outbound: tuple[str, ...] = ("x-mailsift-", "x-spam-")) -> None:
         self.relays = relays
+        self.strip_outbound = strip_outbound
         self.max_age = max_age
         self.dsn = dsn
         self.reporting_mta = reporting_mta or socket.getfqdn()
@@ -124,7 +126,13 @@ class Deliverer:
         self.junk_tag = junk_tag
         self.add_result_headers = add_result_headers
 
+    def _internal_header(self, name: str, _field: bytes) -> bool:
+        return name.startswith(self.strip_outbound)
+
     def _text(self, template: str, verdict: Verdict, ref: str) -> str:
+        own = next((o.note for o in verdict.overrides if o.kind == "mailflow-reject"), None)
+        if own is not None:  # a mail-flow rule's own text (mailflow/step.py), as written
+            return f"{own} (ref {ref})"
         return template.format(category=verdict.category.value, ref=ref,
                                action=verdict.action.value)
 
@@ -219,7 +227,9 @@ class Deliverer:
         for (action, _), rcpts in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             verdict = todo[rcpts[0]]
             data = raw
-            if self.add_result_headers:
+            if verdict.direction == "outbound":  # our verdict headers never leave us
+                data = strip_headers(raw, self._internal_header)
+            elif self.add_result_headers:
                 data = add_headers(raw, result_headers(result, verdict, ref))
             if action is Action.JUNK:
                 data = tag_subject(data, self.junk_tag)

@@ -30,6 +30,7 @@ from mailsift.core.result import ScanResult
 from mailsift.delivery.apply import Deliverer, Reply
 from mailsift.delivery.headers import MAILSIFT_HEADER, mailsift_header, strip_headers
 from mailsift.delivery.recorder import AsyncRecorder
+from mailsift.mailflow.step import FlowStep
 from mailsift.services.release_mark import ReleaseMarks, as_released, kept_release_mark
 from mailsift.services.scanning import ScanPool
 from mailsift.services.throttle import Deferral, Greylist, RateLimiter
@@ -131,8 +132,10 @@ class Gateway:
     def __init__(self, store: Store, scans: ScanPool, deliverer: Deliverer,
                  recorder: AsyncRecorder, *, authserv_id: str, lists_refresh: float = 10.0,
                  clock: Callable[[], float] = time.time,
-                 observers: Sequence[Callable[[ScanResult], None]] = ()) -> None:
+                 observers: Sequence[Callable[[ScanResult], None]] = (),
+                 flow: FlowStep | None = None) -> None:
         self.store = store
+        self.flow = flow  # direction and mail-flow rules (mailflow/step.py)
         self.scans = scans
         self.deliverer = deliverer
         self.recorder = recorder
@@ -233,8 +236,11 @@ class Gateway:
         """What the gateway would decide for this message (HTTP scan API): the same cleaning,
         lists and rollout state as ``handle``; nothing is recorded, delivered or observed."""
         released = self.release_marks.verify(raw)
-        return await self._scan(self._clean(raw, released), envelope,
-                                message_ref(raw, envelope), released)
+        clean = self._clean(raw, released)
+        ctx = self.flow.before(clean, envelope) if self.flow is not None else None
+        result = await self._scan(ctx.raw if ctx else clean, envelope,
+                                  message_ref(raw, envelope), released)
+        return self.flow.after(ctx, result, ctx.raw)[0] if self.flow and ctx else result
 
     async def hand_back(self, decided: Decided, status: str) -> None:
         """The MTA keeps (or drops) the message itself (milter): record it once, durably, then
@@ -258,9 +264,13 @@ class Gateway:
         try:
             released = self.release_marks.verify(raw)  # once: cleaning and the verdict use it
             clean = self._clean(raw, released)
+            ctx = self.flow.before(clean, envelope) if self.flow is not None else None
+            clean = ctx.raw if ctx is not None else clean
             scan_error: Exception | None = None
             try:
                 result = await self._scan(clean, envelope, ref, released)
+                if self.flow is not None and ctx is not None:
+                    result, clean = self.flow.after(ctx, result, clean)
             except Exception as exc:
                 scan_error = exc
             prior = await looked_up

@@ -36,6 +36,7 @@ COMMANDS: tuple[str, ...] = (
     "mailsift.interfaces.cli.docs",
     "mailsift.interfaces.cli.dmarc",
     "mailsift.interfaces.cli.digest",
+    "mailsift.interfaces.cli.mailflow",
 )
 
 #: Which module registers each top-level command: only that module is imported to run it
@@ -60,6 +61,7 @@ COMMAND_MODULES: dict[str, str] = {
     "docs": "mailsift.interfaces.cli.docs",
     "dmarc": "mailsift.interfaces.cli.dmarc",
     "digest": "mailsift.interfaces.cli.digest",
+    "mailflow": "mailsift.interfaces.cli.mailflow",
 }
 
 #: The one-line help of each command, for ``mailsift --help`` (and a bad or missing command):
@@ -85,6 +87,7 @@ COMMAND_HELP: dict[str, str] = {
     "docs": "generate documentation from the code",
     "dmarc": "DMARC aggregate reports: send, ingest, senders",
     "digest": "quarantine notification digests to recipients",
+    "mailflow": "mail-flow rules: list, test",
 }
 
 #: Top-level module -> the extra that installs it, so a command that needs a missing extra says

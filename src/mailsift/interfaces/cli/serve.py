@@ -72,6 +72,10 @@ def build_http_app(parts: Any) -> Any:
     guard = get_caller if parts.settings.http.scan_requires_token else None
     app.include_router(build_scan_router(gateway, max_bytes=parts.settings.http.max_message_bytes,
                                          scan_guard=guard))
+    from mailsift.interfaces.http.routes_mailflow import build_mailflow_router
+
+    app.include_router(build_mailflow_router(gateway,
+                                             max_bytes=parts.settings.http.max_message_bytes))
     # the web console at / (issue 9): store and rollout only, so it works when scanning does not
     from mailsift.interfaces.web import build_web_router
 
