@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from integration_support import MailsiftProcess, ham, phish, write_config
 from sqlalchemy import func, select
@@ -129,7 +129,7 @@ def _sender(ports: list[int], first: int, todo: list[tuple[str, bytes, str]], le
 
 
 def _console_release(node: Node, message: str) -> str:
-    with httpx.Client(base_url=node.url, timeout=60) as client:
+    with httpx2.Client(base_url=node.url, timeout=60) as client:
         form = client.get("/login")
         token = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         r = client.post("/login", data={"username": "ops", "password": PASSWORD,
@@ -145,7 +145,7 @@ def _console_release(node: Node, message: str) -> str:
 
 
 def _api_release(node: Node, token: str, message: str) -> dict[str, Any]:
-    r = httpx.post(f"{node.url}/v1/quarantine/{message}/release", json={"reason": "multinode"},
+    r = httpx2.post(f"{node.url}/v1/quarantine/{message}/release", json={"reason": "multinode"},
                    headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert r.status_code == 200, r.text[:500]
     return dict(r.json())
@@ -260,7 +260,7 @@ def test_three_nodes_one_killed_nothing_lost_duplicated_or_stuck(tmp_path: Path,
                    and _sender_of(store, pk) == BLOCKED]
         incident = store.rollout.open_incident("category:multinode-test", reason="test",
                                                messages=members)
-        r = httpx.post(f"{nodes[2].url}/v1/incidents/{incident}/release",
+        r = httpx2.post(f"{nodes[2].url}/v1/incidents/{incident}/release",
                        headers={"Authorization": f"Bearer {token}"}, timeout=300)
         assert r.status_code == 200, r.text[:500]
         summary = r.json()
@@ -327,8 +327,8 @@ def test_three_nodes_one_killed_nothing_lost_duplicated_or_stuck(tmp_path: Path,
 
 
 def _http_up(node: Node) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(f"{node.url}/login", timeout=2).status_code == 200
+    with contextlib.suppress(httpx2.HTTPError):
+        return httpx2.get(f"{node.url}/login", timeout=2).status_code == 200
     return False
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from mailsift.config.schema import Settings
 from mailsift.store.store import Store
@@ -38,22 +38,22 @@ def test_list_and_test_rules(tmp_path: Path) -> None:
     with RunningGateway(settings) as gw:
         base = f"http://127.0.0.1:{gw.ports['http']}/v1/mailflow"
         auth = {"Authorization": f"Bearer {analyst}"}
-        assert httpx.get(f"{base}/rules", timeout=30).status_code == 401
-        assert httpx.get(f"{base}/rules", timeout=30, headers={
+        assert httpx2.get(f"{base}/rules", timeout=30).status_code == 401
+        assert httpx2.get(f"{base}/rules", timeout=30, headers={
             "Authorization": f"Bearer {recipient}"}).status_code == 403
-        rules = httpx.get(f"{base}/rules", headers=auth, timeout=30).json()
+        rules = httpx2.get(f"{base}/rules", headers=auth, timeout=30).json()
         assert [r["name"] for r in rules] == ["tag"]
         message = make_message(subject="Invoice 7").decode()
         body = {"message": message, "rcpt": ["bob@customer.test"], "client_ip": "198.51.100.7"}
-        got = httpx.post(f"{base}/test", json=body, headers=auth, timeout=60).json()
+        got = httpx2.post(f"{base}/test", json=body, headers=auth, timeout=60).json()
         assert got["direction"] == "inbound"
         assert got["rules"] == [{"name": "tag", "mode": "enforce",
                                  "effects": ["prepend subject '[EXT] '"]}]
         assert got["subject"] == "[EXT] Invoice 7" and got["changed"]
-        got = httpx.post(f"{base}/test", json={**body, "rules": RULE}, headers=auth,
+        got = httpx2.post(f"{base}/test", json={**body, "rules": RULE}, headers=auth,
                          timeout=60).json()
         assert got["rules"][0]["name"] == "big-hold" and got["action"] == "deliver"
         assert not got["changed"]
-        bad = httpx.post(f"{base}/test", json={**body, "rules": RULE.replace("mode", "mood")},
+        bad = httpx2.post(f"{base}/test", json={**body, "rules": RULE.replace("mode", "mood")},
                          headers=auth, timeout=60)
         assert bad.status_code == 422 and "rules:4: rules.mood: unknown field" in bad.text

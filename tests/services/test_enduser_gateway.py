@@ -12,7 +12,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from mailsift.config import load_settings
@@ -116,7 +116,7 @@ def test_digest_link_release_and_report_mailbox(tmp_path: Path) -> None:
             assert len(sink.messages) == 2  # the second run sends nothing
 
             url, token = _LINK.search(_text(digests[BOB].data)).groups()  # type: ignore[union-attr]
-            with httpx.Client(timeout=30) as client:
+            with httpx2.Client(timeout=30) as client:
                 page = client.get(url, params={"t": token})  # what a link scanner does
                 assert page.status_code == 200 and "Release it" in page.text
                 time.sleep(0.3)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from web_support import PASSWORD, login, screenshot, serve
 
@@ -136,7 +136,7 @@ def test_other_roles_get_no_users_page(page_for: Any, site: Site) -> None:
         response = page.goto("/users")
         assert response is not None and response.status == 403, user
         assert "may not users.read" in page.locator(".error-message").inner_text()
-    with httpx.Client(base_url=site.url) as client:  # a forged form is refused as well
+    with httpx2.Client(base_url=site.url) as client:  # a forged form is refused as well
         form = client.get("/login")
         token = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         client.post("/login", data={"username": "analyst", "password": PASSWORD,
@@ -183,7 +183,7 @@ def test_repeated_wrong_passwords_are_throttled(page_for: Any, site: Site) -> No
 
 
 def test_the_last_admin_cannot_disable_themselves(site: Site) -> None:
-    with httpx.Client(base_url=site.url) as client:
+    with httpx2.Client(base_url=site.url) as client:
         token, session = site.store.users.start_session("admin")
         client.cookies.set("mailsift_session", token)
         r = client.post("/users/admin/disable", data={"csrf": session.csrf})
