@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -22,7 +23,13 @@ from mailsift.store.query import TraceQuery
 from mailsift.store.records import MessageRecord
 from mailsift.store.store import Store
 from mailsift.testing.messages import make_message
-from mailsift.testing.postfix import postfix_missing, swaks_missing
+from mailsift.testing.postfix import (
+    PostfixInstance,
+    content_filter_postfix,
+    postfix_missing,
+    swaks_missing,
+)
+from mailsift.testing.sink import SmtpSink, free_port
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -225,3 +232,32 @@ def write_eml(directory: Path, name: str, raw: bytes) -> Path:
     path = directory / name
     path.write_bytes(raw)
     return path
+
+
+@contextlib.contextmanager
+def content_filter_setup(root: Path, extra_toml: str = ""
+                         ) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
+    """A private Postfix whose after-queue content filter is a running ``mailsift serve``
+    (offline, no HTTP, no milter) re-injecting into Postfix, which delivers to a recording
+    sink. ``extra_toml`` is appended to mailsift's configuration."""
+    filter_port, reinject_port = free_port(), free_port()
+    with SmtpSink() as sink:
+        config = write_config(root / "mailsift.toml", {
+            "store": {"data_dir": str(root / "data")},
+            "gateway": {"next_hop_port": reinject_port, "workers": 0, "next_hop_timeout": 20},
+            "smtp": {"port": filter_port},
+            "http": {"enabled": False},
+            "milter": {"enabled": False},
+            "scan": {"offline": True},
+        })
+        if extra_toml:
+            config.write_text(config.read_text() + extra_toml)
+        mailsift = MailsiftProcess(config, root / "mailsift.log", filter_port).start()
+        postfix = content_filter_postfix(filter_port=filter_port,
+                                         sink_port=sink.port, reinject_port=reinject_port)
+        try:
+            postfix.start()
+            yield sink, mailsift, postfix
+        finally:
+            postfix.stop()
+            mailsift.stop()

@@ -17,18 +17,18 @@ from integration_support import (
     MailsiftProcess,
     attachment_of,
     big,
+    content_filter_setup,
     find_by_message_id,
     ham,
     malformed,
     phish,
     require_postfix_and_swaks,
     swaks,
-    write_config,
     write_eml,
 )
 
-from mailsift.testing.postfix import PostfixInstance, content_filter_postfix
-from mailsift.testing.sink import ReceivedMessage, SmtpSink, free_port
+from mailsift.testing.postfix import PostfixInstance
+from mailsift.testing.sink import ReceivedMessage, SmtpSink
 
 pytestmark = [pytest.mark.slow, pytest.mark.postfix, pytest.mark.timeout(120)]
 
@@ -55,25 +55,8 @@ class Flow:
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     require_postfix_and_swaks()
     root = tmp_path_factory.mktemp("content-filter")
-    filter_port, reinject_port = free_port(), free_port()
-    with SmtpSink() as sink:
-        config = write_config(root / "mailsift.toml", {
-            "store": {"data_dir": str(root / "data")},
-            "gateway": {"next_hop_port": reinject_port, "workers": 0, "next_hop_timeout": 20},
-            "smtp": {"port": filter_port},
-            "http": {"enabled": False},
-            "milter": {"enabled": False},
-            "scan": {"offline": True},
-        })
-        mailsift = MailsiftProcess(config, root / "mailsift.log", filter_port).start()
-        postfix = content_filter_postfix(filter_port=filter_port,
-                                         sink_port=sink.port, reinject_port=reinject_port)
-        try:
-            postfix.start()
-            yield Flow(sink, mailsift, postfix)
-        finally:
-            postfix.stop()
-            mailsift.stop()
+    with content_filter_setup(root) as (sink, mailsift, postfix):
+        yield Flow(sink, mailsift, postfix)
 
 
 def test_clean_mail_is_delivered_with_result_headers(flow: Flow, eml_dir: Path) -> None:

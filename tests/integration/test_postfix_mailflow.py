@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from integration_support import (
     MailsiftProcess,
+    content_filter_setup,
     find_by_message_id,
     ham,
     require_postfix_and_swaks,
     swaks,
-    write_config,
     write_eml,
 )
 
-from mailsift.testing.postfix import PostfixInstance, content_filter_postfix
-from mailsift.testing.sink import SmtpSink, free_port
+from mailsift.testing.postfix import PostfixInstance
+from mailsift.testing.sink import SmtpSink
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -69,26 +69,8 @@ class Flow:
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     require_postfix_and_swaks()
     root = tmp_path_factory.mktemp("mailflow")
-    filter_port, reinject_port = free_port(), free_port()
-    with SmtpSink() as sink:
-        config = write_config(root / "mailsift.toml", {
-            "store": {"data_dir": str(root / "data")},
-            "gateway": {"next_hop_port": reinject_port, "workers": 0, "next_hop_timeout": 20},
-            "smtp": {"port": filter_port},
-            "http": {"enabled": False},
-            "milter": {"enabled": False},
-            "scan": {"offline": True},
-        })
-        config.write_text(config.read_text() + RULES)
-        mailsift = MailsiftProcess(config, root / "mailsift.log", filter_port).start()
-        postfix = content_filter_postfix(filter_port=filter_port,
-                                         sink_port=sink.port, reinject_port=reinject_port)
-        try:
-            postfix.start()
-            yield Flow(sink, mailsift, postfix)
-        finally:
-            postfix.stop()
-            mailsift.stop()
+    with content_filter_setup(root, RULES) as (sink, mailsift, postfix):
+        yield Flow(sink, mailsift, postfix)
 
 
 def test_bcc_adds_the_review_mailbox(flow: Flow, eml_dir: Path) -> None:
