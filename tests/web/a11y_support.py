@@ -131,6 +131,7 @@ def axe_violations(page: Any, source: str, *, impacts: tuple[str, ...] = FAILING
 
 
 _LAYOUT = """() => {
+  window.scrollTo(0, 0);
   const width = window.innerWidth, doc = document.documentElement;
   const out = {scrollWidth: doc.scrollWidth, innerWidth: width, wide: [], signOut: null};
   if (doc.scrollWidth > width) {
@@ -165,7 +166,7 @@ _LAYOUT = """() => {
 def layout_problems(page: Any, *, signed_in: bool) -> list[str]:
     """What is wrong with the page's layout at the current viewport: sideways scrolling
     (with the elements that stick out) and, when ``signed_in``, a sign-out button that is
-    missing, hidden or not inside the viewport."""
+    missing, hidden or not inside the viewport (scrolled to the top)."""
     found = page.evaluate(_LAYOUT.replace("arguments_selector", json.dumps(SIGN_OUT)))
     problems = []
     if found["scrollWidth"] > found["innerWidth"]:
@@ -207,6 +208,65 @@ def unlabelled_controls(page: Any) -> list[str]:
     ``aria-label``. Stricter than axe, which accepts a placeholder or a title as the name:
     a placeholder disappears as soon as someone types."""
     return list(page.evaluate(_UNLABELLED))
+
+
+_FOCUS = r"""() => {
+  const out = [];
+  const sel = 'a[href], button, input:not([type=hidden]), select, textarea, summary, ' +
+              '[tabindex]:not([tabindex="-1"])';
+  for (const el of document.querySelectorAll(sel)) {
+    if (el.disabled || el.closest('[hidden], [inert]') || !el.getClientRects().length) continue;
+    el.focus({preventScroll: true});
+    if (document.activeElement !== el) continue;  // not focusable after all
+    const s = getComputedStyle(el);
+    const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+    const ring = s.boxShadow && s.boxShadow !== 'none';
+    if (!outline && !ring) {
+      out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+               (el.getAttribute('name') ? `[name="${el.getAttribute('name')}"]` : '') +
+               (el.getAttribute('href') ? `[href="${el.getAttribute('href')}"]` : '') +
+               ` (outline ${s.outlineStyle} ${s.outlineWidth})`);
+    }
+  }
+  document.activeElement && document.activeElement.blur();
+  window.scrollTo(0, 0);
+  return out;
+}"""
+
+
+def keyboard_problems(page: Any) -> list[str]:
+    """The keyboard path of a page: the first Tab reaches a "skip to main content" link that
+    is then visible and moves focus into ``<main>`` (or, on a page that focuses a field of
+    its own, like the sign-in form, focus starts inside ``<main>``); and every focusable
+    element shows a focus ring (an outline of at least 2 px, or a box shadow) when focused
+    from the keyboard."""
+    problems: list[str] = []
+    page.evaluate("() => window.scrollTo(0, 0)")
+    start = page.evaluate("""() => document.activeElement === document.body ? null
+        : {main: !!document.activeElement.closest('main'),
+           what: document.activeElement.outerHTML.slice(0, 80)}""")
+    if start is not None:
+        # an autofocused field (the sign-in forms): focus starts in the content already
+        if not start["main"]:
+            problems.append(f"focus starts outside <main>, on {start['what']}")
+        return problems + [f"no visible focus: {e}" for e in page.evaluate(_FOCUS)]
+    page.keyboard.press("Tab")
+    first = page.evaluate("""() => {
+        const el = document.activeElement, r = el.getBoundingClientRect();
+        return {skip: el.matches('a.skip[href="#main"]'), inside: r.top >= 0 && r.left >= 0
+                && r.bottom <= innerHeight && r.right <= innerWidth && r.width > 0,
+                what: el.outerHTML.slice(0, 80)}; }""")
+    if not first["skip"]:
+        problems.append(f"the first Tab reaches {first['what']}, not the skip link")
+    else:
+        if not first["inside"]:
+            problems.append("the focused skip link is not shown in the window")
+        page.keyboard.press("Enter")
+        if not page.evaluate("() => document.activeElement.id === 'main'"):
+            problems.append("the skip link does not move focus to <main id=main>")
+    # scripted focus after a key press counts as keyboard focus (:focus-visible)
+    problems += [f"no visible focus: {e}" for e in page.evaluate(_FOCUS)]
+    return problems
 
 
 def get_routes(router: Any) -> list[str]:

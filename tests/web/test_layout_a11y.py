@@ -3,7 +3,8 @@
 For each page the console's router serves (``VISITS``; ``test_every_get_route_is_visited``
 fails for a GET route that is neither visited nor listed in ``NOT_PAGES``, so a new page
 cannot escape): at 390 px and at 1366 px the page does not scroll sideways and the sign-out
-button is inside the window; every form control has a label (not just a placeholder); and
+button is inside the window; every form control has a label (not just a placeholder); the
+first Tab reaches a working skip link and every focusable element shows a focus ring; and
 axe-core finds no serious or critical WCAG 2 A/AA violation, in the light colour scheme at
 390 px and in the dark one at 1366 px.
 
@@ -30,6 +31,7 @@ from a11y_support import (
     axe_source,
     axe_violations,
     get_routes,
+    keyboard_problems,
     layout_problems,
     open_details,
     unlabelled_controls,
@@ -202,6 +204,7 @@ def test_page_fits_and_passes_axe(visit: Visit, page_of: Callable[[str | None], 
     problems = [f"390 px: {p}" for p in layout_problems(page, signed_in=signed_in)]
     problems += [f"no label: {c}" for c in unlabelled_controls(page)]
     problems += [f"axe, light, 390 px: {v}" for v in axe_violations(page, axe)]
+    problems += [f"keyboard: {p}" for p in keyboard_problems(page)]
     page.set_viewport_size(LAPTOP)
     problems += [f"1366 px: {p}" for p in layout_problems(page, signed_in=signed_in)]
     page.emulate_media(color_scheme="dark")
