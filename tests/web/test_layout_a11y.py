@@ -173,7 +173,9 @@ def test_every_get_route_is_visited(console: Console, seeded: dict[str, str]) ->
               set(get_routes(router))}
     visited = {v.route for v in VISITS}
     missing = sorted(set(routes) - visited - set(NOT_PAGES))
-    assert not missing, f"console pages not checked by {__name__}: {missing}"
+    assert not missing, (f"console GET routes not checked: {missing}; add a Visit for each "
+                         f"to VISITS in {__file__} (and what it needs to `seeded`), or, if it "
+                         "is not a page (a download), add it to NOT_PAGES with the reason")
     assert visited <= set(routes), f"visits of routes that do not exist: {visited - set(routes)}"
     for v in VISITS:  # each URL is served by the route it claims to check
         path = v.url.format(**seeded).partition("?")[0]
