@@ -153,6 +153,9 @@ _LAYOUT = """() => {
       }
     }
   }
+  out.scrolling = [...document.querySelectorAll('.scroll')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1)
+    .map(el => `${el.getAttribute('aria-label')} (${el.scrollWidth} px in ${el.clientWidth})`);
   const button = document.querySelector(arguments_selector);
   if (button) {
     const r = button.getBoundingClientRect(), style = getComputedStyle(button);
@@ -163,16 +166,19 @@ _LAYOUT = """() => {
 }"""
 
 
-def layout_problems(page: Any, *, signed_in: bool) -> list[str]:
+def layout_problems(page: Any, *, signed_in: bool, wide_tables: bool = True) -> list[str]:
     """What is wrong with the page's layout at the current viewport: sideways scrolling
-    (with the elements that stick out) and, when ``signed_in``, a sign-out button that is
-    missing, hidden or not inside the viewport (scrolled to the top)."""
+    (with the elements that stick out); when ``signed_in``, a sign-out button that is
+    missing, hidden or not inside the viewport (scrolled to the top); and, unless
+    ``wide_tables``, a table that needs its own scroll box (``.scroll``) to be read."""
     found = page.evaluate(_LAYOUT.replace("arguments_selector", json.dumps(SIGN_OUT)))
     problems = []
     if found["scrollWidth"] > found["innerWidth"]:
         problems.append(f"scrolls sideways: {found['scrollWidth']} px wide in a "
                         f"{found['innerWidth']} px window; sticking out: "
                         + "; ".join(found["wide"]))
+    if wide_tables is False and found["scrolling"]:
+        problems.append("tables scroll inside their box: " + "; ".join(found["scrolling"]))
     if signed_in:
         box = found["signOut"]
         if box is None or not box["shown"]:
