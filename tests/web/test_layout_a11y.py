@@ -224,3 +224,34 @@ def test_page_fits_and_passes_axe(visit: Visit, page_of: Callable[[str | None], 
     problems += [f"axe, dark, 1366 px: {v}" for v in axe_violations(page, axe)]
     shoot(page, visit, "1366-dark")
     assert not problems, f"{visit.id}:\n" + "\n".join(problems)
+
+
+BROKEN_PAGE = """<!doctype html><html lang="en"><head><title>broken</title><style>
+  body { margin: 0; } .wide { width: 1000px; } .faint { color: #bbb; background: #fff; }
+  a:focus-visible, button:focus-visible { outline: none; }
+</style></head><body>
+<header class="top"><form class="who"><button type="submit">Sign out</button></form></header>
+<main id="main"><div class="wide">a row of a table that does not fit</div>
+<p class="faint">grey on white</p><input name="reason" placeholder="reason">
+<select name="to"><option>canary</option></select><button type="button">→</button>
+<a href="#x">a link</a></main></body></html>"""
+
+
+def test_the_checks_catch_what_they_are_for(browser: Any, axe: str) -> None:
+    """Each check finds its problem in a page built to have it (so a check that silently
+    stopped working, axe not loading for one, fails here and not only in production)."""
+    context = browser.new_context(viewport=PHONE)
+    try:
+        page = context.new_page()
+        page.set_content(BROKEN_PAGE)
+        (wide,) = layout_problems(page, signed_in=True)
+        assert "1000 px wide in a 390 px window" in wide and "div.wide" in wide
+        assert unlabelled_controls(page) == ['input[name="reason"]', 'select[name="to"]',
+                                             "button"]
+        found = " | ".join(axe_violations(page, axe))
+        assert "serious color-contrast" in found and "critical select-name" in found
+        keyboard = keyboard_problems(page)
+        assert "the first Tab reaches" in keyboard[0]
+        assert any("no visible focus: a[href=\"#x\"]" in p for p in keyboard)
+    finally:
+        context.close()
