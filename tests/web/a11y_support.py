@@ -3,7 +3,7 @@
 - ``axe_source()``: axe-core's ``axe.min.js``, installed from the npm registry at the version
   pinned by ``tests/web/axe/package-lock.json`` (``npm ci`` checks its sha512) into a cache
   directory outside the source tree, once per machine (``MAILSIFT_AXE_DIR`` overrides where).
-- ``axe_violations(page)``: runs axe in the loaded page with the WCAG 2 A and AA rules and
+- ``axe_violations(page)``: runs axe in the loaded page with the WCAG 2.0-2.2 A and AA rules and
   returns the violations of the given impacts, each as one readable line per element.
 - ``layout_problems(page, signed_in=...)``: the page must not be wider than the viewport (no
   sideways scrolling) and, when signed in, the sign-out button must be inside the viewport.
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 AXE_PACKAGE = Path(__file__).resolve().parent / "axe"
-#: the rule sets run: WCAG 2.0 level A and AA (axe's tags)
-AXE_TAGS = ("wcag2a", "wcag2aa")
+#: the rule sets run: WCAG 2.0, 2.1 and 2.2, levels A and AA (axe's tags)
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")
 #: what fails a page; axe's other impacts are "moderate" and "minor"
 FAILING_IMPACTS = ("serious", "critical")
 SIGN_OUT = "header.top form.who button[type=submit]"

@@ -5,8 +5,8 @@ fails for a GET route that is neither visited nor listed in ``NOT_PAGES``, so a 
 cannot escape): at 390 px and at 1366 px the page does not scroll sideways and the sign-out
 button is inside the window (at 1366 px no table needs its own scroll box either); every form
 control has a label (not just a placeholder); the first Tab reaches a working skip link and
-every focusable element shows a focus ring; and axe-core finds no serious or critical WCAG 2
-A/AA violation, in the light colour scheme at 390 px and in the dark one at 1366 px.
+every focusable element shows a focus ring; and axe-core finds no serious or critical WCAG
+2.0-2.2 A/AA violation, in the light colour scheme at 390 px and in the dark one at 1366 px.
 
 Run alone: ``.venv/bin/pytest tests/web/test_layout_a11y.py`` (one browser and one signed-in
 context per user for the whole module). axe-core comes from the npm registry
