@@ -111,7 +111,8 @@ NOT_PAGES = {
 @pytest.fixture(scope="module")
 def seeded(console: Console) -> dict[str, str]:
     """What the pages with an id need, on top of the console's two days of traffic: a
-    release request and a report by the recipient, a finished bulk release, digest links."""
+    release request and a report by the recipient, a finished bulk release, a gate report and
+    a canary on the rollouts page, digest links."""
     svc, store = console.services, console.store
     phish_ann = next(m for m in console.ids["phish"]
                      if "ann@example.net" in {r.recipient for r in store.trace.get(m).recipients})
