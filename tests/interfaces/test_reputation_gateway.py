@@ -30,7 +30,8 @@ from mailsift.testing.gateway import RunningGateway, send_smtp
 from mailsift.testing.messages import make_message
 from mailsift.testing.sink import SmtpSink, free_port
 
-pytestmark = pytest.mark.timeout(180)
+# two gateway processes sharing Redis: out of `make test-fast`
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 ZONES = {
     "2.2.0.192.zen.test": {"A": ["127.0.0.2"]},
