@@ -23,6 +23,7 @@ from mailsift.config.schema import Settings
 from mailsift.core.errors import ConfigError
 from mailsift.core.protocols import Clock
 from mailsift.core.result import ScanResult
+from mailsift.core.rollout import RolloutState
 from mailsift.delivery.apply import Deliverer, RelayPool
 from mailsift.delivery.journal import RelayJournal
 from mailsift.delivery.recorder import AsyncRecorder
@@ -31,6 +32,7 @@ from mailsift.delivery.spool import Spool
 from mailsift.detectors.registry import unavailable_detectors
 from mailsift.history import SenderHistory, learn, open_history
 from mailsift.mailflow.step import FlowStep
+from mailsift.mailflow.versions import CONFIG_VERSION, flow_version
 from mailsift.parsing import registrable_domain
 from mailsift.pipeline.build import ScanOptions
 from mailsift.rollout.breaker import Breaker
@@ -128,8 +130,7 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
                           max_age=gw.spool_max_age_seconds, dsn=gw.dsn,
                           reporting_mta=settings.smtp.hostname,
                           strip_outbound=settings.direction.strip_outbound_headers)
-    flow = FlowStep(settings.direction, settings.mailflow,
-                    trust_received=settings.smtp.mode == "after_queue")
+    flow = _flow_step(settings, options.rollout)
     gateway = Gateway(store, scans, deliverer, recorder,
                       authserv_id=gw.authserv_id or settings.auth.authserv_id,
                       lists_refresh=gw.lists_refresh_seconds, flow=flow)
@@ -139,12 +140,27 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
                           time.time)
     watcher = RolloutWatcher(rollout, scans, recorder, breaker)
     gateway.observers.append(watcher.observe)
+    watcher.listeners.append(lambda state: setattr(gateway, "flow", _flow_step(settings, state)))
     sender_history = open_history(settings.history)
     gateway.observers.append(_history_learner(settings, sender_history, recorder))
     parts = GatewayParts(settings, store, scans, gateway, recorder, relays, rollout, watcher)
     _connection_defence(settings, parts, sender_history)
     _dmarc_reporting(settings, store, recorder, gateway)
     return parts
+
+
+def _flow_step(settings: Settings, state: RolloutState | None) -> FlowStep:
+    """The flow rules the registry enforces (its active ``mailflow:rules`` version, canary and
+    shadow versions beside it), or the configuration's while the registry has none."""
+    step = FlowStep.for_state(settings.direction, settings.mailflow, state,
+                              trust_received=settings.smtp.mode == "after_queue")
+    declared = flow_version(settings.mailflow)
+    if step.enforced.version not in (CONFIG_VERSION, declared):
+        logging.getLogger("mailsift.mailflow").warning(
+            "the configuration's flow rules (version %s) are not the enforced ones (registry "
+            "version %s): stage them with 'mailsift mailflow stage' to gate and promote them",
+            declared, step.enforced.version)
+    return step
 
 
 def _dmarc_reporting(settings: Settings, store: Store, recorder: AsyncRecorder,
