@@ -37,6 +37,7 @@ from mailsift.parsing import registrable_domain
 from mailsift.pipeline.build import ScanOptions
 from mailsift.rollout.breaker import Breaker
 from mailsift.services.alerts import Alerter
+from mailsift.services.compromise import ALERT_KIND, CompromiseMonitor
 from mailsift.services.connstate import ConnState, make_conn_state
 from mailsift.services.dmarc.evaluations import EvaluationRecorder
 from mailsift.services.dmarc.ingest import Ingestor
@@ -145,6 +146,7 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
     gateway.observers.append(_history_learner(settings, sender_history, recorder))
     parts = GatewayParts(settings, store, scans, gateway, recorder, relays, rollout, watcher)
     _connection_defence(settings, parts, sender_history)
+    _compromise_monitor(settings, parts)
     _dmarc_reporting(settings, store, recorder, gateway)
     return parts
 
@@ -220,6 +222,24 @@ def _connection_defence(settings: Settings, parts: GatewayParts,
 
         health = ListHealth(names, alert, registry=gateway.stats.registry)
         gateway.observers.append(health.observe)
+
+
+def _compromise_monitor(settings: Settings, parts: GatewayParts) -> None:
+    """Alerts on accounts of ours sending like compromised ones (services/compromise.py);
+    counted in the rate limits' Redis when configured, so every node adds to one count."""
+    if not settings.direction.accepted_domains or not settings.direction.compromise.enabled:
+        return
+    if parts.conn_state is None:
+        parts.conn_state = make_conn_state(settings.ratelimit.redis_url)
+    alerts, recorder = parts.rollout.alerts, parts.recorder
+
+    def alert(subject: str, message: str) -> None:
+        recorder.run_later(lambda: alerts.raise_alert(ALERT_KIND, subject, message))
+
+    monitor = CompromiseMonitor(settings.direction, parts.conn_state, alert,
+                                prefix=settings.ratelimit.key_prefix)
+    parts.gateway.observers.append(monitor.observe)
+    parts.gateway.limited.append(monitor.held)
 
 
 def _history_learner(settings: Settings, history: SenderHistory,

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mailsift.core.verdict import Category
 
-__all__ = ["Conditions", "DirectionSettings", "FlowActions", "FlowRule", "MailflowSettings"]
+__all__ = ["CompromiseSettings", "Conditions", "DirectionSettings", "FlowActions", "FlowRule",
+           "MailflowSettings"]
 
 Direction = Literal["inbound", "outbound", "internal"]
 
@@ -35,6 +36,29 @@ def _networks(value: tuple[str, ...]) -> tuple[str, ...]:
 
 def _lower(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip().lower() for v in value if v.strip())
+
+
+class CompromiseSettings(_Section):
+    """When an account of ours starts sending like a compromised one: an alert (kind
+    ``compromised_account``) with the evidence. Counted per outbound sender and hour, in the
+    ``[ratelimit] redis_url`` Redis when set (every node adds to one count), else in memory."""
+
+    enabled: bool = True
+    min_messages: int = Field(30, ge=1, description="outbound messages in an hour before the "
+                              "volume signal is judged")
+    volume_ratio: float = Field(5.0, ge=1.0, description="this hour's outbound messages over "
+                                "the sender's hourly average of the baseline hours")
+    baseline_hours: int = Field(24, ge=1, le=24 * 14)
+    new_recipients: int = Field(25, ge=1, description="outside recipients never seen from "
+                                "this sender (within recipient_memory_days) in an hour")
+    recipient_memory_days: int = Field(30, ge=1)
+    bad_messages: int = Field(5, ge=1, description="outbound spam, phishing or malware "
+                              "verdicts in an hour ...")
+    bad_share: float = Field(0.3, gt=0, le=1, description="... that are at least this share "
+                             "of the sender's outbound messages that hour")
+    held_by_limit: int = Field(3, ge=1, description="messages of the hour held by the "
+                               "outbound_sender rate limit")
+    realert_hours: float = Field(6.0, gt=0, description="one alert per sender in this time")
 
 
 class DirectionSettings(_Section):
@@ -55,6 +79,7 @@ class DirectionSettings(_Section):
     strip_outbound_headers: tuple[str, ...] = Field(
         ("x-mailsift-", "x-spam-"), description="header name prefixes removed from outbound "
         "mail: our verdict headers never leave the organisation")
+    compromise: CompromiseSettings = Field(default_factory=CompromiseSettings)
 
     @field_validator("internal_networks")
     @classmethod

@@ -8,7 +8,8 @@ whose role may read rollout state (admin, analyst).
 
 ``POST /v1/mailflow/stage`` registers a rule set as a new version in shadow (the body's rule
 file, or the configuration's rules when it has none; admin) and ``GET /v1/mailflow/versions``
-lists the registry's versions with state, gate and shadow diff. Gate, promotion, withdrawal and
+lists the registry's versions with state, gate and shadow diff. ``GET /v1/mailflow/alerts``
+lists compromised-account alerts with their evidence. Gate, promotion, withdrawal and
 rollback are the rollout endpoints on ``mailflow:rules`` (``/v1/rollout/mailflow:rules/check``
 and so on), the same as for a rule pack.
 """
@@ -27,6 +28,7 @@ from mailsift.mailflow.loader import parse_rules
 from mailsift.mailflow.step import FlowStep
 from mailsift.mailflow.versions import FLOW_ARTIFACT
 from mailsift.services.access import require
+from mailsift.services.compromise import ALERT_KIND
 from mailsift.services.gateway import Gateway, message_ref
 from mailsift.services.mailflow import flow_report, list_rules
 
@@ -79,6 +81,13 @@ def build_mailflow_router(gateway: Gateway, *, max_bytes: int) -> APIRouter:
         deps = [d for d in _rollout(request).status()["deployments"]
                 if d["artifact"] == FLOW_ARTIFACT]
         return {"enforced": step.enforced.version, "versions": deps}
+
+    @router.get("/v1/mailflow/alerts", summary="Compromised-account alerts, newest first")
+    def alerts(caller: Caller, request: Request, limit: int = 50) -> list[dict[str, Any]]:
+        require(caller, "rollout.read")
+        store = _rollout(request).store
+        return [a.to_dict() for a in store.rollout.alerts(500)
+                if a.kind == ALERT_KIND][:max(1, min(limit, 500))]
 
     @router.post("/v1/mailflow/stage", summary="Stage flow rules as a new version (shadow)")
     def stage(caller: Caller, request: Request, body: StageBody) -> dict[str, Any]:
