@@ -236,10 +236,26 @@ class FlowRule(_Section):
         "after", description="before: on the message as it arrived, before detection (no "
         "verdict conditions); after: with the verdict")
     stop: bool = Field(False, description="stop processing later rules when this one matches")
+    notify: tuple[str, ...] = Field(
+        (), description="test_with_notify: who is told what the rule would have done -- "
+        "addresses, and/or 'sender' (the sender, when it is ours); empty: [mailflow] notify_to")
     if_: Conditions = Field(default_factory=Conditions, alias="if")
     any: Conditions = Field(default_factory=Conditions)
     except_: Conditions = Field(default_factory=Conditions, alias="except")
     then: FlowActions
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify_list(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("notify")
+    @classmethod
+    def _notify(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for a in value:
+            if a != "sender" and ("@" not in a or any(c in a for c in " <>,\r\n")):
+                raise ValueError(f"notify wants addresses or 'sender', not {a!r}")
+        return _lower(value)
 
     @model_validator(mode="after")
     def _stage(self) -> FlowRule:
@@ -255,6 +271,9 @@ class FlowRule(_Section):
 
 class MailflowSettings(_Section):
     rules: tuple[FlowRule, ...] = ()
+    notify_to: tuple[str, ...] = Field(
+        (), description="admin addresses told of test_with_notify hits of rules without "
+        "their own notify list")
     groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
