@@ -256,12 +256,8 @@ def content_filter_setup(root: Path, extra_toml: str = ""
         mailsift = MailsiftProcess(config, root / "mailsift.log", filter_port).start()
         postfix = content_filter_postfix(filter_port=filter_port,
                                          sink_port=sink.port, reinject_port=reinject_port)
-        try:
-            postfix.start()
+        with _running(mailsift, postfix):
             yield sink, mailsift, postfix
-        finally:
-            postfix.stop()
-            mailsift.stop()
 
 
 @contextlib.contextmanager
@@ -287,9 +283,16 @@ def milter_setup(root: Path, quarantine: str = "store", sections: dict[str, Any]
             config.write_text(config.read_text() + extra_toml)
         mailsift = MailsiftProcess(config, root / "mailsift.log", milter_port).start()
         postfix = milter_postfix(milter_port=milter_port, sink_port=sink.port)
-        try:
-            postfix.start()
+        with _running(mailsift, postfix):
             yield sink, mailsift, postfix
-        finally:
-            postfix.stop()
-            mailsift.stop()
+
+
+@contextlib.contextmanager
+def _running(mailsift: MailsiftProcess, postfix: PostfixInstance) -> Iterator[None]:
+    """Start Postfix beside a started mailsift; stop both, Postfix first."""
+    try:
+        postfix.start()
+        yield
+    finally:
+        postfix.stop()
+        mailsift.stop()

@@ -238,13 +238,13 @@ def test_greylist_is_shared_by_two_gateway_processes(two_nodes: Any, sink: SmtpS
 
 
 OUTBOUND = """
-[direction]
-accepted_domains = ["customer.test"]
-internal_networks = ["10.0.0.0/8"]
 [[ratelimit.limits]]
 key = "outbound_sender"
 limit = 3
 window_seconds = 300
+[direction]
+accepted_domains = ["customer.test"]
+internal_networks = ["10.0.0.0/8"]
 """
 
 

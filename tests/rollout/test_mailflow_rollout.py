@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from mailsift.config.mailflow import MailflowSettings
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.errors import InputError
 from mailsift.core.rollout import CanaryScope
+from mailsift.mailflow.loader import rules_text
 from mailsift.mailflow.step import FlowStep
 from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.services.access import Principal
@@ -22,6 +24,7 @@ from mailsift.store.store import Store
 from mailsift.testing.gateway import RunningGateway, send_smtp
 from mailsift.testing.messages import make_message
 from mailsift.testing.sink import SmtpSink
+from mailsift.testing.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -29,32 +32,18 @@ ADMIN = Principal("ops@customer.test", "admin")
 TAG = {"name": "tag-external", "priority": 10, "if": {"direction": "inbound"},
        "then": {"prepend_subject": "[EXTERNAL] "}}
 
-BAD = '''
-[[mailflow.rules]]
-name = "hold-invoices"
-[mailflow.rules.if]
-body_words = ["invoice"]
-[mailflow.rules.then]
-quarantine = true
-'''
+MARK = {"name": "mark-outside", "priority": 20, "if": {"direction": "inbound"},
+        "then": {"add_header": {"X-Outside": "yes"}}}
+HOLD = {"name": "hold-invoices", "if": {"body_words": ["invoice"]},
+        "then": {"quarantine": True}}
 
-GOOD = '''
-[[mailflow.rules]]
-name = "tag-external"
-priority = 10
-[mailflow.rules.if]
-direction = "inbound"
-[mailflow.rules.then]
-prepend_subject = "[EXTERNAL] "
 
-[[mailflow.rules]]
-name = "mark-outside"
-priority = 20
-[mailflow.rules.if]
-direction = "inbound"
-[mailflow.rules.then]
-add_header = { "X-Outside" = "yes" }
-'''
+def rule_file(*rules: dict[str, Any]) -> str:
+    return rules_text(MailflowSettings.model_validate({"rules": list(rules)}))
+
+
+BAD = rule_file(HOLD)
+GOOD = rule_file(TAG, MARK)
 
 
 def invoices(tmp: Path, n: int = 6) -> str:
@@ -144,22 +133,31 @@ def test_stage_gate_canary_promote_enforce_and_roll_back(tmp_path: Path) -> None
             svc = RolloutService(store, settings)
             svc.promote(ADMIN, "mailflow:rules", dep.version, to="active")
         with RunningGateway(settings) as gw:  # enforcement uses the promoted version
-            assert send_smtp(gw.ports["smtp"], raw, ["bob@customer.test"],
+            port = gw.ports["smtp"]
+            assert send_smtp(port, raw, ["bob@customer.test"],
                              xforward="ADDR=198.51.100.7")[0] == 250
             assert sink.wait_for(1)
-        assert sink.messages[0].header("X-Outside") == ["yes"]
+            assert sink.messages[0].header("X-Outside") == ["yes"]
 
-        with Store.open(settings.store) as store:
-            svc = RolloutService(store, settings)
-            back = svc.rollback(ADMIN, "mailflow:rules", reason="users complain")
-            assert back.version != dep.version
-            actions = [e.action for e in store.audit.entries(limit=20)]
-            for action in ("rollout.stage", "rollout.check", "rollout.promote",
-                           "rollout.rollback"):
-                assert action in actions
-        with RunningGateway(settings) as gw:  # the configured rules enforce again
-            assert send_smtp(gw.ports["smtp"], make_message(message_id="<d@example.org>"),
-                             ["bob@customer.test"], xforward="ADDR=198.51.100.7")[0] == 250
-            assert sink.wait_for(2)
-        last = sink.messages[1]
-        assert last.header("X-Outside") == [] and last.header("Subject") == ["[EXTERNAL] Hello"]
+            with Store.open(settings.store) as store:  # rolled back while the gateway runs
+                svc = RolloutService(store, settings)
+                back = svc.rollback(ADMIN, "mailflow:rules", reason="users complain")
+                assert back.version != dep.version
+                actions = [e.action for e in store.audit.entries(limit=20)]
+                for action in ("rollout.stage", "rollout.check", "rollout.promote",
+                               "rollout.rollback"):
+                    assert action in actions
+            probes = iter(range(100))
+
+            def configured_rules_again() -> bool:  # the watcher reloads within its poll
+                n = next(probes)
+                mid = f"<probe-{n}@example.org>"
+                assert send_smtp(port, make_message(message_id=mid), ["bob@customer.test"],
+                                 xforward="ADDR=198.51.100.7")[0] == 250
+                assert sink.wait_for(n + 2)
+                got = next(m for m in sink.messages if m.message_id == mid)
+                return got.header("X-Outside") == [] and \
+                    got.header("Subject") == ["[EXTERNAL] Hello"]
+
+            wait_until(configured_rules_again, what="the rolled-back rules", timeout=30,
+                       interval=0.5)

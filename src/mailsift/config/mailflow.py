@@ -246,16 +246,14 @@ class FlowRule(_Section):
 
     @field_validator("notify", mode="before")
     @classmethod
-    def _notify_list(cls, value: object) -> object:
-        return (value,) if isinstance(value, str) else value
-
-    @field_validator("notify")
-    @classmethod
-    def _notify(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for a in value:
-            if a != "sender" and ("@" not in a or any(c in a for c in " <>,\r\n")):
+    def _notify(cls, value: object) -> object:
+        items = (value,) if isinstance(value, str) else value
+        for a in items if isinstance(items, (list, tuple)) else ():
+            if not isinstance(a, str) or (a != "sender" and (
+                    "@" not in a or any(c in a for c in " <>,\r\n"))):
                 raise ValueError(f"notify wants addresses or 'sender', not {a!r}")
-        return _lower(value)
+        return tuple(a.strip().lower() for a in items) \
+            if isinstance(items, (list, tuple)) else items
 
     @model_validator(mode="after")
     def _stage(self) -> FlowRule:

@@ -18,15 +18,13 @@ import threading
 import time
 from typing import Any
 
-import tomli_w
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from mailsift.config.mailflow import MailflowSettings
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.errors import ConfigError, InputError
 from mailsift.interfaces.web.context import WebContext, page
-from mailsift.mailflow.loader import parse_rules
+from mailsift.mailflow.loader import parse_rules, rules_text
 from mailsift.mailflow.step import FlowStep
 from mailsift.mailflow.versions import (
     CONFIG_VERSION,
@@ -40,15 +38,9 @@ from mailsift.services.access import require
 from mailsift.services.mailflow import flow_report, list_rules
 from mailsift.store.query import TraceQuery
 
-__all__ = ["register", "rules_text"]
+__all__ = ["register"]
 
 _MAX_UPLOAD = 10 * 1024 * 1024
-
-
-def rules_text(rules: MailflowSettings) -> str:
-    """A rule set as a rule file (``[[mailflow.rules]]``), defaults left out."""
-    data = rules.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    return tomli_w.dumps({"mailflow": data}) if data else ""
 
 
 def register(router: APIRouter, ctx: WebContext) -> None:
