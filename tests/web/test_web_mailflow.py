@@ -99,8 +99,11 @@ def test_rule_tested_on_an_eml_and_a_stored_message(new_page: Any, console: Cons
 def test_promoted_version_lists_rules_with_hits_linked_to_the_trace(
         new_page: Any, console: Console) -> None:
     svc = console.rollout
-    dep = svc.registry.flow.stage_text(ADMIN, RULES.replace("tag-invoices", "tag-invoices-2"))
-    svc.promote(ADMIN, "mailflow:rules", dep.version, force=True, reason="test setup")
+    acted = []
+    for name in ("tag-invoices-1", "tag-invoices-2"):  # two versions that acted in turn
+        acted.append(svc.registry.flow.stage_text(ADMIN, RULES.replace("tag-invoices", name)))
+        svc.promote(ADMIN, "mailflow:rules", acted[-1].version, force=True, reason="setup")
+    first, dep = acted
     # one message through the promoted rules, recorded as the gateway records it
     settings = console.settings
     step = FlowStep.for_state(settings.direction, settings.mailflow, svc.state())
@@ -122,3 +125,13 @@ def test_promoted_version_lists_rules_with_hits_linked_to_the_trace(
     row.locator("a").click()
     page.wait_for_url("**/trace?finding=MAILFLOW%3Atag-invoices-2*")
     assert "Invoice 88" in page.locator("main").inner_text()
+    # and back: the rollback button returns to the version enforced before (audited)
+    page.goto("/mailflow")
+    page.fill("input[name=reason]", "finance changed its mind")
+    page.click("#rollback-flow")
+    page.wait_for_url("**/rollouts*")
+    assert "mailflow:rules rolled back" in page.locator(".flash.ok").inner_text()
+    states = {d.version: d.state.value for d in svc.state().of("mailflow", "rules")}
+    assert states[dep.version] == "retired" and states[first.version] == "active"
+    entry = console.store.audit.entries(action="rollout.rollback", limit=1)[0]
+    assert entry.actor == "admin" and entry.target == "mailflow:rules"
