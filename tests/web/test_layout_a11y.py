@@ -92,6 +92,7 @@ VISITS = (
     Visit("/incidents/{incident}", "admin", "/incidents/no-such-incident", status=404),
     Visit("/reports", "admin", "/reports"),
     Visit("/users", "admin", "/users"),
+    Visit("/mailflow", "admin", "/mailflow"),
     # a recipient signed in (the end user's view of the same pages)
     Visit("/quarantine", "ann", "/quarantine"),
     Visit("/quarantine/{message}", "ann", "/quarantine/{phish_ann}"),
