@@ -60,12 +60,15 @@ class QuarantineService:
         return dataclasses.replace(query, action="quarantine")
 
     def search(self, actor: Principal, query: TraceQuery | None = None, *,
-             cursor: str | None = None, limit: int = 50) -> Page:
-        """Quarantined recipients, newest first (``status`` defaults to ``quarantined``)."""
+             cursor: str | None = None, limit: int = 50, sort: str = "received",
+             descending: bool = True) -> Page:
+        """Quarantined recipients, newest first unless sorted otherwise (``status`` defaults
+        to ``quarantined``)."""
         q = query or TraceQuery()
         if q.status is None:
             q = dataclasses.replace(q, status="quarantined")
-        page = self.store.trace.search(self._scope(actor, q), cursor=cursor, limit=limit)
+        page = self.store.trace.search(self._scope(actor, q), cursor=cursor, limit=limit,
+                                       sort=sort, descending=descending)
         if actor.restricted:
             seen = tuple(i for i in page.items if self.policies.allows(i.category, "see"))
             if len(seen) != len(page.items):

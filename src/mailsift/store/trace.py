@@ -20,6 +20,7 @@ from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, Verdict
 from mailsift.store.blobs import Blobs
 from mailsift.store.db import read_only
+from mailsift.store.deliveries import DeliveryLog
 from mailsift.store.models import (
     ArtifactVersion,
     FindingRow,
@@ -142,9 +143,11 @@ class TraceStore:
         return [it.result.id for it in items]
 
     def write_batch(self, items: Sequence[Recordable],
-                    changes: Sequence[tuple[str, str, Iterable[str] | None]]) -> None:
-        """Record ``items`` and then apply the status ``changes``, in one transaction: the
-        gateway's group commit (one commit and one fsync for everything a batch holds)."""
+                    changes: Sequence[tuple[str, str, Iterable[str] | None]],
+                    attempts: Sequence[dict[str, Any]] = ()) -> None:
+        """Record ``items``, apply the status ``changes`` and add the delivery ``attempts``
+        (``Attempt.row``), in one transaction: the gateway's group commit (one commit and one
+        fsync for everything a batch holds)."""
         rows = self._rows(items) if items else None
         try:
             with self.engine.begin() as conn:
@@ -152,6 +155,7 @@ class TraceStore:
                     self._insert(conn, rows)
                 if changes:
                     self._update_statuses_many(conn, changes)
+                DeliveryLog.insert_rows(conn, attempts)
         except StoreError:
             raise
         except Exception as exc:
