@@ -7,14 +7,17 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from mailsift.core.errors import InputError
 from mailsift.services.access import NotFound, Principal, require
 from mailsift.store import MessageRecord, Page, Store, TraceQuery, TraceRecord
 from mailsift.store.deliveries import Attempt, DeliveryLog
 
-__all__ = ["EXPORT_COLUMNS", "EXPORT_FORMATS", "MIN_REF_PREFIX", "TraceService"]
+__all__ = ["EXPORT_COLUMNS", "EXPORT_FORMATS", "MIN_REF_PREFIX", "RecipientDelivery",
+           "TraceService"]
 
 #: The shortest reference prefix accepted for a whole reference ("ms-" and 5 characters).
 MIN_REF_PREFIX = 8
@@ -27,6 +30,30 @@ _ROWS_PER_CHUNK = 200
 # A spreadsheet runs a cell that starts with one of these as a formula: attackers write
 # subjects, so such a cell is written with a leading apostrophe (OWASP's CSV injection advice).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientDelivery:
+    """What happened to one recipient's copy: its status, every attempt to hand it to the
+    next hop (with the reply), the next retry when one is due, and its releases."""
+
+    recipient: str
+    status: str
+    attempts: tuple[Attempt, ...] = ()
+    releases: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def last(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def retry_at(self) -> float | None:
+        last = self.last
+        return last.next_try_at if last is not None and self.status == "deferred" else None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "bounced")
 
 
 def _iso(ts: float) -> str:
@@ -73,6 +100,17 @@ class TraceService:
         """Every delivery attempt of a message's copies (the next hop's replies)."""
         require(actor, "trace.read")
         return self.deliveries.of(message)
+
+    def delivery(self, actor: Principal, rec: MessageRecord) -> list[RecipientDelivery]:
+        """Per recipient of ``rec``: status, delivery attempts and release history."""
+        require(actor, "trace.read")
+        attempts = self.deliveries.of(rec.id)
+        history = self.store.releases.history(rec.id)
+        return [RecipientDelivery(
+            r.recipient, r.status,
+            tuple(a for a in attempts if a.recipient == r.recipient),
+            tuple(h for h in history if h["recipient"] == r.recipient))
+            for r in rec.recipients]
 
     def export(self, actor: Principal, query: TraceQuery, fmt: str, *,
                sort: str = "received", descending: bool = True) -> Iterator[str]:

@@ -390,6 +390,18 @@ class TraceStore:
                     found[pk][rcpt] = status
         return found
 
+    def rows_of(self, messages: Sequence[str]) -> dict[tuple[str, str], TraceRecord]:
+        """The trace rows of several messages, by (message, recipient), in one query."""
+        found: dict[tuple[str, str], TraceRecord] = {}
+        wanted = list(dict.fromkeys(messages))
+        with read_only(self.engine) as conn:
+            for i in range(0, len(wanted), 500):
+                stmt = select(TraceRow).where(TraceRow.message_pk.in_(wanted[i:i + 500]))
+                for row in conn.execute(stmt):
+                    rec = _trace_record(row)
+                    found[rec.message, rec.recipient] = rec
+        return found
+
     def refs_starting(self, prefix: str, limit: int = 2) -> list[str]:
         """Message references equal to ``prefix``, else beginning with it (at most ``limit``):
         an administrator may type a reference shortened as a narrow terminal shows it."""
