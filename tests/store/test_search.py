@@ -4,6 +4,7 @@ hash; sorting and paging both ways. Each test runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -161,3 +162,33 @@ def test_iterate_reads_every_row_in_pages(store: Store, clock: FakeClock) -> Non
     _many(store, clock, 12)
     rows = list(store.trace.iterate(TraceQuery(), page_size=5))
     assert [r.message for r in rows] == [f"ms-{i:03d}" for i in range(11, -1, -1)]
+
+
+def test_links_and_attachments_of_a_parsed_message(store: Store) -> None:
+    """What the parser finds in real bytes is what the look-ups find: link hosts (and their
+    registrable domain), attachment hashes (a zip member's too), the Reply-To header."""
+    import io
+    import zipfile
+
+    from mailsift.parsing import parse_message
+
+    inner = b"%PDF-1.4 payment details"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("details.pdf", inner)
+    raw = make_message(
+        text="Sign in at https://login.secure-pay.example.co.uk/verify today.\n",
+        headers={"Reply-To": "collect@elsewhere.example"},
+        attachments=[("details.zip", buf.getvalue(), "application/zip")])
+    msg = parse_message(raw)
+    res = make_result("ms-parsed", raw, urls=msg.urls, attachments=msg.attachments)
+    res = dataclasses.replace(res, message=dataclasses.replace(
+        res.message, headers=msg.headers, header_index=msg.header_index))
+    store.trace.record(res, raw)
+    assert _refs(store, url_domain="login.secure-pay.example.co.uk") == ["ms-parsed"]
+    assert _refs(store, url_domain="example.co.uk") == ["ms-parsed"]  # registrable
+    assert _refs(store, attachment=hashlib.sha256(inner).hexdigest()) == ["ms-parsed"]
+    assert _refs(store, attachment=hashlib.sha256(buf.getvalue()).hexdigest()) == [
+        "ms-parsed"]
+    rec = store.trace.get("ms-parsed")
+    assert rec is not None and rec.reply_to_header == "collect@elsewhere.example"
