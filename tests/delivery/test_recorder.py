@@ -113,19 +113,19 @@ def test_a_status_nobody_waits_for_rides_with_the_next_write(store: Store) -> No
 
 
 def test_delivery_attempts_ride_with_the_status_they_explain(store: Store) -> None:
+    first, raw = _result("ms-first")
+    store.trace.record(first, raw)  # recorded earlier, as the gateway does before relaying
     recorder = AsyncRecorder(store.trace)
     calls = _count_transactions(store)
+    attempt = Attempt("A@example.net", 5.0, "failed", "550 5.1.1 no such user")
 
-    async def main() -> None:
-        first, raw = _result("ms-first")
-        await recorder.record(first, raw, 1.0)
-        noted = recorder.note_attempts("ms-first", [
-            Attempt("A@example.net", 5.0, "failed", "550 5.1.1 no such user")])
+    async def relay_refused() -> None:
+        noted = recorder.note_attempts("ms-first", [attempt])
         await recorder.set_status("ms-first", "failed", ["a@example.net"])
         await noted
         await recorder.close()
-    asyncio.run(main())
-    assert calls == [1, 2]  # the attempt and the status: one transaction
+    asyncio.run(relay_refused())
+    assert calls == [2]  # the attempt and the status: one transaction
     (kept,) = DeliveryLog(store.engine).of("ms-first")
     assert (kept.recipient, kept.outcome, kept.code, kept.text) == (
         "a@example.net", "failed", 550, "5.1.1 no such user")
