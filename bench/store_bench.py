@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import math
 import random
@@ -31,10 +32,12 @@ from typing import Any
 from sqlalchemy import insert
 
 from mailsift.core.findings import Finding
+from mailsift.core.message import Attachment, Url
 from mailsift.services.access import Principal
 from mailsift.services.store_services import StoreServices
 from mailsift.store import Recordable, Store, TraceQuery
 from mailsift.store.models import ArtifactVersion, FindingRow, MessageRow, TraceRow
+from mailsift.store.search import MessageUrl
 from mailsift.testing.messages import make_message
 from mailsift.testing.storekit import (
     FakeClock,
@@ -53,7 +56,18 @@ def _raw_template() -> bytes:
                         html="<p>Please find the invoice attached.</p>")
 
 
-def _items(n: int, start: int, quarantine_share: float) -> list[Recordable]:
+def _links(i: int) -> tuple[list[Url], list[Attachment]]:
+    """What a typical message carries for the search tables: five links, one attachment."""
+    urls = [Url(f"https://www{k}.site{(i + k) % 997}.example/p", "https",
+                f"www{k}.site{(i + k) % 997}.example", f"site{(i + k) % 997}.example")
+            for k in range(5)]
+    att = Attachment("invoice.pdf", "application/pdf", "application/pdf", 1000,
+                     hashlib.sha256(f"att{i % 5000}".encode()).hexdigest())
+    return urls, [att]
+
+
+def _items(n: int, start: int, quarantine_share: float,
+           links: bool = False) -> list[Recordable]:
     tpl = _raw_template()
     rule = Finding("RULE_INVOICE_LURE", 6.0, ("invoice",), "rules", "phish",
                    artifact="rules/default", version="42")
@@ -66,21 +80,28 @@ def _items(n: int, start: int, quarantine_share: float) -> list[Recordable]:
 
         rcpts = {f"user{i % 500}@corp.example": Action.QUARANTINE if action_q
                  else Action.DELIVER}
+        urls, atts = _links(i) if links else ([], [])
         out.append(Recordable(make_result(f"b{i:08d}", raw, recipients=rcpts,
                                           findings=[rule] if action_q else [],
-                                          versions={"rules/default": "42"}), raw,
+                                          versions={"rules/default": "42"}, urls=urls,
+                                          attachments=atts), raw,
                               received_at=T0 + i * 0.01))
     return out
 
 
 def bench_insert(store: Store, n: int, batch: int) -> dict[str, Any]:
-    items = _items(n, 0, 0.2)
-    started = time.perf_counter()
-    for k in range(0, n, batch):
-        store.trace.record_many(items[k:k + batch])
-    elapsed = time.perf_counter() - started
-    return {"messages": n, "batch": batch, "seconds": round(elapsed, 2),
-            "msg_per_s": round(n / elapsed)}
+    """The insert rate of messages without links, then of as many with five links and one
+    attachment each (the rows the link and attachment look-ups read, issue 24)."""
+    out: dict[str, Any] = {"messages": n, "batch": batch}
+    for label, start, links in (("", 0, False), ("links_", 50_000_000, True)):
+        items = _items(n, start, 0.2, links)
+        started = time.perf_counter()
+        for k in range(0, n, batch):
+            store.trace.record_many(items[k:k + batch])
+        elapsed = time.perf_counter() - started
+        out[f"{label}seconds"] = round(elapsed, 2)
+        out[f"{label}msg_per_s"] = round(n / elapsed)
+    return out
 
 
 def _load_search_rows(store: Store, rows: int, chunk: int = 20_000) -> float:
@@ -90,7 +111,7 @@ def _load_search_rows(store: Store, rows: int, chunk: int = 20_000) -> float:
     cats = ["clean"] * 6 + ["spam", "bulk", "phish", "spam_high"]
     started = time.perf_counter()
     for base in range(0, rows, chunk):
-        msgs, traces, finds, vers = [], [], [], []
+        msgs, traces, finds, vers, urls = [], [], [], [], []
         for i in range(base, min(rows, base + chunk)):
             mid = f"s{i:09d}"
             ts = T0 + i * 0.5
@@ -100,14 +121,16 @@ def _load_search_rows(store: Store, rows: int, chunk: int = 20_000) -> float:
             rcpt = f"user{rnd.randrange(50000)}@corp.example"
             subject = f"Message {i} about topic {rnd.randrange(10000)}"
             msgs.append({"id": mid, "received_at": ts, "mail_from": sender, "rcpt_to": "[]",
-                         "client_ip": "192.0.2.1", "helo": "mx", "from_header": sender,
+                         "client_ip": f"192.0.{i % 200}.{i % 250}", "helo": "mx",
+                         "from_header": sender, "msgid_key": f"m{i}@mail.example",
                          "to_header": rcpt, "subject": subject, "message_id_header": "",
                          "date_header": "", "size": 4000, "blob_sha256": None,
                          "category": cat, "action": action, "score": 1.0,
                          "decided_by": "2-detection", "explanation": "", "auth_json": "null",
                          "verdict_json": "{}", "raw_deleted_at": None})
             traces.append({"message_pk": mid, "recipient": rcpt, "received_at": ts,
-                           "mail_from": sender, "from_addr": sender, "subject": subject,
+                           "mail_from": sender, "from_addr": sender,
+                           "from_text": f"Sender {i % 20000} <{sender}>", "subject": subject,
                            "category": cat, "action": action, "score": 1.0,
                            "decided_by": "2-detection", "policy": "default",
                            "verdict_json": "{}",
@@ -121,12 +144,14 @@ def _load_search_rows(store: Store, rows: int, chunk: int = 20_000) -> float:
                               "state": "active", "description": "", "evidence_json": "[]"})
             vers.append({"message_pk": mid, "artifact": "rules/default",
                          "version": str(i // 100_000)})
+            urls.append({"message_pk": mid, "domain": f"site{i % 30000}.example"})
         with store.engine.begin() as conn:
             conn.execute(insert(MessageRow), msgs)
             conn.execute(insert(TraceRow), traces)
             if finds:
                 conn.execute(insert(FindingRow), finds)
             conn.execute(insert(ArtifactVersion), vers)
+            conn.execute(insert(MessageUrl), urls)
         print(f"  loaded {min(rows, base + chunk):,} rows", file=sys.stderr, end="\r")
     print(file=sys.stderr)
     store.analyze()
@@ -162,6 +187,14 @@ def bench_search(store: Store, rows: int, repeat: int) -> dict[str, Any]:
         "quarantine last day": TraceQuery(action="quarantine", since=end - day),
         "category phish": TraceQuery(category="phish"),
         "subject substring": TraceQuery(subject="topic 4242"),
+        # issue 24: parts of addresses and names, exact look-ups
+        "sender part (name)": TraceQuery(sender="sender 777 <"),
+        "recipient local part": TraceQuery(recipient="user123@"),
+        "message-id": TraceQuery(message_id=f"<m{rows // 2}@mail.example>"),
+        "client ip": TraceQuery(client_ip="192.0.7.7"),
+        "reference prefix": TraceQuery(ref=f"s{rows // 2:09d}"[:8]),
+        "link domain": TraceQuery(url_domain="site4242.example"),
+        "sender part + last day": TraceQuery(sender="news77", since=end - day),
     }
     out: dict[str, Any] = {"rows": rows, "load_seconds": round(load, 1)}
     for name, q in queries.items():
@@ -173,6 +206,14 @@ def bench_search(store: Store, rows: int, repeat: int) -> dict[str, Any]:
             cursor = trace.search(TraceQuery(), cursor=cursor, limit=50).next_cursor
 
     out["20 pages (keyset)"] = _timed(deep, max(1, repeat // 4))
+
+    def deep_sorted() -> None:
+        cursor = None
+        for _ in range(20):
+            cursor = trace.search(TraceQuery(action="quarantine"), cursor=cursor, limit=50,
+                                  sort="subject", descending=False).next_cursor
+
+    out["20 pages by subject"] = _timed(deep_sorted, max(1, repeat // 4))
     out["count rule+version"] = _timed(
         lambda: trace.count(TraceQuery(finding="RULE_007", version="0")), max(1, repeat // 4))
     return out
@@ -258,7 +299,8 @@ def main() -> int:
         if "insert" in res:
             r = res["insert"]
             print(f"trace insert: {r['msg_per_s']:,} msg/s ({r['messages']:,} messages, "
-                  f"{r['batch']} per transaction, blobs fsynced)")
+                  f"{r['batch']} per transaction, blobs fsynced); with 5 links and one "
+                  f"attachment each: {r['links_msg_per_s']:,} msg/s")
         if "search" in res:
             r = res["search"]
             print(f"search over {r['rows']:,} trace rows (loaded in {r['load_seconds']} s), "

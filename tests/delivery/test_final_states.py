@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mailsift.config.schema import Settings
+from mailsift.store.deliveries import DeliveryLog
 from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
 from mailsift.testing.gateway import RunningGateway, send_smtp
@@ -44,6 +45,14 @@ def sink() -> Iterator[SmtpSink]:
 def statuses(settings: Settings) -> dict[str, str]:
     with Store.open(settings.store) as store:
         return {i.recipient: i.status for i in store.trace.search(TraceQuery()).items}
+
+
+def attempts(settings: Settings) -> list[tuple[str, str, str, int, bool]]:
+    """(recipient, outcome, reply, attempt, retry time known) of the recorded attempts."""
+    with Store.open(settings.store) as store:
+        (item,) = {i.message for i in store.trace.search(TraceQuery()).items}
+        return [(a.recipient, a.outcome, a.reply, a.attempt, a.next_try_at is not None)
+                for a in DeliveryLog(store.engine).of(item)]
 
 
 def dsns(sink: SmtpSink) -> list[ReceivedMessage]:
@@ -85,6 +94,12 @@ def test_a_recipient_refused_for_good_is_bounced_not_retried_for_ever(
     assert b"<two@example.org>" in dsn.data  # the original's headers are returned
     assert statuses(settings) == {"bob@example.net": "delivered",
                                   "carol@example.net": "bounced"}
+    # the next hop's replies are kept per recipient, for the console's delivery details
+    kept = sorted(attempts(settings))
+    assert [k[:2] for k in kept] == [("bob@example.net", "delivered"),
+                                     ("carol@example.net", "bounced")]
+    assert kept[0][2].startswith("250 ")
+    assert kept[1][2] == "550 5.1.1 no such user"
 
 
 def test_a_deferred_recipient_is_bounced_at_the_maximum_age(tmp_path: Path,
@@ -118,6 +133,11 @@ def test_a_deferred_recipient_refused_for_good_on_retry_is_bounced(tmp_path: Pat
     _, (per_rcpt,) = delivery_status(dsns(sink)[0])
     assert per_rcpt["Status"] == "5.1.1"
     assert statuses(settings)["carol@example.net"] == "bounced"
+    carol = [a for a in attempts(settings) if a[0] == "carol@example.net"]
+    # first refused for now (retried by our spool, so the retry time is known), then for good
+    assert carol[0][1:] == ("deferred", "450 4.2.1 mailbox busy, try again later", 1, True)
+    assert carol[-1][1:3] == ("bounced", "550 5.1.1 no such user")
+    assert carol[-1][3] >= 2
 
 
 def test_a_bounce_is_never_bounced(tmp_path: Path, sink: SmtpSink) -> None:

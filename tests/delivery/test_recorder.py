@@ -11,6 +11,7 @@ from mailsift.core.errors import StoreError
 from mailsift.core.verdict import Action
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.store import Store
+from mailsift.store.deliveries import Attempt, DeliveryLog
 from mailsift.testing.messages import make_message
 from mailsift.testing.storekit import make_result
 
@@ -86,9 +87,9 @@ def _count_transactions(store: Store) -> list[int]:
     calls: list[int] = []
     write = store.trace.write_batch
 
-    def counted(items, changes):  # type: ignore[no-untyped-def]
-        calls.append(len(items) + len(changes))
-        return write(items, changes)
+    def counted(items, changes, attempts=()):  # type: ignore[no-untyped-def]
+        calls.append(len(items) + len(changes) + len(attempts))
+        return write(items, changes, attempts)
     store.trace.write_batch = counted  # type: ignore[method-assign]
     return calls
 
@@ -109,6 +110,25 @@ def test_a_status_nobody_waits_for_rides_with_the_next_write(store: Store) -> No
     asyncio.run(main())
     assert calls == [1, 2]
     assert store.trace.statuses("ms-first") == {"a@example.net": "delivered"}
+
+
+def test_delivery_attempts_ride_with_the_status_they_explain(store: Store) -> None:
+    first, raw = _result("ms-first")
+    store.trace.record(first, raw)  # recorded earlier, as the gateway does before relaying
+    recorder = AsyncRecorder(store.trace)
+    calls = _count_transactions(store)
+    attempt = Attempt("A@example.net", 5.0, "failed", "550 5.1.1 no such user")
+
+    async def relay_refused() -> None:
+        noted = recorder.note_attempts("ms-first", [attempt])
+        await recorder.set_status("ms-first", "failed", ["a@example.net"])
+        await noted
+        await recorder.close()
+    asyncio.run(relay_refused())
+    assert calls == [2]  # the attempt and the status: one transaction
+    (kept,) = DeliveryLog(store.engine).of("ms-first")
+    assert (kept.recipient, kept.outcome, kept.code, kept.text) == (
+        "a@example.net", "failed", 550, "5.1.1 no such user")
 
 
 def test_a_status_alone_is_written_after_a_short_wait(store: Store) -> None:

@@ -191,3 +191,26 @@ def test_list_prints_whole_references_and_show_release_take_them_or_a_prefix(
     code, out = _run(capsys, "quarantine", "release", refs[1], "--config", c)
     assert code == 0 and "sent 1" in out
     assert [m.rcpt_to for m in sink.messages] == [("carol@corp.example",)]
+
+
+def test_trace_lookups_sort_and_export(setup: tuple[Path, SmtpSink],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    conf, _ = setup
+    c = str(conf)
+    code, out = _run(capsys, "trace", "--config", c, "--message-id", "<C007@EXAMPLE.ORG>",
+                     "--json")
+    assert code == 0 and [i["message"] for i in json.loads(out)["items"]] == ["c007"]
+    code, out = _run(capsys, "trace", "--config", c, "--recipient", "bob@", "--sort",
+                     "subject", "--asc", "--limit", "3", "--json")
+    page = json.loads(out)
+    assert [i["subject"] for i in page["items"]] == ["Invoice 0", "Invoice 1", "Invoice 10"]
+    code, out = _run(capsys, "trace", "--config", c, "--subject", "invoice 3", "--export",
+                     "csv")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("received,reference,recipient")
+    assert sorted(line.split(",")[1] for line in lines[1:]) == [
+        "c003", "c030", "c031", "c032", "c033", "c034", "c035", "c036", "c037", "c038",
+        "c039"]
+    code, out = _run(capsys, "audit", "--config", c, "--json")
+    export = json.loads(out)[0]
+    assert export["action"] == "trace.export" and export["detail"]["rows"] == 11

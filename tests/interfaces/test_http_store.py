@@ -217,3 +217,66 @@ def test_security_api_docs_do_not_load_scripts_from_a_cdn_by_default(
     assert client.get("/docs").status_code == 404
     assert client.get("/redoc").status_code == 404
     assert client.get("/openapi.json").status_code == 200
+
+
+def test_trace_search_lookups_sort_and_paging_back(
+        env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    client, svc, _ = env
+    h = _auth(svc, "analyst")
+
+    def refs(**params: Any) -> list[str]:
+        r = client.get("/v1/trace", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        return sorted({i["message"] for i in r.json()["items"]})
+
+    assert refs(recipient="carol@") == [f"h{i}" for i in range(5)]
+    assert refs(sender="ALICE") == [f"h{i}" for i in range(5)]  # part of the From address
+    assert refs(message_id="<H3@example.org>") == ["h3"]
+    assert refs(ref="h2") == ["h2"]
+    assert refs(client_ip="192.0.2.10") == [f"h{i}" for i in range(5)]
+    assert refs(client_ip="192.0.2.11") == []
+    bad = client.get("/v1/trace", params={"client_ip": "nope"}, headers=h)
+    assert bad.status_code == 400 and "not an IP address" in bad.text
+    assert client.get("/v1/trace", params={"sort": "secret"}, headers=h).status_code == 400
+    first = client.get("/v1/trace", params={"limit": 4, "sort": "recipient", "order": "asc"},
+                       headers=h).json()
+    assert first["prev_cursor"] is None
+    assert [i["recipient"] for i in first["items"]] == ["bob@corp.example"] * 4
+    second = client.get("/v1/trace", params={"limit": 4, "sort": "recipient", "order": "asc",
+                                             "cursor": first["next_cursor"]}, headers=h).json()
+    back = client.get("/v1/trace", params={"limit": 4, "sort": "recipient", "order": "asc",
+                                           "cursor": second["prev_cursor"]}, headers=h).json()
+    assert [i["id"] for i in back["items"]] == [i["id"] for i in first["items"]]
+
+
+def test_trace_export_streams_csv_and_is_audited(
+        env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    client, svc, _ = env
+    with client.stream("GET", "/v1/trace/export", params={"format": "csv",
+                                                          "recipient": "@corp.example"},
+                       headers=_auth(svc, "analyst")) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/csv")
+        assert "content-length" not in r.headers
+        lines = b"".join(r.iter_bytes()).decode().splitlines()
+    assert lines[0].startswith("received,reference,recipient")
+    assert len(lines) == 11
+    (entry,) = svc.store.audit.entries(action="trace.export")
+    assert entry.detail["rows"] == 10 and entry.detail["format"] == "csv"
+    denied = client.get("/v1/trace/export", headers=_auth(svc, "recipient", "bob@corp.example"))
+    assert denied.status_code == 403
+    assert len(svc.store.audit.entries(action="trace.export")) == 1
+
+
+def test_trace_record_has_the_delivery_attempts(
+        env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    from mailsift.store.deliveries import Attempt, DeliveryLog
+
+    client, svc, _ = env
+    DeliveryLog(svc.store.engine).add("h1", [
+        Attempt("bob@corp.example", 5.0, "failed", "550 5.7.1 relaying denied")])
+    rec = client.get("/v1/trace/h1", headers=_auth(svc, "analyst")).json()
+    assert rec["deliveries"] == [{"recipient": "bob@corp.example", "at": 5.0,
+                                  "outcome": "failed", "code": 550,
+                                  "reply": "550 5.7.1 relaying denied", "attempt": 1,
+                                  "next_try_at": None}]

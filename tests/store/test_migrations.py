@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from mailsift.store import Store
-from mailsift.store.db import current_revision, head_revision, upgrade
+from mailsift.store import Store, TraceQuery
+from mailsift.store.db import create_store_engine, current_revision, head_revision, upgrade
 from mailsift.store.schema import metadata
+from mailsift.testing.storekit import temp_store_settings
 
 
 def test_migrated_schema_matches_models(store: Store) -> None:
@@ -53,3 +56,33 @@ def test_sqlite_readers_do_not_block_the_writer(store: Store) -> None:
         started = time.monotonic()
         store.audit.append("writer", "test")  # would wait for the busy timeout otherwise
         assert time.monotonic() - started < 2
+
+
+def test_0009_backfills_the_search_keys_from_stored_messages(backend: str,
+                                                             tmp_path: Path) -> None:
+    """A store from before migration 0009 is found by Message-ID and by the sender's name."""
+    with temp_store_settings(backend, tmp_path, migrated=False) as settings:
+        engine = create_store_engine(settings.database_url(), schema=settings.db_schema)
+        try:
+            assert upgrade(engine, schema=settings.db_schema, revision="0008") == "0008"
+            with engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO messages (id, received_at, rcpt_to, from_header, to_header, "
+                    "subject, message_id_header, date_header, size, category, action, score, "
+                    "decided_by, explanation, auth_json, verdict_json) VALUES ('ms-old', 1.0, "
+                    "'[]', '\"PayPal\" <service@pp.example>', '', 'Limited', "
+                    "'<Old-1@PP.example>', '', 1, 'phish', 'quarantine', 1.0, 'detection', "
+                    "'', 'null', '{}')"))
+                conn.execute(text(
+                    "INSERT INTO trace (message_pk, recipient, received_at, mail_from, "
+                    "from_addr, subject, category, action, score, decided_by, policy, "
+                    "verdict_json, status, updated_at) VALUES ('ms-old', 'ann@example.net', "
+                    "1.0, 'b@pp.example', 'service@pp.example', 'Limited', 'phish', "
+                    "'quarantine', 1.0, 'detection', '', '{}', 'quarantined', 1.0)"))
+            assert upgrade(engine, schema=settings.db_schema) == head_revision()
+        finally:
+            engine.dispose()
+        with Store.open(settings, migrate=False) as store:
+            for query in (TraceQuery(message_id="old-1@pp.example"),
+                          TraceQuery(sender="paypal"), TraceQuery(recipient="ann@")):
+                assert [r.message for r in store.trace.search(query).items] == ["ms-old"]

@@ -106,6 +106,8 @@ NOT_PAGES = {
     "/quarantine/{message}/eml": "a download of the original message",
     "/quarantine/{message}/preview": "the sender's HTML, sandboxed inside the message page",
     "/dmarc/senders.csv": "a CSV download",
+    "/trace/export": "a CSV or JSON download of a search",
+    "/static/localtime.js": "the script that shows times in the viewer's zone",
 }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,6 +29,7 @@ from mailsift.delivery.journal import RelayJournal
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.delivery.relay import Relay, RelayOutcome
 from mailsift.delivery.spool import Spool
+from mailsift.store.deliveries import Attempt
 
 __all__ = ["Deliverer", "RelayPool", "Reply", "pass_through", "result_headers"]
 
@@ -198,6 +200,17 @@ class Deliverer:
         if (exc := fut.exception()) is not None:
             log.warning("trace status of %s not written (%s); the relay journal has it", ref, exc)
 
+    def _note(self, ref: str, outcome: str, replies: Mapping[str, str], *, attempt: int = 1,
+              next_try: float | None = None, at: float | None = None) -> None:
+        """Keep what the next hop answered for each recipient (the console's delivery
+        details). Nothing waits for it; a DSN's spool entry (``ref.dsn``) is no message."""
+        if not replies or ref.endswith(".dsn"):
+            return
+        when = time.time() if at is None else at
+        done = self.recorder.note_attempts(ref, [
+            Attempt(r, when, outcome, reply, attempt, next_try) for r, reply in replies.items()])
+        done.add_done_callback(lambda fut: _log_failure(fut, ref))
+
     async def _apply(self, result: ScanResult, raw: bytes, ref: str, received_at: float,
                      prior: Mapping[str, str] | None = None) -> Reply:
         verdicts = self._verdicts(result)
@@ -236,6 +249,7 @@ class Deliverer:
             outcome = await self.relays.send(data, result.envelope.mail_from, rcpts)
             if outcome.accepted:
                 self._relayed(ref, outcome.accepted)
+                self._note(ref, "delivered", dict.fromkeys(outcome.accepted, outcome.reply))
             failed = [r for r in rcpts if r not in outcome.accepted]
             if not failed:
                 delivered_any = True
@@ -245,11 +259,15 @@ class Deliverer:
             temp = tuple(r for r in failed if r not in perm)
             if not delivered_any and not outcome.accepted and len(groups) == 1:
                 if not temp:
+                    self._note(ref, "failed", perm)
                     await self.recorder.set_status(ref, "failed", perm)
                     # the recipient's own refusal: the reply to the whole transaction may be
                     # a summary ("no recipient accepted") with no code in it
                     return pass_through(next(iter(perm.values())))
                 if not perm:
+                    # the sending MTA keeps the message and retries: its retry, not ours
+                    self._note(ref, "deferred", {r: outcome.refused.get(r, outcome.reply)
+                                                 for r in failed})
                     await self.recorder.set_status(ref, "deferred", failed)
                     log.warning("next hop failed for %s: %s; answering 451", ref, outcome.reply)
                     return Reply(451, f"4.4.1 Next hop unavailable, try again later (ref {ref})")
@@ -264,6 +282,8 @@ class Deliverer:
                 replies = {r: outcome.refused.get(r, outcome.reply) for r in temp}
                 await asyncio.get_running_loop().run_in_executor(
                     None, self.spool.put, data, ref, result.envelope.mail_from, temp, replies)
+                # the spool tries it again on its next pass
+                self._note(ref, "deferred", replies, next_try=time.time())
                 await self.recorder.set_status(ref, "deferred", temp)
                 deferred = True
         note = " (part spooled for retry)" if deferred else ""
@@ -277,8 +297,11 @@ class Deliverer:
         done = 0
         for entry in list(self.spool.due(now)):
             outcome = await self.relays.send(entry.raw(), entry.mail_from, entry.rcpt_to)
+            attempt = entry.attempts + 2  # the first try was before the message was spooled
             if outcome.accepted:
                 self._relayed(entry.ref, outcome.accepted)
+                self._note(entry.ref, "delivered", dict.fromkeys(outcome.accepted, outcome.reply),
+                           attempt=attempt, at=now)
             left = [r for r in entry.rcpt_to if r not in outcome.accepted]
             replies = {r: outcome.refused.get(r, outcome.reply) for r in left}
             perm = {r: reply for r, reply in replies.items() if not _is_temp(reply)}
@@ -286,14 +309,16 @@ class Deliverer:
             expired = now - entry.created >= self.max_age
             if perm:
                 await self._failed_for_good(entry.raw(), entry.ref, entry.mail_from, perm,
-                                            entry.created)
+                                            entry.created, attempt=attempt)
             if temp and expired:
                 log.warning("%s: %d recipient(s) still deferred after %.0f s; bouncing",
                             entry.ref, len(temp), now - entry.created)
                 await self._failed_for_good(entry.raw(), entry.ref, entry.mail_from, temp,
-                                            entry.created, expired=True)
+                                            entry.created, expired=True, attempt=attempt)
             elif temp:
-                self.spool.retry_later(entry, base_delay, tuple(temp), temp)
+                next_try = self.spool.retry_later(entry, base_delay, tuple(temp), temp)
+                self._note(entry.ref, "deferred", temp, attempt=attempt, next_try=next_try,
+                           at=now)
                 continue
             self.spool.done(entry)
             done += 1
@@ -301,7 +326,7 @@ class Deliverer:
 
     async def _failed_for_good(self, raw: bytes, ref: str, mail_from: str | None,
                                failures: dict[str, str], arrival: float, *,
-                               expired: bool = False) -> None:
+                               expired: bool = False, attempt: int = 1) -> None:
         """Recipients that will never be delivered: a DSN (RFC 3464) to the sender and the
         trace status ``bounced``; ``failed`` when no DSN can be sent (the sender is null, DSNs
         are off, or the sender's own server refuses it). A DSN the next hop defers is spooled
@@ -311,6 +336,7 @@ class Deliverer:
         if not sender or not self.dsn:
             log.warning("%s: %s failed for good (%s); no DSN (null sender or DSNs off)", ref,
                         ",".join(rcpts), "; ".join(failures.values()))
+            self._note(ref, "failed", failures, attempt=attempt)
             await self.recorder.set_status(ref, "failed", rcpts)
             return
         report = build_dsn(raw, sender=sender, failures=failures, arrival=arrival, ref=ref,
@@ -320,12 +346,19 @@ class Deliverer:
         if not outcome.accepted and not outcome.uncertain:
             if not _is_temp(reply):
                 log.warning("%s: the DSN to <%s> was refused (%s)", ref, sender, reply)
+                self._note(ref, "failed", failures, attempt=attempt)
                 await self.recorder.set_status(ref, "failed", rcpts)
                 return
             await asyncio.get_running_loop().run_in_executor(
                 None, self.spool.put, report, f"{ref}.dsn", "", (sender,), {sender: reply})
         log.info("%s: %s bounced to <%s>", ref, ",".join(rcpts), sender)
+        self._note(ref, "bounced", failures, attempt=attempt)
         await self.recorder.set_status(ref, "bounced", rcpts)
+
+
+def _log_failure(fut: asyncio.Future[Any], ref: str) -> None:
+    if not fut.cancelled() and (exc := fut.exception()) is not None:
+        log.warning("delivery attempts of %s not kept: %s", ref, exc)
 
 
 #: What happened to a recipient's copy, as the reply after DATA says it: Postfix logs that

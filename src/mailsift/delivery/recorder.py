@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mailsift.core.result import ScanResult
+from mailsift.store.deliveries import Attempt, DeliveryLog
 from mailsift.store.trace import Recordable, TraceStore
 
 __all__ = ["AsyncRecorder"]
@@ -27,12 +28,13 @@ _MAX_BATCH = 256
 # write somebody waits for, or goes alone after this long: under load that saves a
 # transaction per message (the writer's CPU is mostly per-transaction overhead).
 _RIDE_SECONDS = 0.05
-_LAZY = ("status_soon", "later")
+_LAZY = ("status_soon", "later", "attempts")
 
 
 class AsyncRecorder:
     def __init__(self, trace: TraceStore) -> None:
         self.trace = trace
+        self.deliveries = DeliveryLog(trace.engine)
         self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="mailsift-store")
@@ -73,6 +75,13 @@ class AsyncRecorder:
         self._put(kind, (message, status, rcpts), fut)
         return fut
 
+    def note_attempts(self, message: str, attempts: Iterable[Attempt]) -> asyncio.Future[Any]:
+        """Queue delivery attempts (the next hop's replies) of ``message``; like
+        ``set_status_soon`` nothing waits for them, and they share the next transaction."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._put("attempts", (message, tuple(attempts)), fut)
+        return fut
+
     async def statuses(self, message: str) -> dict[str, str]:
         """Delivery status per recipient of ``message`` ({} when never recorded)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -105,10 +114,12 @@ class AsyncRecorder:
         records = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "record"]
         statuses = [(i, item) for i, (kind, item, _) in enumerate(batch)
                     if kind in ("status", "status_soon")]
+        attempts = [(i, item) for i, (kind, item, _) in enumerate(batch) if kind == "attempts"]
         try:  # everything in one transaction: one commit, one fsync
-            if records or statuses:
-                self.trace.write_batch([item for _, item in records],
-                                       [item for _, item in statuses])
+            if records or statuses or attempts:
+                self.trace.write_batch(
+                    [item for _, item in records], [item for _, item in statuses],
+                    [a.row(message) for _, (message, items) in attempts for a in items])
         except Exception as exc:  # one bad row must not fail the others: retry singly
             log.warning("batch trace write failed (%s); retrying one by one", exc)
             for i, item in records:
@@ -119,6 +130,11 @@ class AsyncRecorder:
             for i, (message, status, rcpts) in statuses:
                 try:
                     self.trace.set_status(message, status, rcpts)
+                except Exception as single:
+                    outcomes[i] = single
+            for i, (message, items) in attempts:
+                try:
+                    self.deliveries.add(message, items)
                 except Exception as single:
                     outcomes[i] = single
         for kind, fn, _ in batch:

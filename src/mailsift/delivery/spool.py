@@ -88,15 +88,17 @@ class Spool:
 
     def retry_later(self, entry: SpoolEntry, delay: float,
                     rcpt_to: tuple[str, ...] | None = None,
-                    replies: dict[str, str] | None = None) -> None:
+                    replies: dict[str, str] | None = None) -> float:
         """Back off: ``delay`` doubled per attempt, at most 32 times ``delay`` (with the default
-        30 s: 30 s, 1, 2, 4, 8 min, then every 16 min until the maximum age)."""
+        30 s: 30 s, 1, 2, 4, 8 min, then every 16 min until the maximum age). Returns the time
+        of the next try."""
         meta = {"ref": entry.ref, "mail_from": entry.mail_from,
                 "rcpt_to": list(rcpt_to if rcpt_to is not None else entry.rcpt_to),
                 "attempts": entry.attempts + 1,
                 "next_try": time.time() + delay * min(2 ** entry.attempts, 32),
                 "created": entry.created, "replies": {**entry.replies, **(replies or {})}}
         _write_durably(entry.path, json.dumps(meta).encode())
+        return float(meta["next_try"])
 
     def __len__(self) -> int:
         return sum(1 for _ in self.dir.glob("*.json"))

@@ -9,6 +9,7 @@ every interface inherits it. So is the quarantine policy of each category
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from mailsift.parsing import parse_message
 from mailsift.services.access import NotFound, Principal, require
 from mailsift.services.preview import sanitize_html
 from mailsift.services.quarantine_policy import QuarantinePolicies
-from mailsift.store import MessageRecord, Page, RequestInfo, Store, TraceQuery
+from mailsift.store import MessageRecord, Page, RequestInfo, Store, TraceQuery, TraceRecord
 
 __all__ = ["QuarantineService", "QuarantineView"]
 
@@ -60,12 +61,15 @@ class QuarantineService:
         return dataclasses.replace(query, action="quarantine")
 
     def search(self, actor: Principal, query: TraceQuery | None = None, *,
-             cursor: str | None = None, limit: int = 50) -> Page:
-        """Quarantined recipients, newest first (``status`` defaults to ``quarantined``)."""
+             cursor: str | None = None, limit: int = 50, sort: str = "received",
+             descending: bool = True) -> Page:
+        """Quarantined recipients, newest first unless sorted otherwise (``status`` defaults
+        to ``quarantined``)."""
         q = query or TraceQuery()
         if q.status is None:
             q = dataclasses.replace(q, status="quarantined")
-        page = self.store.trace.search(self._scope(actor, q), cursor=cursor, limit=limit)
+        page = self.store.trace.search(self._scope(actor, q), cursor=cursor, limit=limit,
+                                       sort=sort, descending=descending)
         if actor.restricted:
             seen = tuple(i for i in page.items if self.policies.allows(i.category, "see"))
             if len(seen) != len(page.items):
@@ -164,6 +168,22 @@ class QuarantineService:
         self.store.audit.append(actor.name, "request.create", message,
                                 {"request": info.id, "recipient": rcpt, "reason": reason})
         return info
+
+    def request_rows(self, actor: Principal,
+                     requests: Sequence[RequestInfo]) -> dict[int, TraceRecord]:
+        """The trace row (sender, subject, category...) of each request's copy, where the
+        actor may see it (a recipient: its own mailbox, categories its policy shows)."""
+        rows = self.store.trace.rows_of([q.message for q in requests])
+        out: dict[int, TraceRecord] = {}
+        for q in requests:
+            row = rows.get((q.message, q.recipient.lower()))
+            if row is None:
+                continue
+            if actor.restricted and (row.recipient != (actor.mailbox or "").lower()
+                                     or not self.policies.allows(row.category, "see")):
+                continue
+            out[q.id] = row
+        return out
 
     def requests(self, actor: Principal, *, state: str | None = None,
                  limit: int = 100) -> list[RequestInfo]:

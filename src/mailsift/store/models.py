@@ -48,12 +48,16 @@ class MessageRow(Base):
     received_at: Mapped[float] = mapped_column(Float, index=True)
     mail_from: Mapped[str | None] = mapped_column(String(ADDR))
     rcpt_to: Mapped[str] = mapped_column(Text, default="")  # JSON list, original envelope order
-    client_ip: Mapped[str | None] = mapped_column(String(64))
+    client_ip: Mapped[str | None] = mapped_column(String(64), index=True)
     helo: Mapped[str | None] = mapped_column(String(255))
     from_header: Mapped[str] = mapped_column(Text, default="")
     to_header: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     message_id_header: Mapped[str] = mapped_column(Text, default="")
+    #: the Message-ID as searched: without angle brackets and blanks, lower-cased, at most
+    #: 255 characters (``search.message_id_key``)
+    msgid_key: Mapped[str] = mapped_column(String(255), default="", index=True)
+    reply_to_header: Mapped[str] = mapped_column(Text, default="")
     date_header: Mapped[str] = mapped_column(String(255), default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
     blob_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -101,6 +105,8 @@ class TraceRow(Base):
     received_at: Mapped[float] = mapped_column(Float)
     mail_from: Mapped[str] = mapped_column(String(ADDR), default="")
     from_addr: Mapped[str] = mapped_column(String(ADDR), default="")
+    #: the From header as shown (display name and address), for "part of a name" searches
+    from_text: Mapped[str] = mapped_column(String(512), default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(16))

@@ -26,6 +26,7 @@ class TraceRecord:
     policy: str
     status: str
     updated_at: float
+    from_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +36,7 @@ class TraceRecord:
             "received_at": self.received_at,
             "mail_from": self.mail_from,
             "from": self.from_addr,
+            "from_header": self.from_text,
             "subject": self.subject,
             "category": self.category,
             "action": self.action,
@@ -48,13 +50,16 @@ class TraceRecord:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of results; ``next_cursor`` is ``None`` on the last page."""
+    """One page of results; ``next_cursor`` is ``None`` on the last page, ``prev_cursor`` on
+    the first."""
 
     items: tuple[TraceRecord, ...]
     next_cursor: str | None = None
+    prev_cursor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"items": [i.to_dict() for i in self.items], "next_cursor": self.next_cursor}
+        return {"items": [i.to_dict() for i in self.items], "next_cursor": self.next_cursor,
+                "prev_cursor": self.prev_cursor}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,7 @@ class MessageRecord:
     recipients: tuple[TraceRecord, ...] = ()
     holds: tuple[str, ...] = ()
     raw_deleted_at: float | None = None
+    reply_to_header: str = ""
 
     @property
     def raw_available(self) -> bool:
@@ -106,6 +112,7 @@ class MessageRecord:
                 "to": self.to_header,
                 "subject": self.subject,
                 "message_id": self.message_id_header,
+                "reply_to": self.reply_to_header,
                 "date": self.date_header,
             },
             "size": self.size,

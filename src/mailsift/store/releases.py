@@ -201,6 +201,17 @@ class ReleaseLedger:
             ).all()
         return {r: (s, rid) for r, s, rid in rows}
 
+    def history(self, message: str) -> list[dict[str, object]]:
+        """Every release of one message's copies, as the ledger keeps them: who, when,
+        state, attempts and the next hop's reply."""
+        cols = (ReleaseRow.recipient, ReleaseRow.state, ReleaseRow.actor, ReleaseRow.job_id,
+                ReleaseRow.claimed_at, ReleaseRow.sent_at, ReleaseRow.attempts,
+                ReleaseRow.reply, ReleaseRow.release_id)
+        with read_only(self.engine) as conn:
+            rows = conn.execute(select(*cols).where(ReleaseRow.message_pk == message)
+                                .order_by(ReleaseRow.claimed_at, ReleaseRow.id)).all()
+        return [dict(r._mapping) for r in rows]
+
     def notes(self, message: str) -> dict[str, str]:
         """recipient -> why, for the recipients of one message whose release failed or is
         uncertain (the reply or error recorded with that state)."""

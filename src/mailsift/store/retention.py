@@ -18,6 +18,7 @@ from mailsift.core.errors import StoreError
 from mailsift.core.protocols import Clock
 from mailsift.store.blobs import Blobs
 from mailsift.store.db import read_only
+from mailsift.store.deliveries import AttemptRow
 from mailsift.store.models import (
     ArtifactVersion,
     FindingRow,
@@ -29,6 +30,7 @@ from mailsift.store.models import (
     TraceRow,
 )
 from mailsift.store.query import TraceQuery
+from mailsift.store.search import MessageAttachment, MessageUrl
 
 __all__ = ["HoldInfo", "PurgeReport", "Retention"]
 
@@ -144,7 +146,8 @@ class Retention:
                 # Children first: SQLite only cascades with foreign_keys=ON, and stating it
                 # keeps the purge correct whatever the connection's pragmas are.
                 for model in (FindingRow, ArtifactVersion, TraceRow, ReleaseRow,
-                              ReleaseRequest, HoldMember):
+                              ReleaseRequest, HoldMember, MessageUrl, MessageAttachment,
+                              AttemptRow):
                     conn.execute(delete(model).where(model.message_pk.in_(ids)))
                 conn.execute(delete(MessageRow).where(MessageRow.id.in_(ids)))
             purged += len(ids)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 # imported for their tables, which register themselves on Base.metadata
+import mailsift.store.deliveries
 import mailsift.store.dmarc
 import mailsift.store.enduser
 import mailsift.store.models
 import mailsift.store.reports
 import mailsift.store.rollout
+import mailsift.store.search
 import mailsift.store.throttle
 import mailsift.store.users  # noqa: F401
 from mailsift.store.base import Base

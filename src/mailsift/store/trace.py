@@ -8,7 +8,7 @@ store first (durably), then all rows of a batch are inserted in one transaction 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, Verdict
 from mailsift.store.blobs import Blobs
 from mailsift.store.db import read_only
+from mailsift.store.deliveries import DeliveryLog
 from mailsift.store.models import (
     ArtifactVersion,
     FindingRow,
@@ -28,8 +29,22 @@ from mailsift.store.models import (
     MessageRow,
     TraceRow,
 )
-from mailsift.store.query import TraceQuery, decode_cursor, encode_cursor, keyset_before
+from mailsift.store.query import (
+    SORTS,
+    Position,
+    TraceQuery,
+    check_sort,
+    decode_position,
+    encode_position,
+)
 from mailsift.store.records import MessageRecord, Page, TraceRecord
+from mailsift.store.search import (
+    MessageAttachment,
+    MessageUrl,
+    attachment_rows,
+    message_id_key,
+    url_rows,
+)
 
 __all__ = ["STATUSES", "Recordable", "TraceStore", "status_for"]
 
@@ -85,6 +100,8 @@ _INSERT_MESSAGES = insert(MessageRow)
 _INSERT_TRACE = insert(TraceRow)
 _INSERT_FINDINGS = insert(FindingRow)
 _INSERT_VERSIONS = insert(ArtifactVersion)
+_INSERT_URLS = insert(MessageUrl)
+_INSERT_ATTACHMENTS = insert(MessageAttachment)
 _SET_PAIR_STATUS = update(TraceRow).where(
     TraceRow.message_pk == bindparam("pk"), TraceRow.recipient == bindparam("rcpt")
 ).values(status=bindparam("new_status"), updated_at=bindparam("now"))
@@ -126,9 +143,11 @@ class TraceStore:
         return [it.result.id for it in items]
 
     def write_batch(self, items: Sequence[Recordable],
-                    changes: Sequence[tuple[str, str, Iterable[str] | None]]) -> None:
-        """Record ``items`` and then apply the status ``changes``, in one transaction: the
-        gateway's group commit (one commit and one fsync for everything a batch holds)."""
+                    changes: Sequence[tuple[str, str, Iterable[str] | None]],
+                    attempts: Sequence[dict[str, Any]] = ()) -> None:
+        """Record ``items``, apply the status ``changes`` and add the delivery ``attempts``
+        (``Attempt.row``), in one transaction: the gateway's group commit (one commit and one
+        fsync for everything a batch holds)."""
         rows = self._rows(items) if items else None
         try:
             with self.engine.begin() as conn:
@@ -136,6 +155,7 @@ class TraceStore:
                     self._insert(conn, rows)
                 if changes:
                     self._update_statuses_many(conn, changes)
+                DeliveryLog.insert_rows(conn, attempts)
         except StoreError:
             raise
         except Exception as exc:
@@ -157,12 +177,15 @@ class TraceStore:
         traces: list[dict[str, Any]] = []
         findings: list[dict[str, Any]] = []
         versions: list[dict[str, Any]] = []
+        urls: list[dict[str, Any]] = []
+        attachments: list[dict[str, Any]] = []
         for i, item in enumerate(items):
             res = item.result
             ts = item.received_at if item.received_at is not None else now
             msg = res.message
             sender = (res.envelope.mail_from or "").lower()
             from_addr = msg.from_addr.addr.lower() if msg.from_addr else ""
+            from_text = (msg.first_header("from") or from_addr)[:512]
             v = res.verdict
             messages.append({
                 "id": res.id,
@@ -172,9 +195,11 @@ class TraceStore:
                 "client_ip": res.envelope.client_ip,
                 "helo": res.envelope.helo,
                 "from_header": msg.first_header("from") or from_addr,
+                "reply_to_header": msg.first_header("reply-to")[:10000],
                 "to_header": msg.first_header("to")[:10000],
                 "subject": msg.subject,
                 "message_id_header": msg.message_id,
+                "msgid_key": message_id_key(msg.message_id),
                 "date_header": msg.date[:255],
                 "size": len(item.raw),
                 "blob_sha256": digests.get(i),
@@ -194,6 +219,7 @@ class TraceStore:
                     "received_at": ts,
                     "mail_from": sender,
                     "from_addr": from_addr,
+                    "from_text": from_text,
                     "subject": msg.subject,
                     "category": rv.category.value,
                     "action": rv.action.value,
@@ -225,17 +251,23 @@ class TraceStore:
             versions.extend(
                 {"message_pk": res.id, "artifact": a, "version": ver} for a, ver in merged.items()
             )
-        return messages, traces, findings, versions
+            urls.extend(url_rows(res.id, msg))
+            attachments.extend(attachment_rows(res.id, msg))
+        return messages, traces, findings, versions, urls, attachments
 
     @staticmethod
     def _insert(conn: Connection, rows: tuple[list[dict[str, Any]], ...]) -> None:
-        messages, traces, findings, versions = rows
+        messages, traces, findings, versions, urls, attachments = rows
         conn.execute(_INSERT_MESSAGES, messages)
         conn.execute(_INSERT_TRACE, traces)
         if findings:
             conn.execute(_INSERT_FINDINGS, findings)
         if versions:
             conn.execute(_INSERT_VERSIONS, versions)
+        if urls:
+            conn.execute(_INSERT_URLS, urls)
+        if attachments:
+            conn.execute(_INSERT_ATTACHMENTS, attachments)
 
     def set_status(self, message: str, status: str, recipients: Iterable[str] | None = None,
                    *, only_from: str | None = None) -> int:
@@ -287,18 +319,53 @@ class TraceStore:
             conn.execute(_SET_PAIR_STATUS, pairs)
 
     # -- reading -------------------------------------------------------------------------------
-    def search(self, query: TraceQuery, *, cursor: str | None = None, limit: int = 50) -> Page:
+    def search(self, query: TraceQuery, *, cursor: str | None = None, limit: int = 50,
+               sort: str = "received", descending: bool = True) -> Page:
+        """One page of ``query`` in ``sort`` order (ties broken by row id), after or before
+        the position ``cursor`` names (the page's ``next_cursor`` or ``prev_cursor``)."""
         limit = max(1, min(limit, 1000))
+        col = SORTS[check_sort(sort)]
+        pos = decode_position(cursor, sort, descending)
+        forward = pos is None or pos.forward
         stmt = select(TraceRow).where(*query.conditions())
-        after = keyset_before(decode_cursor(cursor))
-        if after is not None:
-            stmt = stmt.where(after)
-        stmt = stmt.order_by(TraceRow.received_at.desc(), TraceRow.id.desc()).limit(limit + 1)
+        if pos is not None:
+            stmt = stmt.where(pos.condition())
+        # walking back means reading the rows before the position in reverse, then turning
+        # the page around
+        towards_smaller = descending == forward
+        order = (col.desc(), TraceRow.id.desc()) if towards_smaller else (col.asc(),
+                                                                         TraceRow.id.asc())
+        stmt = stmt.order_by(*order).limit(limit + 1)
         with read_only(self.engine) as conn:
             rows = conn.execute(stmt).all()
+        more = len(rows) > limit
         items = tuple(_trace_record(r) for r in rows[:limit])
-        nxt = encode_cursor((items[-1].received_at, items[-1].id)) if len(rows) > limit else None
-        return Page(items=items, next_cursor=nxt)
+        if not forward:
+            items = items[::-1]
+        if not items:
+            return Page(items=())
+
+        def at(rec: TraceRecord, fwd: bool) -> str:
+            value = getattr(rec, _FIELD_OF_SORT[sort])
+            return encode_position(Position(sort, descending, value, rec.id, fwd))
+
+        has_next = more if forward else True
+        has_prev = (pos is not None) if forward else more
+        return Page(items=items, next_cursor=at(items[-1], True) if has_next else None,
+                    prev_cursor=at(items[0], False) if has_prev else None)
+
+    def iterate(self, query: TraceQuery, *, sort: str = "received", descending: bool = True,
+                page_size: int = 500) -> Iterator[TraceRecord]:
+        """Every row of ``query`` in order, read a page at a time (for exports: the whole
+        result is never held in memory)."""
+        cursor: str | None = None
+        while True:
+            page = self.search(query, cursor=cursor, limit=page_size, sort=sort,
+                               descending=descending)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
     def count(self, query: TraceQuery) -> tuple[int, int]:
         """(recipients, distinct messages) matching ``query``."""
@@ -321,6 +388,18 @@ class TraceStore:
             with read_only(self.engine) as conn:
                 for pk, rcpt, status in conn.execute(_STATUSES_OF, {"pks": list(found)}):
                     found[pk][rcpt] = status
+        return found
+
+    def rows_of(self, messages: Sequence[str]) -> dict[tuple[str, str], TraceRecord]:
+        """The trace rows of several messages, by (message, recipient), in one query."""
+        found: dict[tuple[str, str], TraceRecord] = {}
+        wanted = list(dict.fromkeys(messages))
+        with read_only(self.engine) as conn:
+            for i in range(0, len(wanted), 500):
+                stmt = select(TraceRow).where(TraceRow.message_pk.in_(wanted[i:i + 500]))
+                for row in conn.execute(stmt):
+                    rec = _trace_record(row)
+                    found[rec.message, rec.recipient] = rec
         return found
 
     def refs_starting(self, prefix: str, limit: int = 2) -> list[str]:
@@ -383,6 +462,7 @@ class TraceStore:
             recipients=tuple(_trace_record(t) for t in traces),
             holds=tuple(holds),
             raw_deleted_at=row.raw_deleted_at,
+            reply_to_header=row.reply_to_header,
         )
 
     def raw(self, message: str) -> bytes:
@@ -400,10 +480,16 @@ class TraceStore:
         return self.blobs.get(row.blob_sha256)
 
 
+_FIELD_OF_SORT = {"received": "received_at", "sender": "from_addr", "recipient": "recipient",
+                  "subject": "subject", "category": "category", "action": "action",
+                  "status": "status", "score": "score"}
+
+
 def _trace_record(r: Any) -> TraceRecord:
     return TraceRecord(
         id=r.id, message=r.message_pk, recipient=r.recipient, received_at=r.received_at,
-        mail_from=r.mail_from, from_addr=r.from_addr, subject=r.subject, category=r.category,
+        mail_from=r.mail_from, from_addr=r.from_addr, from_text=r.from_text,
+        subject=r.subject, category=r.category,
         action=r.action, score=r.score, decided_by=r.decided_by, policy=r.policy,
         status=r.status, updated_at=r.updated_at,
     )

@@ -21,7 +21,7 @@ from typing import Any
 from mailsift.config.store import StoreSettings
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.findings import Finding
-from mailsift.core.message import Address, ParsedMessage
+from mailsift.core.message import Address, Attachment, ParsedMessage, Url
 from mailsift.core.result import ScanResult
 from mailsift.core.verdict import Action, Category, DecisionStep, Verdict
 from mailsift.testing import templates
@@ -68,8 +68,13 @@ def make_result(
     subject: str = "Hello",
     from_addr: str = "alice@example.org",
     client_ip: str = "192.0.2.10",
+    from_header: str | None = None,
+    message_id: str | None = None,
+    urls: Sequence[Url] = (),
+    attachments: Sequence[Attachment] = (),
 ) -> ScanResult:
-    """A ScanResult as the pipeline would produce it, for store and release tests."""
+    """A ScanResult as the pipeline would produce it, for store and release tests.
+    ``from_header`` is the From header as written (default: the bare ``from_addr``)."""
     actions = dict(recipients) if isinstance(recipients, Mapping) else {
         r: Action.QUARANTINE for r in recipients
     }
@@ -83,14 +88,17 @@ def make_result(
     }
     strictest = max(per.values(), key=lambda v: v.action.strictness) if per else Verdict(
         category, Action.QUARANTINE, 7.5, DecisionStep.DETECTION, "test")
+    from_value = from_header or from_addr
     message = ParsedMessage(
         raw=raw,
-        headers=(("From", from_addr), ("To", ", ".join(actions)), ("Subject", subject)),
-        header_index=MappingProxyType({"from": (from_addr,), "to": (", ".join(actions),),
+        headers=(("From", from_value), ("To", ", ".join(actions)), ("Subject", subject)),
+        header_index=MappingProxyType({"from": (from_value,), "to": (", ".join(actions),),
                                        "subject": (subject,)}),
         from_addr=Address("", from_addr),
         subject=subject,
-        message_id=f"<{msg_id}@example.org>",
+        message_id=message_id if message_id is not None else f"<{msg_id}@example.org>",
+        urls=tuple(urls),
+        attachments=tuple(attachments),
         date="Fri, 20 Nov 2026 09:30:00 +0000",
     )
     return ScanResult(

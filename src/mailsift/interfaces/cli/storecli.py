@@ -41,8 +41,10 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 def add_query_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("query")
-    g.add_argument("--sender", help="envelope sender or From address (@domain for a domain)")
-    g.add_argument("--recipient", help="recipient address (@domain for a domain)")
+    g.add_argument("--sender", help="envelope sender, From address or name: a whole address "
+                   "exactly, @domain a domain, other text a part (paypal)")
+    g.add_argument("--recipient", help="recipient: a whole address exactly, @domain a domain, "
+                   "other text a part (ann@)")
     g.add_argument("--subject", help="substring of the subject (case-insensitive)")
     g.add_argument("--since", help="from this time: ISO 8601, epoch seconds or -2h/-7d")
     g.add_argument("--until", help="before this time (same forms)")
@@ -53,6 +55,11 @@ def add_query_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--artifact", help="artifact name, e.g. rules/default")
     g.add_argument("--version", help="artifact version (or the finding's, without --artifact)")
     g.add_argument("--listed", help="an IP or domain a DNS list named (RBL_*/URIBL_* evidence)")
+    g.add_argument("--message-id", help="the Message-ID header (exact, <> optional)")
+    g.add_argument("--ref", help="a mailsift reference, whole or its beginning")
+    g.add_argument("--client-ip", help="the connecting client's address (exact)")
+    g.add_argument("--url-domain", help="a host or domain the message linked to")
+    g.add_argument("--attachment", help="the SHA-256 of an attached file")
 
 
 def parse_time(text: str | None) -> float | None:
@@ -86,7 +93,10 @@ def query_from(args: argparse.Namespace) -> TraceQuery:
         since=parse_time(args.since), until=parse_time(args.until), category=args.category,
         action=getattr(args, "action", None), status=getattr(args, "status", None),
         finding=args.finding, artifact=args.artifact, version=args.version,
-        listed=getattr(args, "listed", None),
+        listed=getattr(args, "listed", None), message_id=getattr(args, "message_id", None),
+        ref=getattr(args, "ref", None), client_ip=getattr(args, "client_ip", None),
+        url_domain=getattr(args, "url_domain", None),
+        attachment=getattr(args, "attachment", None),
     )
 
 

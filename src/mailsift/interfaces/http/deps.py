@@ -54,10 +54,19 @@ def trace_filter(
     artifact: str | None = None,
     version: str | None = None,
     listed: Annotated[str | None, Query(description="IP or domain a DNS list named")] = None,
+    message_id: Annotated[str | None, Query(description="Message-ID header (exact)")] = None,
+    ref: Annotated[str | None, Query(description="mailsift reference or its beginning")] = None,
+    client_ip: Annotated[str | None, Query(description="connecting client (exact)")] = None,
+    url_domain: Annotated[str | None, Query(description="host or domain linked to")] = None,
+    attachment: Annotated[str | None, Query(description="SHA-256 of an attachment")] = None,
 ) -> TraceQuery:
+    """``sender``/``recipient``: a whole address matches exactly, ``@domain`` a domain, any
+    other text (``paypal``, ``ann@``) a case-insensitive part (the sender's display name too)."""
     return TraceQuery(sender=sender, recipient=recipient, subject=subject, since=since,
                       until=until, category=category, action=action, status=status,
-                      finding=finding, artifact=artifact, version=version, listed=listed)
+                      finding=finding, artifact=artifact, version=version, listed=listed,
+                      message_id=message_id, ref=ref, client_ip=client_ip,
+                      url_domain=url_domain, attachment=attachment)
 
 
 Services = Annotated[StoreServices, Depends(get_services)]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,16 +35,26 @@ from mailsift.services.store_services import StoreServices
 from mailsift.store import TraceQuery
 from mailsift.store.users import SessionInfo, UserStore
 
-__all__ = ["CSP", "QUERY_FIELDS", "Viewer", "WebContext", "fmt_time", "page", "parse_time"]
+__all__ = ["CSP", "QUERY_FIELDS", "Viewer", "WebContext", "fmt_time", "page", "parse_time",
+           "time_tag"]
 
-#: Every console page: no script at all (plain forms and links), nothing from elsewhere, and
-#: never framed by another site. The message preview has its own, stricter policy.
-CSP = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+#: Every console page: no script but the console's own static file (``localtime.js``, which
+#: only shows times in the viewer's zone; every page works without it), nothing from
+#: elsewhere, and never framed by another site. The message preview has its own, stricter
+#: policy.
+CSP = ("default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'; img-src 'self' data:; style-src 'self'; "
        "frame-src 'self'")
 #: Trace query fields a search form may carry (``message`` is internal).
 QUERY_FIELDS = ("sender", "recipient", "subject", "since", "until", "category", "action",
-                "status", "finding", "artifact", "version", "listed")
+                "status", "finding", "artifact", "version", "listed", "message_id", "ref",
+                "client_ip", "url_domain", "attachment")
+#: Form fields that shape the query without being one: a quick time range and the viewer's
+#: time zone (set by ``localtime.js``; typed times are read in it, UTC without it).
+FORM_EXTRAS = ("range", "tz")
+#: The quick time ranges of the search form.
+RANGES = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
+PAGE_SIZES = (25, 50, 100, 200)
 CATEGORIES = tuple(c.value for c in Category)
 ACTIONS = tuple(a.value for a in Action)
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -60,9 +71,29 @@ def fmt_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def parse_time(text: str | None, now: float) -> float | None:
-    """``2026-11-20T09:30`` (UTC, as a datetime-local field sends it), epoch seconds, or a
-    relative ``-2h``/``-7d``; empty means no bound."""
+def time_tag(ts: float | None) -> Markup:
+    """A time as ``<time datetime="...Z">... UTC</time>``: readable without script, and shown
+    in the viewer's own zone by ``localtime.js``."""
+    if ts is None:
+        return Markup("-")
+    dt = datetime.fromtimestamp(ts, UTC)
+    return Markup('<time datetime="{}">{} UTC</time>').format(
+        dt.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        dt.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _zone(name: str | None) -> Any:
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InputError(f"unknown time zone {name!r}") from exc
+
+
+def parse_time(text: str | None, now: float, tz: str | None = None) -> float | None:
+    """``2026-11-20T09:30`` (in the zone ``tz``, UTC by default, as a datetime-local field
+    sends it), epoch seconds, or a relative ``-2h``/``-7d``; empty means no bound."""
     t = (text or "").strip()
     if not t:
         return None
@@ -79,7 +110,7 @@ def parse_time(text: str | None, now: float) -> float | None:
         dt = datetime.fromisoformat(t)
     except ValueError as exc:
         raise InputError(f"not a time: {t!r} (use 2026-11-20T09:30, -24h or -7d)") from exc
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=_zone(tz))).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +148,10 @@ class WebContext:
                                autoescape=select_autoescape(default=True), trim_blocks=True,
                                lstrip_blocks=True)
         self.env.filters["ts"] = fmt_time
+        self.env.filters["when"] = time_tag
         self.env.filters["qs"] = lambda d: urlencode({k: v for k, v in d.items() if v})
-        self.env.globals.update(categories=CATEGORIES, actions=ACTIONS)
+        self.env.globals.update(categories=CATEGORIES, actions=ACTIONS, ranges=RANGES,
+                                page_sizes=PAGE_SIZES)
 
     @property
     def store(self) -> Any:
@@ -193,17 +226,38 @@ class WebContext:
 
     def query_from(self, params: Mapping[str, Any]) -> TraceQuery:
         values: dict[str, Any] = {}
+        tz = str(params.get("tz") or "").strip() or None
         for name in QUERY_FIELDS:
             raw = str(params.get(name) or "").strip()
             if not raw:
                 continue
-            values[name] = parse_time(raw, self.now()) if name in ("since", "until") else raw
+            values[name] = parse_time(raw, self.now(), tz) if name in ("since", "until") \
+                else raw
+        quick = str(params.get("range") or "").strip()
+        if quick:
+            if quick not in RANGES:
+                raise InputError(f"unknown time range {quick!r} ({', '.join(RANGES)})")
+            if "since" not in values:  # a typed start wins over the quick range
+                values["since"] = parse_time("-" + quick, self.now())
         return TraceQuery(**values)
 
     @staticmethod
     def form_values(params: Mapping[str, Any]) -> dict[str, str]:
         """The query fields as typed, to refill the search form and build links."""
-        return {k: str(params.get(k) or "").strip() for k in QUERY_FIELDS}
+        return {k: str(params.get(k) or "").strip() for k in (*QUERY_FIELDS, *FORM_EXTRAS)}
+
+    @staticmethod
+    def listing(params: Mapping[str, Any]) -> dict[str, Any]:
+        """How a result list is shown: sort column, order and page size (from its links)."""
+        sort = str(params.get("sort") or "received")
+        order = "asc" if params.get("order") == "asc" else "desc"
+        try:
+            size = int(str(params.get("size") or 50))
+        except ValueError:
+            size = 50
+        if size not in PAGE_SIZES:
+            size = 50
+        return {"sort": sort, "order": order, "size": size}
 
 
 def secure_headers(response: Response, csp: str = CSP) -> Response:

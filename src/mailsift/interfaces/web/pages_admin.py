@@ -18,6 +18,7 @@ from mailsift.core.lists import LIST_KINDS
 from mailsift.core.rollout import CanaryScope
 from mailsift.interfaces.http.deps import QueryId
 from mailsift.interfaces.web.context import WebContext, page, parse_time
+from mailsift.interfaces.web.readable import audit_summary
 from mailsift.services.access import NotFound, require
 from mailsift.services.lists import parse_duration
 
@@ -161,7 +162,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         who = ctx.require(request)
         entries = svc.audit.entries(who.principal, who=actor or None, action=action or None,
                                     target=target or None, before_id=before_id, limit=100)
-        return ctx.render(request, "audit.html", who, entries=entries,
+        return ctx.render(request, "audit.html", who, entries=entries, summary=audit_summary,
                           form={"actor": actor, "action": action, "target": target},
                           next_id=entries[-1].id if len(entries) == 100 else None)
 

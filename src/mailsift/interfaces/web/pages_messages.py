@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from mailsift.core.errors import InputError
 from mailsift.interfaces.http.deps import PathId
 from mailsift.interfaces.web.context import WebContext, page, secure_headers
 from mailsift.interfaces.web.pages_reports import message_reports
+from mailsift.interfaces.web.readable import auth_lines
 from mailsift.services.access import NotFound, require
 from mailsift.services.lists import parse_duration
+from mailsift.services.trace import EXPORT_FORMATS
 
 __all__ = ["PREVIEW_CSP", "register"]
 
@@ -39,7 +42,29 @@ def _explain_values(rec: Any) -> dict[str, Any]:
     verdict = rec.verdict or {}
     return {"rec": rec, "verdict": verdict, "findings": list(rec.findings),
             "reasons": set(verdict.get("reasons") or ()), "auth": rec.auth,
-            "overrides": verdict.get("overrides") or []}
+            "auth_lines": auth_lines(rec.auth), "overrides": verdict.get("overrides") or []}
+
+
+def _list_page(ctx: WebContext, request: Request, template: str, who: Any, search: Any,
+               count: Any, cursor: str | None, **extra: Any) -> Response:
+    """A search result page (trace or quarantine): the form refilled, the sort, the page size
+    and the links to the first, previous and next page."""
+    params = request.query_params
+    query = ctx.query_from(params)
+    listing = ctx.listing(params)
+    result = search(who.principal, query, cursor=cursor, limit=listing["size"],
+                    sort=listing["sort"], descending=listing["order"] == "desc")
+    form = ctx.form_values(params)
+    return ctx.render(request, template, who, page=result, count=count(who.principal, query),
+                      form=form, query=query, listing=listing,
+                      base_qs=urlencode({**{k: v for k, v in form.items() if v},
+                                         "size": listing["size"]}),
+                      page_qs=urlencode({**{k: v for k, v in form.items() if v}, **listing}),
+                      first_page=cursor is not None, **extra)
+
+
+def _delivery(ctx: WebContext, who: Any, rec: Any) -> list[Any]:
+    return ctx.services.trace.delivery(who.principal, rec) if who.can("trace.read") else []
 
 
 def register(router: APIRouter, ctx: WebContext) -> None:
@@ -50,13 +75,8 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @page(ctx)
     def quarantine(request: Request, cursor: str | None = None) -> Response:
         who = ctx.require(request)
-        params = request.query_params
-        query = ctx.query_from(params)
-        result = svc.quarantine.search(who.principal, query, cursor=cursor, limit=50)
-        count = svc.quarantine.count(who.principal, query)
-        form = ctx.form_values(params)
-        return ctx.render(request, "quarantine.html", who, page=result, count=count,
-                          form=form, query=query)
+        return _list_page(ctx, request, "quarantine.html", who, svc.quarantine.search,
+                          svc.quarantine.count, cursor)
 
     @router.get("/quarantine/{message}")
     @page(ctx)
@@ -69,6 +89,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         requests = [r for r in svc.quarantine.requests(who.principal) if r.message == message]
         return ctx.render(request, "message.html", who, view=view, held=held,
                           mode="quarantine", requests=requests,
+                          delivery=_delivery(ctx, who, rec),
                           reports=message_reports(ctx, who, message), **_explain_values(rec))
 
     @router.get("/quarantine/{message}/preview")
@@ -197,7 +218,8 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     def requests(request: Request, state: str = "pending") -> Response:
         who = ctx.require(request)
         items = svc.quarantine.requests(who.principal, state=state or None)
-        return ctx.render(request, "requests.html", who, items=items, state=state)
+        return ctx.render(request, "requests.html", who, items=items, state=state,
+                          rows=svc.quarantine.request_rows(who.principal, items))
 
     @router.post("/requests/{request_id}/{decision}")
     @page(ctx)
@@ -219,15 +241,27 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     def trace(request: Request, cursor: str | None = None) -> Response:
         who = ctx.require(request)
         query = ctx.query_from(request.query_params)
-        result = svc.trace.search(who.principal, query, cursor=cursor, limit=50)
-        count = svc.trace.count(who.principal, query)
         quarantined = dataclasses.replace(query, action="quarantine", status="quarantined")
         held = svc.trace.count(who.principal, quarantined)
         form = ctx.form_values(request.query_params)
-        return ctx.render(request, "trace.html", who, page=result, count=count, form=form,
-                          held=held, bulk_link="/bulk?" + urlencode(
+        return _list_page(ctx, request, "trace.html", who, svc.trace.search, svc.trace.count,
+                          cursor, held=held, bulk_link="/bulk?" + urlencode(
                               {k: v for k, v in form.items() if v and k not in
                                ("action", "status")}))
+
+    @router.get("/trace/export")
+    @page(ctx)
+    def export(request: Request, format: str = "csv") -> Response:
+        """The whole search as CSV or JSON, streamed a page at a time; audited."""
+        who = ctx.require(request)
+        query = ctx.query_from(request.query_params)
+        listing = ctx.listing(request.query_params)
+        chunks = svc.trace.export(who.principal, query, format, sort=listing["sort"],
+                                  descending=listing["order"] == "desc")
+        stamp = datetime.fromtimestamp(ctx.now(), UTC).strftime("%Y%m%d-%H%M%S")
+        return StreamingResponse(chunks, media_type=EXPORT_FORMATS[format], headers={
+            "Content-Disposition": f'attachment; filename="mailsift-trace-{stamp}.{format}"',
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
     @router.get("/trace/{message}")
     @page(ctx)
@@ -237,4 +271,4 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         held = [r for r in rec.recipients if r.action == "quarantine"]
         return ctx.render(request, "message.html", who, view=None, held=held, mode="trace",
                           requests=[], reports=message_reports(ctx, who, message),
-                          **_explain_values(rec))
+                          delivery=_delivery(ctx, who, rec), **_explain_values(rec))

@@ -6,8 +6,9 @@ It needs only the store and the rollout registry, never the scan pool: when dete
 Sessions are server-side (``store.users``): the cookie holds a random token and is HttpOnly,
 SameSite=Lax and Secure when the console is served over TLS. Every POST carries the session's
 CSRF token in a hidden field; the login form, which has no session yet, uses a double-submit
-cookie. Every page is sent with a strict Content-Security-Policy (no script at all: the console
-works with plain forms and links) and may not be framed by another site.
+cookie. Every page is sent with a strict Content-Security-Policy (no script but the console's
+own ``/static/localtime.js``, which only shows times in the viewer's zone: the console works
+with plain forms and links) and may not be framed by another site.
 
 Passwords are checked by ``SignInService`` only, which throttles failed sign-ins per username
 and per client address in the store: a throttled sign-in is answered 429 with ``Retry-After``.
@@ -108,10 +109,18 @@ def _enduser_routes(router: APIRouter, ctx: WebContext) -> None:
 
 def _session_routes(router: APIRouter, ctx: WebContext) -> None:
     css = files("mailsift.interfaces.web").joinpath("static/ui.css").read_bytes()
+    script = files("mailsift.interfaces.web").joinpath("static/localtime.js").read_bytes()
 
     @router.get("/static/ui.css")
     def stylesheet() -> Response:
         return Response(css, media_type="text/css",
+                        headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options":
+                                 "nosniff"})
+
+    @router.get("/static/localtime.js")
+    def localtime_script() -> Response:
+        """Shows times in the viewer's zone (the console's only script; CSP ``'self'``)."""
+        return Response(script, media_type="text/javascript",
                         headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options":
                                  "nosniff"})
 
