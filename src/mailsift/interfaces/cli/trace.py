@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from mailsift.interfaces.cli.args import store_action
 from mailsift.interfaces.cli.storecli import (
-    add_common,
     add_query_args,
     emit,
     fmt_time,
@@ -29,15 +29,14 @@ __all__ = ["register", "render_page", "render_record"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("trace", help="search the message trace", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = store_action(sub, "trace", run,
+                     help="search the message trace", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("message", nargs="?", metavar="MESSAGE-ID", help="show one message")
     add_query_args(p)
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--cursor", help="next page (printed at the end of a page)")
     p.add_argument("--count", action="store_true", help="only count the matches")
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def render_page(page: Page) -> str:
