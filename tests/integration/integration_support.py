@@ -29,6 +29,7 @@ from mailsift.testing.postfix import (
     postfix_missing,
     swaks_missing,
 )
+from mailsift.testing.service import stop_process
 from mailsift.testing.sink import SmtpSink, free_port
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -170,13 +171,7 @@ class MailsiftProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
