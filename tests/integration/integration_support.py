@@ -6,11 +6,14 @@ import contextlib
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -26,11 +29,59 @@ from mailsift.testing.messages import make_message
 from mailsift.testing.postfix import (
     PostfixInstance,
     content_filter_postfix,
+    milter_postfix,
     postfix_missing,
     swaks_missing,
 )
 from mailsift.testing.service import stop_process
 from mailsift.testing.sink import SmtpSink, free_port
+
+
+@dataclass
+class Ledger:
+    """What the MTA-like senders saw: every attempt (Message-ID, start, end, got 250), the 250s
+    (Message-ID -> index of the port that said it) and the 5xx refusals."""
+
+    accepted: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    attempts: list[tuple[str, float, float, bool]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attempt_of(self, mid: str, at: float) -> tuple[str, float, float, bool] | None:
+        """The attempt of ``mid`` during which something happened at time ``at``."""
+        return next((a for a in self.attempts if a[0] == mid and a[1] <= at <= a[2]), None)
+
+
+def send_like_an_mta(ports: list[int], todo: Iterable[tuple[str, bytes, str]], ledger: Ledger,
+                     deadline: float, *, first: int = 0, timeout: float = 20.0,
+                     pause: float = 0.1) -> None:
+    """Send each (Message-ID, message, MAIL FROM) to bob@example.net until it gets a 250 or a
+    5xx, as an MTA would: a refusal, a dropped connection or a 4xx is tried again ``pause``
+    seconds later on the next port (the next MX), starting at ``ports[first]``."""
+    for mid, raw, mail_from in todo:
+        k = first
+        while time.monotonic() < deadline:
+            port = ports[k % len(ports)]
+            started, ok = time.time(), False
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=timeout) as client:
+                    client.sendmail(mail_from, ["bob@example.net"], raw)
+                ok = True
+            except smtplib.SMTPDataError as exc:
+                if exc.smtp_code >= 500:
+                    with ledger.lock:
+                        ledger.rejected[mid] = f"{exc.smtp_code} {exc.smtp_error!r}"
+            except (OSError, smtplib.SMTPException):
+                pass  # refused, dropped mid-transaction, 4xx: an MTA retries later
+            with ledger.lock:
+                ledger.attempts.append((mid, started, time.time(), ok))
+                if ok:
+                    ledger.accepted[mid] = k % len(ports)
+            if ok or mid in ledger.rejected:
+                break
+            k += 1
+            time.sleep(pause)
+
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -250,6 +301,34 @@ def content_filter_setup(root: Path, extra_toml: str = ""
         mailsift = MailsiftProcess(config, root / "mailsift.log", filter_port).start()
         postfix = content_filter_postfix(filter_port=filter_port,
                                          sink_port=sink.port, reinject_port=reinject_port)
+        try:
+            postfix.start()
+            yield sink, mailsift, postfix
+        finally:
+            postfix.stop()
+            mailsift.stop()
+
+
+@contextlib.contextmanager
+def milter_setup(root: Path, quarantine: str = "store", *, gateway: dict[str, Any] | None = None,
+                 **sections: Any) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
+    """A private Postfix whose ``smtpd_milters`` is a running ``mailsift serve`` (offline, no
+    HTTP, no SMTP listener; ``quarantine``: store or hold), delivering to a recording sink.
+    ``gateway`` adds to mailsift's [gateway] section; ``sections`` are more sections."""
+    milter_port = free_port()
+    with SmtpSink() as sink:
+        config = write_config(root / "mailsift.toml", {
+            "store": {"data_dir": str(root / "data")},
+            "gateway": {"next_hop_port": sink.port, "workers": 0, **(gateway or {})},
+            "smtp": {"enabled": False},
+            "http": {"enabled": False},
+            "milter": {"enabled": True, "socket": f"inet:{milter_port}@127.0.0.1",
+                       "quarantine": quarantine},
+            "scan": {"offline": True},
+            **sections,
+        })
+        mailsift = MailsiftProcess(config, root / "mailsift.log", milter_port).start()
+        postfix = milter_postfix(milter_port=milter_port, sink_port=sink.port)
         try:
             postfix.start()
             yield sink, mailsift, postfix
