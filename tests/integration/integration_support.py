@@ -281,6 +281,20 @@ def write_eml(directory: Path, name: str, raw: bytes) -> Path:
 
 
 @contextlib.contextmanager
+def _in_front(config: Path, port: int, postfix: PostfixInstance, sink: SmtpSink
+              ) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
+    """``mailsift serve --config config`` (up once ``port`` listens), then ``postfix`` in front
+    of it; both stopped at the end, Postfix first."""
+    mailsift = MailsiftProcess(config, config.parent / "mailsift.log", port).start()
+    try:
+        postfix.start()
+        yield sink, mailsift, postfix
+    finally:
+        postfix.stop()
+        mailsift.stop()
+
+
+@contextlib.contextmanager
 def content_filter_setup(root: Path, extra_toml: str = ""
                          ) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
     """A private Postfix whose after-queue content filter is a running ``mailsift serve``
@@ -298,15 +312,10 @@ def content_filter_setup(root: Path, extra_toml: str = ""
         })
         if extra_toml:
             config.write_text(config.read_text() + extra_toml)
-        mailsift = MailsiftProcess(config, root / "mailsift.log", filter_port).start()
-        postfix = content_filter_postfix(filter_port=filter_port,
-                                         sink_port=sink.port, reinject_port=reinject_port)
-        try:
-            postfix.start()
-            yield sink, mailsift, postfix
-        finally:
-            postfix.stop()
-            mailsift.stop()
+        with _in_front(config, filter_port, content_filter_postfix(
+                filter_port=filter_port, sink_port=sink.port, reinject_port=reinject_port),
+                       sink) as parts:
+            yield parts
 
 
 @contextlib.contextmanager
@@ -327,11 +336,7 @@ def milter_setup(root: Path, quarantine: str = "store", *, gateway: dict[str, An
             "scan": {"offline": True},
             **sections,
         })
-        mailsift = MailsiftProcess(config, root / "mailsift.log", milter_port).start()
-        postfix = milter_postfix(milter_port=milter_port, sink_port=sink.port)
-        try:
-            postfix.start()
-            yield sink, mailsift, postfix
-        finally:
-            postfix.stop()
-            mailsift.stop()
+        with _in_front(config, milter_port,
+                       milter_postfix(milter_port=milter_port, sink_port=sink.port),
+                       sink) as parts:
+            yield parts

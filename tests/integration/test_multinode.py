@@ -32,14 +32,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from integration_support import (
-    Ledger,
-    MailsiftProcess,
-    ham,
-    phish,
-    send_like_an_mta,
-    write_config,
-)
+from integration_support import Ledger, MailsiftProcess, ham, phish, send_like_an_mta, write_config
 from sqlalchemy import func, select
 
 from mailsift.core.lists import ListEntry
