@@ -267,6 +267,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
     from mailsift.parsing.sources import iter_messages
+    from mailsift.testing.gateway import smtp_only_config
 
     messages = [raw for _, raw in iter_messages([str(args.mix)])]
     tmp = Path(tempfile.mkdtemp(prefix="mailsift-bench-"))
@@ -274,22 +275,8 @@ def main() -> int:
     schema = f"mailsift_bench_{os.getpid()}" if args.store_url else ""
     store_lines = (f'url = "{args.store_url}"\ndb_schema = "{schema}"\n'
                    if args.store_url else "") + f'blob_backend = "{args.blob_backend}"\n'
-    (tmp / "mailsift.toml").write_text(f"""
-[store]
-data_dir = "{tmp / 'data'}"
-{store_lines}
-[gateway]
-next_hop_port = {sink_port}
-workers = {args.workers}
-[smtp]
-port = {smtp_port}
-[http]
-enabled = false
-[milter]
-enabled = false
-[scan]
-offline = true
-""")
+    (tmp / "mailsift.toml").write_text(smtp_only_config(
+        tmp / "data", sink_port, smtp_port, workers=args.workers, store=store_lines))
     env = dict(os.environ)
     sink = subprocess.Popen([sys.executable, "-c", LEAN_SINK if args.sink == "lean" else SINK,
                              str(sink_port)], stdout=subprocess.PIPE)

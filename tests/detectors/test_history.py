@@ -187,6 +187,16 @@ def test_detector_signals() -> None:
     assert found["HIST_FIRST_CONTACT"].category is None
 
 
+def _cold_until_learned(reader: SenderHistory, learner: SenderHistory) -> HistoryDetector:
+    """A history detector reading ``reader`` is silent (too little learned) until ``learner``
+    records three senders; returns it."""
+    detector = build(Settings(history={"min_learned": 3}), Services(history=reader))
+    assert list(detector.run(_ctx("New <new@fresh.test>"))) == []  # cold: silent
+    for i in range(3):
+        learner.record(f"s{i}@known.test", "known.test", ["bob@example.org"], 100.0 + i)
+    return detector
+
+
 def test_issue17_2_a_scan_worker_sees_what_the_gateway_learned_without_restarting(
         tmp_path: Path) -> None:
     """The gateway learns in its own process; scan workers open the same SQLite file at start.
@@ -195,14 +205,9 @@ def test_issue17_2_a_scan_worker_sees_what_the_gateway_learned_without_restartin
     worker = SqliteHistory(path)  # opened first, like a scan worker at startup
     gateway = SqliteHistory(path)
     try:
-        detector = build(Settings(history={"min_learned": 3}),
-                         Services(history=worker))
-        assert list(detector.run(_ctx("New <new@fresh.test>"))) == []  # cold: silent
-        for i in range(3):
-            gateway.record(f"s{i}@known.test", "known.test", ["bob@example.org"], 100.0 + i)
+        detector = _cold_until_learned(worker, gateway)
         assert worker.learned() == 3
-        found = {f.code for f in detector.run(_ctx("New <new@fresh.test>"))}
-        assert "HIST_FIRST_CONTACT" in found
+        assert "HIST_FIRST_CONTACT" in {f.code for f in detector.run(_ctx("New <new@fresh.test>"))}
     finally:
         worker.close()
         gateway.close()
@@ -215,19 +220,14 @@ def test_two_nodes_share_the_history_in_postgresql(pg_schema: str) -> None:
     node1 = SqlHistory(PG_URL, schema=pg_schema)
     node3_worker = SqlHistory(PG_URL, schema=pg_schema)  # started before anything was learned
     try:
-        detector = build(Settings(history={"min_learned": 3}),
-                         Services(history=node3_worker))
-        assert list(detector.run(_ctx("New <new@fresh.test>"))) == []  # cold: silent
-        for i in range(3):
-            node1.record(f"s{i}@known.test", "known.test", ["bob@example.org"], 100.0 + i)
+        detector = _cold_until_learned(node3_worker, node1)
         pair = node3_worker.pair("s1@known.test", "bob@example.org")
         assert pair is not None and pair.count == 1  # no cache on look-ups
         deadline = time.monotonic() + 5
         while node3_worker.learned() < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert node3_worker.learned() == 3
-        found = {f.code for f in detector.run(_ctx("New <new@fresh.test>"))}
-        assert "HIST_FIRST_CONTACT" in found
+        assert "HIST_FIRST_CONTACT" in {f.code for f in detector.run(_ctx("New <new@fresh.test>"))}
     finally:
         node1.close()
         node3_worker.close()

@@ -6,11 +6,14 @@ import contextlib
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -30,7 +33,55 @@ from mailsift.testing.postfix import (
     postfix_missing,
     swaks_missing,
 )
+from mailsift.testing.service import stop_process
 from mailsift.testing.sink import SmtpSink, free_port
+
+
+@dataclass
+class Ledger:
+    """What the MTA-like senders saw: every attempt (Message-ID, start, end, got 250), the 250s
+    (Message-ID -> index of the port that said it) and the 5xx refusals."""
+
+    accepted: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    attempts: list[tuple[str, float, float, bool]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attempt_of(self, mid: str, at: float) -> tuple[str, float, float, bool] | None:
+        """The attempt of ``mid`` during which something happened at time ``at``."""
+        return next((a for a in self.attempts if a[0] == mid and a[1] <= at <= a[2]), None)
+
+
+def send_like_an_mta(ports: list[int], todo: Iterable[tuple[str, bytes, str]], ledger: Ledger,
+                     deadline: float, *, first: int = 0, timeout: float = 20.0,
+                     pause: float = 0.1) -> None:
+    """Send each (Message-ID, message, MAIL FROM) to bob@example.net until it gets a 250 or a
+    5xx, as an MTA would: a refusal, a dropped connection or a 4xx is tried again ``pause``
+    seconds later on the next port (the next MX), starting at ``ports[first]``."""
+    for mid, raw, mail_from in todo:
+        k = first
+        while time.monotonic() < deadline:
+            port = ports[k % len(ports)]
+            started, ok = time.time(), False
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=timeout) as client:
+                    client.sendmail(mail_from, ["bob@example.net"], raw)
+                ok = True
+            except smtplib.SMTPDataError as exc:
+                if exc.smtp_code >= 500:
+                    with ledger.lock:
+                        ledger.rejected[mid] = f"{exc.smtp_code} {exc.smtp_error!r}"
+            except (OSError, smtplib.SMTPException):
+                pass  # refused, dropped mid-transaction, 4xx: an MTA retries later
+            with ledger.lock:
+                ledger.attempts.append((mid, started, time.time(), ok))
+                if ok:
+                    ledger.accepted[mid] = k % len(ports)
+            if ok or mid in ledger.rejected:
+                break
+            k += 1
+            time.sleep(pause)
+
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -171,13 +222,7 @@ class MailsiftProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -236,6 +281,20 @@ def write_eml(directory: Path, name: str, raw: bytes) -> Path:
 
 
 @contextlib.contextmanager
+def _in_front(config: Path, port: int, postfix: PostfixInstance, sink: SmtpSink
+              ) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
+    """``mailsift serve --config config`` (up once ``port`` listens), then ``postfix`` in front
+    of it; both stopped at the end, Postfix first."""
+    mailsift = MailsiftProcess(config, config.parent / "mailsift.log", port).start()
+    try:
+        postfix.start()
+        yield sink, mailsift, postfix
+    finally:
+        postfix.stop()
+        mailsift.stop()
+
+
+@contextlib.contextmanager
 def content_filter_setup(root: Path, extra_toml: str = ""
                          ) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
     """A private Postfix whose after-queue content filter is a running ``mailsift serve``
@@ -253,46 +312,31 @@ def content_filter_setup(root: Path, extra_toml: str = ""
         })
         if extra_toml:
             config.write_text(config.read_text() + extra_toml)
-        mailsift = MailsiftProcess(config, root / "mailsift.log", filter_port).start()
-        postfix = content_filter_postfix(filter_port=filter_port,
-                                         sink_port=sink.port, reinject_port=reinject_port)
-        with _running(mailsift, postfix):
-            yield sink, mailsift, postfix
+        with _in_front(config, filter_port, content_filter_postfix(
+                filter_port=filter_port, sink_port=sink.port, reinject_port=reinject_port),
+                       sink) as parts:
+            yield parts
 
 
 @contextlib.contextmanager
-def milter_setup(root: Path, quarantine: str = "store", sections: dict[str, Any] | None = None,
-                 extra_toml: str = ""
-                 ) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
-    """A private Postfix with a running ``mailsift serve`` as its milter (offline, no SMTP
-    listener, no HTTP), delivering to a recording sink. ``sections`` are added to mailsift's
-    configuration, ``extra_toml`` appended to it."""
+def milter_setup(root: Path, quarantine: str = "store", *, gateway: dict[str, Any] | None = None,
+                 **sections: Any) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
+    """A private Postfix whose ``smtpd_milters`` is a running ``mailsift serve`` (offline, no
+    HTTP, no SMTP listener; ``quarantine``: store or hold), delivering to a recording sink.
+    ``gateway`` adds to mailsift's [gateway] section; ``sections`` are more sections."""
     milter_port = free_port()
     with SmtpSink() as sink:
         config = write_config(root / "mailsift.toml", {
             "store": {"data_dir": str(root / "data")},
-            "gateway": {"next_hop_port": sink.port, "workers": 0, "junk_subject_tag": "[SPAM] "},
+            "gateway": {"next_hop_port": sink.port, "workers": 0, **(gateway or {})},
             "smtp": {"enabled": False},
             "http": {"enabled": False},
             "milter": {"enabled": True, "socket": f"inet:{milter_port}@127.0.0.1",
                        "quarantine": quarantine},
             "scan": {"offline": True},
-            **(sections or {}),
+            **sections,
         })
-        if extra_toml:
-            config.write_text(config.read_text() + extra_toml)
-        mailsift = MailsiftProcess(config, root / "mailsift.log", milter_port).start()
-        postfix = milter_postfix(milter_port=milter_port, sink_port=sink.port)
-        with _running(mailsift, postfix):
-            yield sink, mailsift, postfix
-
-
-@contextlib.contextmanager
-def _running(mailsift: MailsiftProcess, postfix: PostfixInstance) -> Iterator[None]:
-    """Start Postfix beside a started mailsift; stop both, Postfix first."""
-    try:
-        postfix.start()
-        yield
-    finally:
-        postfix.stop()
-        mailsift.stop()
+        with _in_front(config, milter_port,
+                       milter_postfix(milter_port=milter_port, sink_port=sink.port),
+                       sink) as parts:
+            yield parts

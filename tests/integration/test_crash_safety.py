@@ -10,15 +10,21 @@ the sink (counted by Message-ID) or in the quarantine (counted in the store) exa
 from __future__ import annotations
 
 import contextlib
-import smtplib
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from integration_support import MailsiftProcess, ham, phish, trace_records, write_config
+from integration_support import (
+    Ledger,
+    MailsiftProcess,
+    ham,
+    phish,
+    send_like_an_mta,
+    trace_records,
+    write_config,
+)
 
 from mailsift.testing.sink import SmtpSink, free_port
 from mailsift.testing.waiting import WaitTimeout, wait_until
@@ -30,52 +36,11 @@ SENDERS = 4
 KILLS = 2
 
 
-@dataclass
-class Ledger:
-    """What the senders saw: every attempt (Message-ID, start, end, got 250) and the outcome."""
-
-    accepted: set[str] = field(default_factory=set)
-    rejected: dict[str, str] = field(default_factory=dict)
-    attempts: list[tuple[str, float, float, bool]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def attempt_of(self, mid: str, at: float) -> tuple[str, float, float, bool] | None:
-        """The attempt of ``mid`` during which something happened at time ``at``."""
-        for attempt in self.attempts:
-            if attempt[0] == mid and attempt[1] <= at <= attempt[2]:
-                return attempt
-        return None
-
-
 def _message(i: int) -> tuple[str, bytes, bool]:
     mid = f"<crash-{i}@example.org>"
     if i % 5 == 0:
         return mid, phish(mid), True
     return mid, ham(mid, headers={"X-Sequence": str(i)}), False
-
-
-def _sender(port: int, todo: list[tuple[str, bytes, bool]], ledger: Ledger,
-            deadline: float) -> None:
-    for mid, raw, _ in todo:
-        while time.monotonic() < deadline:
-            started, ok = time.time(), False
-            try:
-                with smtplib.SMTP("127.0.0.1", port, timeout=15) as client:
-                    client.sendmail("alice@example.org", ["bob@example.net"], raw)
-                ok = True
-            except smtplib.SMTPDataError as exc:
-                if exc.smtp_code >= 500:
-                    with ledger.lock:
-                        ledger.rejected[mid] = f"{exc.smtp_code} {exc.smtp_error!r}"
-            except (OSError, smtplib.SMTPException):
-                pass  # refused, dropped mid-transaction, 4xx: an MTA retries later
-            with ledger.lock:
-                ledger.attempts.append((mid, started, time.time(), ok))
-                if ok:
-                    ledger.accepted.add(mid)
-            if ok or mid in ledger.rejected:
-                break
-            time.sleep(0.2)
 
 
 def _children(pid: int) -> set[int]:
@@ -109,8 +74,11 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path: Path) -> None:
         messages = [_message(i) for i in range(MESSAGES)]
         ledger = Ledger()
         deadline = time.monotonic() + 120
-        threads = [threading.Thread(target=_sender, args=(port, messages[k::SENDERS], ledger,
-                                                          deadline)) for k in range(SENDERS)]
+        threads = [threading.Thread(
+            target=send_like_an_mta,
+            args=([port], [(mid, raw, "alice@example.org") for mid, raw, _ in
+                           messages[k::SENDERS]], ledger, deadline),
+            kwargs={"timeout": 15, "pause": 0.2}) for k in range(SENDERS)]
         for t in threads:
             t.start()
         kills = 0

@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import smtplib
 import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from integration_support import MailsiftProcess, ham, phish, write_config
+from integration_support import Ledger, MailsiftProcess, ham, phish, send_like_an_mta, write_config
 from sqlalchemy import func, select
 
 from mailsift.core.lists import ListEntry
@@ -67,19 +66,6 @@ def _redis_unavailable() -> str | None:
 
 
 @dataclass
-class Ledger:
-    """What the senders saw."""
-
-    accepted: dict[str, int] = field(default_factory=dict)  # Message-ID -> node that said 250
-    rejected: dict[str, str] = field(default_factory=dict)
-    attempts: list[tuple[str, float, float, bool]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def attempt_of(self, mid: str, at: float) -> tuple[str, float, float, bool] | None:
-        return next((a for a in self.attempts if a[0] == mid and a[1] <= at <= a[2]), None)
-
-
-@dataclass
 class Node:
     index: int
     smtp: int
@@ -99,33 +85,6 @@ def _message(i: int) -> tuple[str, bytes, str]:
         return mid, make_message(from_=f"News <{BLOCKED}>", message_id=mid,
                                  subject=f"Our news {i}", text="This week's news.\n"), BLOCKED
     return mid, ham(mid, headers={"X-Sequence": str(i)}), "alice@example.org"
-
-
-def _sender(ports: list[int], first: int, todo: list[tuple[str, bytes, str]], ledger: Ledger,
-            deadline: float) -> None:
-    for mid, raw, mail_from in todo:
-        k = first
-        while time.monotonic() < deadline:
-            port = ports[k % len(ports)]
-            started, ok = time.time(), False
-            try:
-                with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
-                    client.sendmail(mail_from, ["bob@example.net"], raw)
-                ok = True
-            except smtplib.SMTPDataError as exc:
-                if exc.smtp_code >= 500:
-                    with ledger.lock:
-                        ledger.rejected[mid] = f"{exc.smtp_code} {exc.smtp_error!r}"
-            except (OSError, smtplib.SMTPException):
-                pass  # refused, dropped, 4xx: try the next MX
-            with ledger.lock:
-                ledger.attempts.append((mid, started, time.time(), ok))
-                if ok:
-                    ledger.accepted[mid] = k % len(ports)
-            if ok or mid in ledger.rejected:
-                break
-            k += 1
-            time.sleep(0.1)
 
 
 def _console_release(node: Node, message: str) -> str:
@@ -214,8 +173,9 @@ def test_three_nodes_one_killed_nothing_lost_duplicated_or_stuck(tmp_path: Path,
         ledger = Ledger()
         deadline = time.monotonic() + 300
         ports = [n.smtp for n in nodes]
-        threads = [threading.Thread(target=_sender, args=(ports, k, messages[k::SENDERS],
-                                                          ledger, deadline))
+        threads = [threading.Thread(target=send_like_an_mta,
+                                    args=(ports, messages[k::SENDERS], ledger, deadline),
+                                    kwargs={"first": k})
                    for k in range(SENDERS)]
         for t in threads:
             t.start()

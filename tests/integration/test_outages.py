@@ -57,6 +57,16 @@ def _until_accepted(port: int, todo: list[tuple[str, bytes]], accepted: set[str]
                 time.sleep(0.5)
 
 
+def _send_each(port: int, messages: list[tuple[str, bytes]], accepted: set[str],
+               answers: list[int]) -> None:
+    """Send each message once; its answer goes to ``answers``, a 250 to ``accepted``."""
+    for mid, raw in messages:
+        code = _send(port, mid, raw)
+        answers.append(code)
+        if code == 250:
+            accepted.add(mid)
+
+
 def test_postgresql_or_redis_down_answers_4xx_and_loses_nothing(tmp_path: Path) -> None:
     if why := pg_unavailable():
         pytest.skip(why)
@@ -85,20 +95,12 @@ def test_postgresql_or_redis_down_answers_4xx_and_loses_nothing(tmp_path: Path) 
 
             pg.cut()  # PostgreSQL down
             time.sleep(1.5)  # the lists snapshot goes stale: the store is needed again
-            for mid, raw in messages[10:20]:
-                code = _send(port, mid, raw)
-                answers.setdefault("postgresql down", []).append(code)
-                if code == 250:
-                    accepted.add(mid)
+            _send_each(port, messages[10:20], accepted, answers.setdefault("postgresql down", []))
             pg.restore()
             _until_accepted(port, messages[10:20], accepted, 90)
 
             redis.cut()  # Redis down
-            for mid, raw in messages[20:30]:
-                code = _send(port, mid, raw)
-                answers.setdefault("redis down", []).append(code)
-                if code == 250:
-                    accepted.add(mid)
+            _send_each(port, messages[20:30], accepted, answers.setdefault("redis down", []))
             redis.restore()
             _until_accepted(port, messages[20:40], accepted, 90)
             time.sleep(2)

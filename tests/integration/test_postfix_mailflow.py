@@ -28,25 +28,7 @@ from mailsift.testing.sink import SmtpSink
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-RULES = """
-[direction]
-accepted_domains = ["customer.test"]
-internal_networks = ["127.0.0.0/8"]
-
-[[mailflow.rules]]
-name = "review-cfo"
-[mailflow.rules.if]
-recipient = ["cfo@customer.test"]
-[mailflow.rules.then]
-bcc = ["review@customer.test"]
-
-[[mailflow.rules]]
-name = "moved"
-[mailflow.rules.if]
-recipient = ["old@customer.test"]
-[mailflow.rules.then]
-redirect = ["new@customer.test"]
-"""
+RULES = (Path(__file__).parents[1] / "mailflow" / "rules" / "review_and_moved.toml").read_text()
 
 
 @dataclass

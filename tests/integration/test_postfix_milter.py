@@ -8,6 +8,7 @@ tempfail verdict is a 451 the sender retries.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ from integration_support import (
     write_eml,
 )
 
+from mailsift.config import load_settings
+from mailsift.services.access import Principal
+from mailsift.services.store_services import StoreServices
 from mailsift.testing.postfix import PostfixInstance
 from mailsift.testing.sink import ReceivedMessage, SmtpSink
 
@@ -40,6 +44,7 @@ POLICIES = [
     {"name": "defer-spam", "recipients": ["later@example.net"],
      "actions": {"spam_high": "tempfail"}},
 ]
+GATEWAY = {"junk_subject_tag": "[SPAM] "}
 
 
 @dataclass
@@ -64,8 +69,8 @@ class Milter:
 @pytest.fixture(scope="module")
 def milter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Milter]:
     require_postfix_and_swaks()
-    with milter_setup(tmp_path_factory.mktemp("milter"), "store",
-                      {"policy": {"policies": POLICIES}}) as parts:
+    with milter_setup(tmp_path_factory.mktemp("milter"), "store", gateway=GATEWAY,
+                      policy={"policies": POLICIES}) as parts:
         yield Milter(*parts)
 
 
@@ -171,8 +176,8 @@ def test_malformed_message_is_accepted_once(milter: Milter, eml_dir: Path) -> No
 def test_hold_mode_puts_quarantine_in_postfix_hold_queue(
         tmp_path_factory: pytest.TempPathFactory, eml_dir: Path) -> None:
     require_postfix_and_swaks()
-    with milter_setup(tmp_path_factory.mktemp("milter-hold"), "hold",
-                      {"policy": {"policies": POLICIES}}) as parts:
+    with milter_setup(tmp_path_factory.mktemp("milter-hold"), "hold", gateway=GATEWAY,
+                      policy={"policies": POLICIES}) as parts:
         m = Milter(*parts)
         mid = "<m-hold@example.org>"
         code, _ = m.send(eml_dir, "m-hold.eml", phish(mid))
@@ -184,3 +189,41 @@ def test_hold_mode_puts_quarantine_in_postfix_hold_queue(
         assert m.postfix.wait(lambda: bool(held()), 10), (m.postfix.queue(), m.postfix.log())
         assert all(msg.message_id != mid for msg in m.sink.messages)
         assert "hold" in m.postfix.log()
+
+
+def test_a_release_through_the_milter_is_delivered_not_quarantined_again(
+        tmp_path: Path, eml_dir: Path) -> None:
+    """A release in milter mode (issue 18.11): the delivery path is Postfix itself, so a
+    release sent to its port 25 passes the milter again. mailsift recognises its own released
+    copy by the signed ``X-Mailsift-Release-Id`` and lets it through, once."""
+    require_postfix_and_swaks()
+    with milter_setup(tmp_path) as (sink, mailsift, postfix):
+        mid = "<m-release@example.org>"
+        code, _ = swaks(postfix.smtp_port, write_eml(eml_dir, "m-rel.eml", phish(mid)))
+        assert code == 250
+        with mailsift.store() as store:
+            (record,) = find_by_message_id(store, mid)
+            assert record.action == "quarantine"
+        # the operator points releases at Postfix's public port, which runs the milter
+        settings = load_settings(str(mailsift.config)).settings
+        settings = settings.model_copy(update={"store": settings.store.model_copy(
+            update={"release_port": postfix.smtp_port})})
+        services = StoreServices.open(settings)
+        try:
+            report = asyncio.run(services.release.release(Principal("admin", "admin"),
+                                                          record.id))
+        finally:
+            services.close()
+        assert report.sent == ["bob@example.net"], report
+        assert postfix.wait(lambda: any(m.message_id == mid for m in sink.messages), 20), (
+            postfix.log()[-3000:], mailsift.log()[-3000:])
+        (got,) = [m for m in sink.messages if m.message_id == mid]
+        assert got.header("X-Mailsift-Action") == ["deliver"]
+        # the verified release marks stay on the copy (other X-Mailsift-* still go)
+        assert got.header("X-Mailsift-Release-Id") == report.release_ids, got.data[:2000]
+        assert len(got.header("X-Mailsift-Release-Sig")) == 1
+        with mailsift.store() as store:
+            records = find_by_message_id(store, mid)
+            statuses = sorted(r.recipients[0].status for r in records)
+            assert statuses == ["accepted", "released"] or statuses == [
+                "delivered", "released"], statuses

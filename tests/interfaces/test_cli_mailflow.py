@@ -10,24 +10,7 @@ import pytest
 from mailsift.interfaces.cli.main import main
 from mailsift.testing.messages import make_message
 
-RULES = """\
-[[mailflow.rules]]
-name = "tag-external"
-priority = 10
-[mailflow.rules.if]
-direction = "inbound"
-[mailflow.rules.then]
-prepend_subject = "[EXTERNAL] "
-
-[[mailflow.rules]]
-name = "watch-invoices"
-mode = "test"
-priority = 20
-[mailflow.rules.if]
-subject_words = ["invoice"]
-[mailflow.rules.then]
-quarantine = true
-"""
+RULES = (Path(__file__).parents[1] / "mailflow" / "rules" / "tag_and_watch.toml").read_text()
 
 
 @pytest.fixture()

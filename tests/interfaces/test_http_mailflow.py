@@ -11,15 +11,7 @@ from mailsift.store.store import Store
 from mailsift.testing.gateway import RunningGateway
 from mailsift.testing.messages import make_message
 
-RULE = """
-[[mailflow.rules]]
-name = "big-hold"
-mode = "test"
-[mailflow.rules.if]
-subject_words = ["invoice"]
-[mailflow.rules.then]
-quarantine = true
-"""
+RULE = (Path(__file__).parents[1] / "mailflow" / "rules" / "hold_invoices.toml").read_text()
 
 
 def test_list_and_test_rules(tmp_path: Path) -> None:

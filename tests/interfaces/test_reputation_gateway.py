@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,8 +25,9 @@ from mailsift.config.schema import Settings
 from mailsift.store.query import TraceQuery
 from mailsift.store.store import Store
 from mailsift.testing.dns import DnsServer
-from mailsift.testing.gateway import RunningGateway, send_smtp
+from mailsift.testing.gateway import RunningGateway, send_smtp, smtp_only_config
 from mailsift.testing.messages import make_message
+from mailsift.testing.service import stop_process
 from mailsift.testing.sink import SmtpSink, free_port
 
 # two gateway processes sharing Redis: out of `make test-fast`
@@ -107,27 +107,14 @@ def test_listed_client_ends_in_the_configured_action(tmp_path: Path, sink: SmtpS
 def _config(tmp: Path, name: str, sink: SmtpSink, smtp_port: int, prefix: str,
             extra: str) -> Path:
     path = tmp / f"{name}.toml"
-    path.write_text(f"""
-[store]
-data_dir = "{tmp / name}"
-[gateway]
-next_hop_port = {sink.port}
-workers = 0
-relay_connections = 1
-[smtp]
-port = {smtp_port}
-[http]
-enabled = false
-[milter]
-enabled = false
-[scan]
-offline = true
+    path.write_text(smtp_only_config(tmp / name, sink.port, smtp_port,
+                                     gateway="relay_connections = 1", extra=f"""
 [ratelimit]
 redis_url = "{REDIS}"
 key_prefix = "{prefix}"
 exempt_networks = []
 {extra}
-""")
+"""))
     return path
 
 
@@ -155,13 +142,7 @@ class _Serve:
         raise RuntimeError(f"no listener on {self.port}: {self.log.read_text(errors='replace')}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
 
 
 @pytest.fixture()

@@ -9,30 +9,7 @@ import pytest
 from mailsift.core.errors import ConfigError
 from mailsift.mailflow.loader import load_rules, parse_rules
 
-GOOD = """\
-[[mailflow.rules]]
-name = "tag-external"
-mode = "enforce"
-priority = 10
-[mailflow.rules.if]
-direction = "inbound"
-[mailflow.rules.then]
-prepend_subject = "[EXTERNAL] "
-add_header = { "X-External" = "yes" }
-
-[[mailflow.rules]]
-name = "review"
-mode = "test"
-[mailflow.rules.if]
-recipient = ["group:finance"]
-[mailflow.rules.except]
-sender = ["@customer.test"]
-[mailflow.rules.then]
-bcc = ["review@customer.test"]
-
-[mailflow.groups]
-finance = ["cfo@customer.test", "ap@customer.test"]
-"""
+GOOD = (Path(__file__).parent / "rules" / "tag_and_review.toml").read_text()
 
 
 def test_the_issue_shape_loads(tmp_path: Path) -> None:

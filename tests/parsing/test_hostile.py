@@ -12,6 +12,7 @@ from mailsift.config.schema import Settings
 from mailsift.core.verdict import Action
 from mailsift.parsing import parse_message
 from mailsift.pipeline.build import build_pipeline
+from mailsift.testing.messages import zip_archive
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -135,18 +136,10 @@ def test_security_html_nested_100k_deep_is_bounded() -> None:
 EXE = b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00"
 
 
-def _zip(members: list[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members:
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def _nested(depth: int) -> bytes:
-    data = _zip([("invoice.exe", EXE)])
+    data = zip_archive([("invoice.exe", EXE)])
     for level in range(depth - 1):
-        data = _zip([(f"invoice{level}.zip", data)])
+        data = zip_archive([(f"invoice{level}.zip", data)])
     return data
 
 
@@ -176,6 +169,6 @@ def test_security_zips_nested_10_deep_are_not_clean() -> None:
 
 def test_security_exe_as_the_1001st_member_is_malware() -> None:
     members = [(f"page{i}.txt", b"x") for i in range(1000)] + [("invoice.exe", EXE)]
-    category, found = _verdict_of(_zip(members))
+    category, found = _verdict_of(zip_archive(members))
     assert {"ATT_BLOCKED_TYPE", "ATT_ARCHIVE_LIMIT"} <= found
     assert category == "malware"

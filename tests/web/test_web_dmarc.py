@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import PASSWORD, screenshot, serve
+from web_support import PASSWORD, screenshot, serve, session_pages
 
 from mailsift.config.schema import Settings
 from mailsift.services.dmarc.ingest import Ingestor
@@ -66,20 +66,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture
 def page_for(browser: Any, site: Site) -> Iterator[Any]:
-    contexts = []
-
-    def make(user: str) -> Any:
-        context = browser.new_context(viewport={"width": 1360, "height": 900},
-                                      base_url=site.url, accept_downloads=True)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        token, _ = site.store.users.start_session(user)
-        context.add_cookies([{"name": "mailsift_session", "value": token, "url": site.url}])
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
+    with session_pages(browser, site.url, site.store, accept_downloads=True) as make:
+        yield make
 
 
 def test_the_admin_sees_senders_failures_and_what_reject_would_do(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import PASSWORD, screenshot, serve
+from web_support import PASSWORD, screenshot, serve, session_pages
 
 from mailsift.config.schema import Settings
 from mailsift.core.findings import Finding
@@ -80,20 +80,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def page_for(browser: Any, site: Site) -> Iterator[Any]:
     """A page in a fresh browser context, signed in with a session started in the store (the
     sign-in form has its own tests)."""
-    contexts = []
-
-    def make(user: str) -> Any:
-        context = browser.new_context(viewport={"width": 1360, "height": 900},
-                                      base_url=site.url)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        token, _ = site.store.users.start_session(user)
-        context.add_cookies([{"name": "mailsift_session", "value": token, "url": site.url}])
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
+    with session_pages(browser, site.url, site.store) as make:
+        yield make
 
 
 def test_a_recipient_reports_and_an_admin_confirms(page_for: Any, site: Site,

@@ -14,7 +14,7 @@ import http.server
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -219,3 +219,26 @@ def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out, SCREENSHOTS / f"{name}.png")
     return out
+
+
+@contextlib.contextmanager
+def session_pages(browser: Any, url: str, store: Any,
+                  **context_options: Any) -> Iterator[Callable[[str], Any]]:
+    """``make(user)``: a page in a fresh browser context on ``url``, signed in with a session
+    started in ``store`` (the sign-in form has its own tests); the contexts close at the end."""
+    contexts: list[Any] = []
+
+    def make(user: str) -> Any:
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=url,
+                                      **context_options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        token, _ = store.users.start_session(user)
+        context.add_cookies([{"name": "mailsift_session", "value": token, "url": url}])
+        return context.new_page()
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()

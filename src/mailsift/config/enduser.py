@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mailsift.config.fields import Networks
 from mailsift.core.verdict import Category
 
 __all__ = [
@@ -166,7 +167,7 @@ class ReportMailboxSettings(_Section):
 
     addresses: dict[str, str] = Field(
         default_factory=dict, description="address -> label: phish, spam or ham (not junk)")
-    internal_networks: tuple[str, ...] = Field(
+    internal_networks: Networks = Field(
         (), description="client networks trusted as internal: reports from there need no "
         "DMARC pass (your own mail servers, VPN)")
 
@@ -184,18 +185,6 @@ class ReportMailboxSettings(_Section):
                 raise ValueError(f"[enduser.report_mailbox] not an address: {address!r}")
             out[address.strip().lower()] = norm
         return out
-
-    @field_validator("internal_networks")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import ipaddress
-
-        for net in value:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"[enduser.report_mailbox] bad network {net!r}") from exc
-        return value
 
 
 class EndUserSettings(_Section):

@@ -6,10 +6,11 @@ Defaults follow Postfix's after-queue content-filter convention: mailsift listen
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mailsift.config.fields import Networks
 
 __all__ = [
     "GatewaySettings",
@@ -23,12 +24,6 @@ __all__ = [
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-def _valid_networks(value: tuple[str, ...]) -> tuple[str, ...]:
-    for entry in value:
-        ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
-    return tuple(v.strip() for v in value)
 
 
 class SmtpSettings(_Section):
@@ -50,14 +45,9 @@ class SmtpSettings(_Section):
     )
     timeout: float = Field(300.0, gt=0)
     xforward: bool = Field(True, description="offer XFORWARD so Postfix passes the real client")
-    xforward_hosts: tuple[str, ...] = Field(
+    xforward_hosts: Networks = Field(
         ("127.0.0.0/8", "::1"), description="clients (addresses or networks) allowed to send "
         "XFORWARD: the MTAs in front of mailsift; anyone else could claim any client address")
-
-    @field_validator("xforward_hosts")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _valid_networks(value)
 
 
 class LogSettings(_Section):
@@ -130,16 +120,11 @@ class HttpSettings(_Section):
         False, description="require an API token on /v1/scan and /checkv2 (MTAs speaking "
         "Rspamd's protocol usually cannot send one; keep the listener on loopback then)")
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
-    trusted_proxies: tuple[str, ...] = Field(
+    trusted_proxies: Networks = Field(
         (), description="reverse proxies (addresses or networks) whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed; empty: the connection's address is the client's")
     api_docs: bool = Field(False, description="serve /docs and /redoc (their pages load "
                            "scripts from a public CDN); /openapi.json is always served")
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _valid_networks(value)
 
 
 class GatewaySettings(_Section):

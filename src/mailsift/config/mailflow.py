@@ -9,12 +9,12 @@ file loads (``mailsift.mailflow.loader`` names the file and line).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mailsift.config.fields import Networks
 from mailsift.core.verdict import Category
 
 __all__ = ["CompromiseSettings", "Conditions", "DirectionSettings", "FlowActions", "FlowRule",
@@ -26,12 +26,6 @@ Direction = Literal["inbound", "outbound", "internal"]
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
                               populate_by_name=True)
-
-
-def _networks(value: tuple[str, ...]) -> tuple[str, ...]:
-    for entry in value:
-        ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
-    return tuple(v.strip() for v in value)
 
 
 def _lower(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -67,7 +61,7 @@ class DirectionSettings(_Section):
 
     accepted_domains: tuple[str, ...] = Field(
         (), description="our domains (and their subdomains); empty: every message is inbound")
-    internal_networks: tuple[str, ...] = Field(
+    internal_networks: Networks = Field(
         (), description="clients (addresses or networks) whose mail is ours; the client is the "
         "XFORWARD address when the MTA in front is trusted to send it ([smtp] xforward_hosts)")
     authenticated_is_internal: bool = Field(
@@ -80,11 +74,6 @@ class DirectionSettings(_Section):
         ("x-mailsift-", "x-spam-"), description="header name prefixes removed from outbound "
         "mail: our verdict headers never leave the organisation")
     compromise: CompromiseSettings = Field(default_factory=CompromiseSettings)
-
-    @field_validator("internal_networks")
-    @classmethod
-    def _nets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _networks(value)
 
     @field_validator("accepted_domains", "strip_outbound_headers")
     @classmethod
@@ -118,7 +107,7 @@ class Conditions(_Section):
     dkim: tuple[str, ...] = ()
     dmarc: tuple[str, ...] = ()
     authenticated: bool | None = Field(None, description="aligned SPF/DKIM (or trusted ARC)")
-    client_ip: tuple[str, ...] = ()
+    client_ip: Networks = ()
 
     @field_validator("direction", mode="before")
     @classmethod
@@ -139,11 +128,6 @@ class Conditions(_Section):
         for c in value:
             Category(c)  # ValueError names the bad category
         return value
-
-    @field_validator("client_ip")
-    @classmethod
-    def _ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _networks(value)
 
     @field_validator("header_regex")
     @classmethod

@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mailsift.config.fields import Nameservers, Networks, each_parses
+
 __all__ = [
     "DnsListSettings",
     "GreylistSettings",
@@ -31,23 +33,12 @@ __all__ = [
     "RateLimit",
     "RateLimitSettings",
     "ReputationSettings",
-    "ip_nameservers",
 ]
 
 _NAME = re.compile(r"^[A-Z0-9_]{1,32}$")
 _ZONE = re.compile(r"^(?=.{1,200}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+"
                    r"[a-z0-9_-]{1,63}$")
 Family = Literal["spam", "phish", "malware", "bulk"]
-
-
-def ip_nameservers(value: tuple[str, ...]) -> tuple[str, ...]:
-    """Nameservers are addresses: a name would need a resolver to find the resolver."""
-    for ns in value:
-        try:
-            ipaddress.ip_address(ns)
-        except ValueError as exc:
-            raise ValueError(f"nameserver must be an IP address: {ns!r}") from exc
-    return value
 
 
 class _Section(BaseModel):
@@ -126,12 +117,8 @@ class DnsListSettings(_Section):
     @field_validator("error_codes")
     @classmethod
     def _error_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for answer in value:
-            try:
-                ipaddress.IPv4Address(answer)
-            except ValueError as exc:
-                raise ValueError(f"error code must be an IPv4 address: {answer!r}") from exc
-        return value
+        return each_parses(value, ipaddress.IPv4Address,
+                           "error code must be an IPv4 address: {!r}")
 
     def code(self, answer: str) -> ListCode:
         """The meaning of ``answer`` (a 127.x address that is not an error code)."""
@@ -165,15 +152,10 @@ class ReputationSettings(_Section):
     concurrency: int = Field(16, ge=1, le=128, description="queries in flight per message")
     skip_domains: tuple[str, ...] = Field(
         (), description="registrable domains never queried (your own, partners)")
-    nameservers: tuple[str, ...] = Field(
+    nameservers: Nameservers = Field(
         (), description="DNS servers for list questions (a resolver of your own the list "
         "operators allow, an rbldnsd mirror); empty = [dns] nameservers")
     port: int = Field(53, ge=1, le=65535, description="port of those nameservers")
-
-    @field_validator("nameservers")
-    @classmethod
-    def _ip_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return ip_nameservers(value)
 
     @model_validator(mode="after")
     def _unique_names(self) -> ReputationSettings:
@@ -212,19 +194,9 @@ class RateLimitSettings(_Section):
     limits: tuple[RateLimit, ...] = ()
     redis_url: str = ""
     key_prefix: str = "mailsift:conn:"
-    exempt_networks: tuple[str, ...] = Field(
+    exempt_networks: Networks = Field(
         ("127.0.0.0/8", "::1/128"), description="clients never rate-limited or greylisted")
     text: str = "4.7.1 Too many messages from {key} {value}, slow down and try again later"
-
-    @field_validator("exempt_networks")
-    @classmethod
-    def _nets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for net in value:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"bad network {net!r}") from exc
-        return value
 
 
 class GreylistSettings(_Section):

@@ -34,6 +34,7 @@ from mailsift.config.detectors import (
 )
 from mailsift.config.dmarc import DmarcReportSettings
 from mailsift.config.enduser import EndUserSettings
+from mailsift.config.fields import Nameservers
 from mailsift.config.gateway import (
     GatewaySettings,
     HttpSettings,
@@ -47,7 +48,6 @@ from mailsift.config.reputation import (
     GreylistSettings,
     RateLimitSettings,
     ReputationSettings,
-    ip_nameservers,
 )
 from mailsift.config.rollout import RolloutSettings
 from mailsift.config.store import StoreSettings
@@ -266,7 +266,7 @@ class DnsSettings(_Section):
     No ``nameservers`` means the system configuration (``/etc/resolv.conf``).
     """
 
-    nameservers: tuple[str, ...] = ()
+    nameservers: Nameservers = ()
     port: int = Field(53, ge=1, le=65535)
     timeout: float = Field(2.0, gt=0, description="seconds per server try")
     lifetime: float = Field(4.0, gt=0, description="seconds per question, all tries")
@@ -275,11 +275,6 @@ class DnsSettings(_Section):
         0.0, ge=0, description="seconds of DNS for one message, all its checks together; then "
         "they end as temperror and keep what they know. 0 = three quarters of the auth "
         "detector's budget ([detectors] timeouts_ms.auth); must stay below it")
-
-    @field_validator("nameservers")
-    @classmethod
-    def _ip_nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return ip_nameservers(value)
 
 
 class AuthSettings(_Section):

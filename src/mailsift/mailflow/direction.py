@@ -17,6 +17,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from mailsift.config.mailflow import DirectionSettings
+from mailsift.core.network import in_networks
 from mailsift.delivery.headers import header_values
 
 __all__ = ["Direction", "DirectionRules", "in_domains"]
@@ -50,13 +51,7 @@ class DirectionRules:
                      for n in self.settings.internal_networks)
 
     def internal_client(self, client_ip: str | None) -> bool:
-        if not client_ip:
-            return False
-        try:
-            addr = ipaddress.ip_address(client_ip.strip("[]").removeprefix("IPv6:"))
-        except ValueError:
-            return False
-        return any(addr in net for net in self._networks)
+        return in_networks(client_ip, self._networks)
 
     def submitted(self, raw: bytes) -> bool:
         """The MTA in front says it received this message with SMTP AUTH (its own Received

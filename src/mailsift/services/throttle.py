@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from mailsift.config.reputation import GreylistSettings, RateLimitSettings
 from mailsift.core.lists import ListSnapshot
+from mailsift.core.network import client_address, in_networks
 from mailsift.core.result import ScanResult
 from mailsift.pipeline import message_facts
 from mailsift.policy.lists import match_entries
@@ -49,9 +50,8 @@ class Deferral:
 
 def client_network(ip: str, v4_prefix: int = 24, v6_prefix: int = 64) -> str:
     """The network a client is counted by (``192.0.2.0/24``); the address itself if unparsable."""
-    try:
-        addr = ipaddress.ip_address(ip.strip("[]").removeprefix("IPv6:"))
-    except ValueError:
+    addr = client_address(ip)
+    if addr is None:
         return ip
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
@@ -64,13 +64,7 @@ class _Exempt:
         self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
 
     def __call__(self, ip: str | None) -> bool:
-        if not ip:
-            return False
-        try:
-            addr = ipaddress.ip_address(ip.strip("[]").removeprefix("IPv6:"))
-        except ValueError:
-            return False
-        return any(addr.version == n.version and addr in n for n in self.networks)
+        return in_networks(ip, self.networks)
 
 
 class RateLimiter:

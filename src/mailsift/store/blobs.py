@@ -85,6 +85,29 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class IoPool:
+    """The threads a blob backend does its I/O on: started on first use, shut down (after
+    what is queued) by ``close``, started again if used after that."""
+
+    def __init__(self, threads: int, name: str) -> None:
+        self.threads = threads
+        self.name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=self.name)
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
 class BlobStore:
     """Raw bytes by sha256 under ``root`` (the ``local`` backend)."""
 
@@ -93,9 +116,7 @@ class BlobStore:
     def __init__(self, root: str | os.PathLike[str], *, io_threads: int = 16) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.io_threads = io_threads
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._io = IoPool(io_threads, "blobs")
 
     @staticmethod
     def digest(data: bytes) -> str:
@@ -109,12 +130,6 @@ class BlobStore:
     def put(self, data: bytes) -> str:
         """Store ``data`` durably; returns its sha256."""
         return self.put_many([data])[0]
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.io_threads, thread_name_prefix="blobs")
-            return self._pool
 
     def _write(self, sha: str, data: bytes) -> tuple[Path, bool] | None:
         target = self.path(sha)
@@ -150,7 +165,7 @@ class BlobStore:
             if len(unique) == 1:
                 results = [self._write(*next(iter(unique.items())))]
             else:
-                results = list(self._executor().map(lambda kv: self._write(*kv), unique.items()))
+                results = list(self._io.get().map(lambda kv: self._write(*kv), unique.items()))
             dirs: set[Path] = set()
             for res in results:
                 if res is not None:
@@ -158,7 +173,7 @@ class BlobStore:
                     if res[1]:
                         dirs.add(self.root)
             if len(dirs) > 1:
-                list(self._executor().map(_fsync_dir, dirs))
+                list(self._io.get().map(_fsync_dir, dirs))
             else:
                 for folder in dirs:
                     _fsync_dir(folder)
@@ -195,10 +210,7 @@ class BlobStore:
                     yield name
 
     def close(self) -> None:
-        with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+        self._io.close()
 
 
 class FallbackBlobs:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mailsift.core.errors import StoreError
-from mailsift.store.blobs import check_digest, digest, verified
+from mailsift.store.blobs import IoPool, check_digest, digest, verified
 
 __all__ = ["S3Blobs"]
 
@@ -47,9 +45,7 @@ class S3Blobs:
                                   config=Config(retries={"max_attempts": 5, "mode": "standard"},
                                                 max_pool_connections=io_threads))
         self.client = client
-        self.io_threads = io_threads
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._io = IoPool(io_threads, "s3blobs")
 
     @staticmethod
     def digest(data: bytes) -> str:
@@ -58,12 +54,6 @@ class S3Blobs:
     def key(self, sha256: str) -> str:
         check_digest(sha256)
         return f"{self.prefix}{sha256[:2]}/{sha256}"
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.io_threads, thread_name_prefix="s3blobs")
-            return self._pool
 
     def _put(self, sha: str, data: bytes) -> None:
         checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -78,7 +68,7 @@ class S3Blobs:
             if len(unique) == 1:
                 self._put(*next(iter(unique.items())))
             elif unique:
-                list(self._executor().map(lambda kv: self._put(*kv), unique.items()))
+                list(self._io.get().map(lambda kv: self._put(*kv), unique.items()))
         except Exception as exc:  # botocore's ClientError, connection errors
             raise StoreError(f"cannot write blob to s3://{self.bucket}: {exc}") from exc
         return digests
@@ -129,7 +119,4 @@ class S3Blobs:
                     yield name
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+        self._io.close()

@@ -40,8 +40,9 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from mailsift.testing.service import Service
 
 __all__ = ["DnsServer", "QueryLog", "load_zones", "main"]
 
@@ -123,7 +124,7 @@ def _check_zones(zones: Zones) -> dict[str, dict[str, Any]]:
     return out
 
 
-class DnsServer:
+class DnsServer(Service):
     """Serves ``zones`` on 127.0.0.1 (UDP and TCP on the same port)."""
 
     def __init__(self, zones: Zones, host: str = "127.0.0.1", port: int = 0, *,
@@ -176,13 +177,6 @@ class DnsServer:
         if self._udp is not None:
             self._udp.close()
 
-    def __enter__(self) -> DnsServer:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def wait_stopped(self, seconds: float) -> None:
         self._stop.wait(seconds)

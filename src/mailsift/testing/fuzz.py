@@ -10,12 +10,10 @@ duplications.
 
 from __future__ import annotations
 
-import io
 import random
-import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from mailsift.testing.messages import make_message
+from mailsift.testing.messages import make_message, zip_archive
 
 __all__ = ["MUTATIONS", "mutate", "seeds"]
 
@@ -35,19 +33,11 @@ TOKENS = (
 )
 
 
-def _zip(members: Sequence[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members:
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def seeds() -> list[bytes]:
     """Mail-shaped starting points: text, HTML, multipart with attachments, an archive, encoded
     words and 8-bit bodies."""
     exe = b"MZ\x90\x00" + b"\x00" * 60 + b"PE\x00\x00"
-    nested = _zip([("inner.zip", _zip([("run.exe", exe)]))])
+    nested = zip_archive([("inner.zip", zip_archive([("run.exe", exe)]))])
     return [
         make_message(subject="=?utf-8?q?Gr=C3=BC=C3=9Fe?=", text="Hallo, wie geht's?\n"),
         make_message(subject="Invoice", html="<p>Pay <a href='http://192.0.2.1/x'>here</a>"

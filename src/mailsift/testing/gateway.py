@@ -11,17 +11,18 @@ import asyncio
 import smtplib
 import threading
 from collections.abc import Awaitable, Callable
-from types import TracebackType
+from pathlib import Path
 from typing import TypeVar
 
 from mailsift.config.schema import Settings
+from mailsift.testing.service import Service
 
-__all__ = ["RunningGateway", "send_smtp"]
+__all__ = ["RunningGateway", "send_smtp", "smtp_only_config"]
 
 T = TypeVar("T")
 
 
-class RunningGateway:
+class RunningGateway(Service):
     def __init__(self, settings: Settings, *, start_timeout: float = 60.0) -> None:
         self.settings = settings
         self.start_timeout = start_timeout
@@ -76,12 +77,6 @@ class RunningGateway:
         if not self.loop.is_closed():
             self.loop.close()
 
-    def __enter__(self) -> RunningGateway:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def send_smtp(port: int, raw: bytes, rcpts: list[str], mail_from: str = "alice@example.org",
@@ -102,3 +97,29 @@ def send_smtp(port: int, raw: bytes, rcpts: list[str], mail_from: str = "alice@e
             code, msg = next(iter(exc.recipients.values()))
             return code, msg.decode()
         return 250, "ok"
+
+
+def smtp_only_config(data_dir: Path | str, next_hop_port: int, smtp_port: int, *,
+                     workers: int = 0, store: str = "", gateway: str = "",
+                     extra: str = "") -> str:
+    """The TOML of a ``mailsift serve`` with only its SMTP listener (no HTTP, no milter) and
+    offline checks, relaying to 127.0.0.1:``next_hop_port``. ``store`` and ``gateway`` are
+    more lines of those sections; ``extra`` more sections."""
+    return f"""
+[store]
+data_dir = "{data_dir}"
+{store}
+[gateway]
+next_hop_port = {next_hop_port}
+workers = {workers}
+{gateway}
+[smtp]
+port = {smtp_port}
+[http]
+enabled = false
+[milter]
+enabled = false
+[scan]
+offline = true
+{extra}
+"""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import io
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from email.message import EmailMessage
 
-__all__ = ["make_message"]
+__all__ = ["make_message", "zip_archive"]
 
 
 def make_message(
@@ -42,3 +44,12 @@ def make_message(
         msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
                            filename=filename)
     return bytes(msg)
+
+
+def zip_archive(members: Sequence[tuple[str, bytes]]) -> bytes:
+    """A deflated ZIP archive of ``(name, data)`` members, in order (names may repeat)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return buf.getvalue()

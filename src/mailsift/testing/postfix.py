@@ -21,9 +21,9 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from mailsift.testing.service import Service
 from mailsift.testing.sink import free_port
 
 __all__ = [
@@ -74,7 +74,7 @@ def swaks_missing() -> str | None:
     return None
 
 
-class PostfixInstance:
+class PostfixInstance(Service):
     """One private Postfix: ``with PostfixInstance(root, main, services) as pf: ...``."""
 
     def __init__(self, root: Path | None, main: Mapping[str, str], services: str,
@@ -163,12 +163,6 @@ class PostfixInstance:
             self.saved_log = self.log()
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> PostfixInstance:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def log(self) -> str:
         if self.maillog.exists():

@@ -19,9 +19,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from mailsift.testing.service import Service, stop_process
 from mailsift.testing.sink import free_port
 
 __all__ = ["S3Server", "s3_unavailable"]
@@ -46,7 +46,7 @@ def s3_unavailable() -> str | None:
     return None
 
 
-class S3Server:
+class S3Server(Service):
     def __init__(self, bucket: str = "") -> None:
         self.bucket = bucket or f"mailsift-{uuid.uuid4().hex[:12]}"
         self.port = 0
@@ -85,18 +85,6 @@ class S3Server:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-            self.proc = None
+        stop_process(self.proc, 10)
+        self.proc = None
 
-    def __enter__(self) -> S3Server:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

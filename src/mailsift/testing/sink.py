@@ -15,11 +15,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
+
+from mailsift.testing.service import Service
 
 __all__ = ["ReceivedMessage", "SmtpSink", "free_port"]
 
@@ -96,7 +97,7 @@ class _Controller(Controller):
                    decode_data=False, hostname="sink.test")
 
 
-class SmtpSink:
+class SmtpSink(Service):
     """``with SmtpSink() as sink: ... sink.port ... sink.wait_for(3)``."""
 
     def __init__(self, port: int = 0, *, reply: str = "250 2.0.0 Ok: queued",
@@ -121,12 +122,6 @@ class SmtpSink:
     def stop(self) -> None:
         self._controller.stop()
 
-    def __enter__(self) -> SmtpSink:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def _add(self, message: ReceivedMessage) -> None:
         with self._cond:

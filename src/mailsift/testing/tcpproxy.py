@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from types import TracebackType
 
+from mailsift.testing.service import Service
 from mailsift.testing.sink import free_port
 
 __all__ = ["TcpProxy"]
 
 
-class TcpProxy:
+class TcpProxy(Service):
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.port = free_port()
@@ -80,9 +80,3 @@ class TcpProxy:
         self._thread.join(10)
         self.loop.close()
 
-    def __enter__(self) -> TcpProxy:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

@@ -24,10 +24,29 @@ class WaitTimeout(AssertionError):
     """The awaited condition did not hold within the timeout (a test failure, not an error)."""
 
 
-def _failure(what: str, timeout: float, last: object, error: BaseException | None
-             ) -> WaitTimeout:
-    seen = f"last error: {error!r}" if error is not None else f"last value: {last!r}"
-    return WaitTimeout(f"timed out after {timeout:g} s waiting for {what} ({seen})")
+class _Polls:
+    """The polls of one wait: what was seen last, and the deadline on ``clock``."""
+
+    def __init__(self, what: str, timeout: float, clock: Callable[[], float]) -> None:
+        self.what, self.timeout, self.clock = what, timeout, clock
+        self.deadline = clock() + timeout
+        self.last: object = None
+        self.error: BaseException | None = None
+
+    def done(self, value: object = None, error: BaseException | None = None) -> bool:
+        """Record one poll (its value, or the ignored error it raised): True when the value is
+        truthy; raises :class:`WaitTimeout` when it is not and the deadline has passed."""
+        if error is None:
+            self.last = value
+        self.error = error
+        if error is None and value:
+            return True
+        if self.clock() >= self.deadline:
+            seen = (f"last error: {self.error!r}" if self.error is not None
+                    else f"last value: {self.last!r}")
+            raise WaitTimeout(f"timed out after {self.timeout:g} s waiting for {self.what} "
+                              f"({seen})")
+        return False
 
 
 def wait_until(condition: Callable[[], T], *, what: str, timeout: float = 15.0,
@@ -35,18 +54,15 @@ def wait_until(condition: Callable[[], T], *, what: str, timeout: float = 15.0,
     """Call ``condition`` every ``interval`` seconds until it returns something truthy, and
     return that. Exceptions listed in ``ignore`` count as "not yet" (e.g. ``OSError`` while a
     server starts). Raises :class:`WaitTimeout` naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    error: BaseException | None = None
+    polls = _Polls(what, timeout, time.monotonic)
     while True:
         try:
-            last, error = condition(), None
+            value = condition()
         except ignore as exc:
-            error = exc
-        if error is None and last:
-            return last  # type: ignore[return-value]  # truthy T
-        if time.monotonic() >= deadline:
-            raise _failure(what, timeout, last, error)
+            polls.done(error=exc)
+        else:
+            if polls.done(value):
+                return value
         time.sleep(interval)
 
 
@@ -55,20 +71,15 @@ async def await_until(condition: Callable[[], T | Awaitable[T]], *, what: str,
                       ignore: tuple[type[BaseException], ...] = ()) -> T:
     """:func:`wait_until` for coroutines: ``condition`` may be a plain or an async callable;
     the event loop runs between polls."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: object = None
-    error: BaseException | None = None
+    polls = _Polls(what, timeout, asyncio.get_running_loop().time)
     while True:
         try:
             value = condition()
             if isinstance(value, Awaitable):
                 value = await value
-            last, error = value, None
         except ignore as exc:
-            error = exc
-        if error is None and last:
-            return last  # type: ignore[return-value]  # truthy T
-        if loop.time() >= deadline:
-            raise _failure(what, timeout, last, error)
+            polls.done(error=exc)
+        else:
+            if polls.done(value):
+                return value
         await asyncio.sleep(interval)

@@ -16,27 +16,23 @@ import asyncio
 import sys
 
 from mailsift.config import load_settings
-from mailsift.interfaces.cli.storecli import add_common, emit
+from mailsift.interfaces.cli.args import command_group, store_action
+from mailsift.interfaces.cli.storecli import emit
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("digest", help="quarantine notification digests to recipients",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ds = p.add_subparsers(dest="dcmd", metavar="ACTION")
-    ds.required = True
-    c = ds.add_parser("send", help="send the digests due now")
+    ds = command_group(sub, "digest", __doc__, dest="dcmd",
+                       help="quarantine notification digests to recipients")
+    c = store_action(ds, "send", _send, help="send the digests due now")
     c.add_argument("--now", action="store_true", help="now, not on the schedule (default)")
     c.add_argument("--recipient", metavar="ADDR", help="only this recipient's digest")
     c.add_argument("--dry-run", action="store_true", help="print them, send nothing")
-    add_common(c)
-    c.set_defaults(func=_send)
-    c = ds.add_parser("optout", help="stop (or with --undo resume) a recipient's digests")
+    c = store_action(ds, "optout", _optout,
+                     help="stop (or with --undo resume) a recipient's digests")
     c.add_argument("address")
     c.add_argument("--undo", action="store_true")
-    add_common(c)
-    c.set_defaults(func=_optout)
 
 
 def _service(args: argparse.Namespace) -> object:

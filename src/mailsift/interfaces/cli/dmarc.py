@@ -23,21 +23,20 @@ from pathlib import Path
 
 from mailsift.config import load_settings
 from mailsift.core.errors import InputError
-from mailsift.interfaces.cli.storecli import add_common, emit, fmt_time, principal
+from mailsift.interfaces.cli.args import command_group, store_action
+from mailsift.interfaces.cli.storecli import emit, fmt_time, principal
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("dmarc", help="DMARC aggregate reports: send, ingest, senders",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ds = p.add_subparsers(dest="dcmd", metavar="ACTION")
-    ds.required = True
+    ds = command_group(sub, "dmarc", __doc__, dest="dcmd",
+                       help="DMARC aggregate reports: send, ingest, senders")
 
     r = ds.add_parser("reports", help="the aggregate reports we send")
     rs = r.add_subparsers(dest="rcmd", metavar="ACTION")
     rs.required = True
-    c = rs.add_parser("send", help="send due reports now, or write them (--dry-run)")
+    c = store_action(rs, "send", _send, help="send due reports now, or write them (--dry-run)")
     mode = c.add_mutually_exclusive_group(required=True)
     mode.add_argument("--now", action="store_true", help="send the due reports now")
     mode.add_argument("--dry-run", action="store_true", help="write the XML, send nothing")
@@ -46,25 +45,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--dns", metavar="HOST:PORT", help="DNS server for rua verification")
     c.add_argument("--no-verify", action="store_true",
                    help="--dry-run: do not look up destinations")
-    add_common(c)
-    c.set_defaults(func=_send)
-    c = rs.add_parser("list", help="report jobs, newest period first")
+    c = store_action(rs, "list", _list, help="report jobs, newest period first")
     c.add_argument("--state")
     c.add_argument("--limit", type=int, default=100)
-    add_common(c)
-    c.set_defaults(func=_list)
 
-    c = ds.add_parser("ingest", help="read aggregate reports (XML, gzip, zip, .eml)")
+    c = store_action(ds, "ingest", _ingest, help="read aggregate reports (XML, gzip, zip, .eml)")
     c.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR")
-    add_common(c)
-    c.set_defaults(func=_ingest)
 
-    c = ds.add_parser("senders", help="who sends as our domains, per the reports received")
+    c = store_action(ds, "senders", _senders,
+                     help="who sends as our domains, per the reports received")
     c.add_argument("--days", type=int, default=7)
     c.add_argument("--domain")
     c.add_argument("--csv", action="store_true", help="CSV on standard output")
-    add_common(c)
-    c.set_defaults(func=_senders)
 
 
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 
 from mailsift.core.lists import LIST_KINDS, ListEntry
+from mailsift.interfaces.cli.args import command_group, store_action
 from mailsift.interfaces.cli.storecli import (
-    add_common,
     emit,
     fmt_time,
     open_services,
@@ -32,20 +32,15 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("lists", help="allow/block lists", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    ls = p.add_subparsers(dest="lcmd", metavar="ACTION")
-    ls.required = True
+    ls = command_group(sub, "lists", __doc__, dest="lcmd", help="allow/block lists")
 
-    c = ls.add_parser("show", aliases=["list"], help="list entries")
+    c = store_action(ls, "show", _show, aliases=["list"], help="list entries")
     c.add_argument("--kind", choices=LIST_KINDS)
     c.add_argument("--scope")
     c.add_argument("--action", choices=("allow", "block"))
     c.add_argument("--active", action="store_true", help="hide expired entries")
-    add_common(c)
-    c.set_defaults(func=_show)
 
-    c = ls.add_parser("add", help="add an entry")
+    c = store_action(ls, "add", _add, help="add an entry")
     c.add_argument("kind", choices=LIST_KINDS)
     c.add_argument("value")
     c.add_argument("action", choices=("allow", "block"))
@@ -55,17 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--force", action="store_true",
                    help="add a wide entry (audited as lists.force, with an alert)")
     c.add_argument("--reason", default="", help="why a forced entry is needed (required)")
-    add_common(c)
-    c.set_defaults(func=_add)
 
-    c = ls.add_parser("remove", help="remove an entry by id")
+    c = store_action(ls, "remove", _remove, help="remove an entry by id")
     c.add_argument("entry_id")
-    add_common(c)
-    c.set_defaults(func=_remove)
 
-    c = ls.add_parser("snapshot", help="the active entries policy reads, with their version")
-    add_common(c)
-    c.set_defaults(func=_snapshot)
+    store_action(ls, "snapshot", _snapshot,
+                 help="the active entries policy reads, with their version")
 
 
 def _line(e: ListEntry) -> str:

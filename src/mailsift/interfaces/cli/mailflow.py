@@ -25,7 +25,8 @@ from pathlib import Path
 from mailsift.config import load_settings
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.errors import InputError
-from mailsift.interfaces.cli.storecli import add_common, emit, principal
+from mailsift.interfaces.cli.args import add_common, command_group
+from mailsift.interfaces.cli.storecli import emit, principal
 from mailsift.mailflow.loader import load_rules
 from mailsift.services.mailflow import list_rules, try_rules
 
@@ -33,10 +34,8 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("mailflow", help="mail-flow rules: list, test",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cmds = p.add_subparsers(dest="mailflow_command", metavar="SUBCOMMAND")
-    cmds.required = True
+    cmds = command_group(sub, "mailflow", __doc__, dest="mailflow_command",
+                         metavar="SUBCOMMAND", help="mail-flow rules: list, test")
     ls = cmds.add_parser("list", help="the rules in evaluation order")
     ls.add_argument("--rules", metavar="FILE", help="a rule file instead of the configuration")
     ls.add_argument("--config", metavar="FILE")

@@ -27,8 +27,8 @@ import sys
 from pathlib import Path
 
 from mailsift.core.errors import InputError
+from mailsift.interfaces.cli.args import command_group, store_action
 from mailsift.interfaces.cli.storecli import (
-    add_common,
     add_query_args,
     emit,
     fmt_time,
@@ -43,31 +43,24 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("quarantine", help="quarantined mail: list, show, release, delete",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    qs = p.add_subparsers(dest="qcmd", metavar="ACTION")
-    qs.required = True
+    qs = command_group(sub, "quarantine", __doc__, dest="qcmd",
+                       help="quarantined mail: list, show, release, delete")
 
-    c = qs.add_parser("list", help="list quarantined recipients")
+    c = store_action(qs, "list", _list, help="list quarantined recipients")
     add_query_args(c)
     c.add_argument("--limit", type=int, default=50)
     c.add_argument("--cursor")
-    add_common(c)
-    c.set_defaults(func=_list)
 
-    c = qs.add_parser("show", help="explanation, headers and a safe preview")
+    c = store_action(qs, "show", _show, help="explanation, headers and a safe preview")
     c.add_argument("id")
     c.add_argument("--html", action="store_true", help="print the sanitised HTML preview")
-    add_common(c)
-    c.set_defaults(func=_show)
 
-    c = qs.add_parser("download", help="write the original .eml")
+    c = store_action(qs, "download", _download, help="write the original .eml")
     c.add_argument("id")
     c.add_argument("-o", "--output", help="file (default: stdout)")
-    add_common(c)
-    c.set_defaults(func=_download)
 
-    c = qs.add_parser("release", help="re-deliver to the next hop (one, many, or by query)")
+    c = store_action(qs, "release", _release,
+                     help="re-deliver to the next hop (one, many, or by query)")
     c.add_argument("ids", nargs="*", metavar="ID")
     c.add_argument("--rcpt", action="extend", nargs="+", default=[], help="only these")
     c.add_argument("--rescan", action="store_true", help="scan again first; keep what is bad")
@@ -78,51 +71,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--resend-uncertain", action="store_true",
                    help="also re-send copies whose delivery is uncertain (at-least-once)")
     add_query_args(c)
-    add_common(c)
-    c.set_defaults(func=_release)
 
-    c = qs.add_parser("delete", help="delete quarantined originals (trace stays)")
+    c = store_action(qs, "delete", _delete, help="delete quarantined originals (trace stays)")
     c.add_argument("ids", nargs="+", metavar="ID")
     c.add_argument("--reason", default="")
-    add_common(c)
-    c.set_defaults(func=_delete)
 
-    c = qs.add_parser("requests", help="release requests from recipients")
+    c = store_action(qs, "requests", _requests, help="release requests from recipients")
     c.add_argument("--state", choices=("pending", "approved", "denied"))
-    add_common(c)
-    c.set_defaults(func=_requests)
 
     for name in ("approve", "deny"):
-        c = qs.add_parser(name, help=f"{name} a release request")
+        c = store_action(qs, name, _decide, help=f"{name} a release request")
         c.add_argument("request", type=int)
         c.add_argument("--note", default="")
-        add_common(c)
-        c.set_defaults(func=_decide, approve=name == "approve")
+        c.set_defaults(approve=name == "approve")
 
-    c = qs.add_parser("hold", help="place an incident hold on the messages of a query")
+    c = store_action(qs, "hold", _hold, help="place an incident hold on the messages of a query")
     c.add_argument("name")
     c.add_argument("--reason", default="")
     add_query_args(c)
-    add_common(c)
-    c.set_defaults(func=_hold)
 
-    c = qs.add_parser("unhold", help="release an incident hold")
+    c = store_action(qs, "unhold", _unhold, help="release an incident hold")
     c.add_argument("hold")
-    add_common(c)
-    c.set_defaults(func=_unhold)
 
-    c = qs.add_parser("holds", help="list incident holds")
-    add_common(c)
-    c.set_defaults(func=_holds)
+    store_action(qs, "holds", _holds, help="list incident holds")
 
-    c = qs.add_parser("purge", help="delete what is older than the retention (holds kept)")
+    c = store_action(qs, "purge", _purge,
+                     help="delete what is older than the retention (holds kept)")
     c.add_argument("--days", type=float, help="default: store.retention_days")
-    add_common(c)
-    c.set_defaults(func=_purge)
 
-    c = qs.add_parser("jobs", help="bulk release jobs")
-    add_common(c)
-    c.set_defaults(func=_jobs)
+    store_action(qs, "jobs", _jobs, help="bulk release jobs")
 
 
 def _with(args: argparse.Namespace, fn: object, *, rescan: bool = False) -> int:

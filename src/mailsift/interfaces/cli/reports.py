@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from mailsift.core.errors import InputError
+from mailsift.interfaces.cli.args import command_group, store_action
 from mailsift.interfaces.cli.storecli import (
-    add_common,
     emit,
     fmt_time,
     open_services,
@@ -39,27 +39,21 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("reports", help="user reports (phish, spam, not junk): list, triage, "
-                       "export", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    rs = p.add_subparsers(dest="rcmd", metavar="ACTION")
-    rs.required = True
+    rs = command_group(sub, "reports", __doc__, dest="rcmd",
+                       help="user reports (phish, spam, not junk): list, triage, export")
 
-    c = rs.add_parser("list", help="reports, newest first")
+    c = store_action(rs, "list", _list, help="reports, newest first")
     c.add_argument("--state", choices=REPORT_STATES)
     c.add_argument("--label", choices=LABELS)
     c.add_argument("--since", help="reported from this time: ISO 8601, epoch or -7d")
     c.add_argument("--limit", type=int, default=50)
     c.add_argument("--cursor")
-    add_common(c)
-    c.set_defaults(func=_list)
 
-    c = rs.add_parser("show", help="one report")
+    c = store_action(rs, "show", _show, help="one report")
     c.add_argument("id", type=int)
-    add_common(c)
-    c.set_defaults(func=_show)
 
-    c = rs.add_parser("triage", help="confirm or reject a report (optionally release, list)")
+    c = store_action(rs, "triage", _triage,
+                     help="confirm or reject a report (optionally release, list)")
     c.add_argument("id", type=int)
     how = c.add_mutually_exclusive_group(required=True)
     how.add_argument("--confirm", dest="state", action="store_const", const="confirmed")
@@ -70,16 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--list-entry", choices=("sender", "domain"),
                    help="allow (not junk) or block (phish, spam) the sender or its domain")
     c.add_argument("--expires", help="expiry of the list entry, e.g. 30d (default: never)")
-    add_common(c)
-    c.set_defaults(func=_triage)
 
-    c = rs.add_parser("export", help="write the reported messages' originals as an mbox")
+    c = store_action(rs, "export", _export,
+                     help="write the reported messages' originals as an mbox")
     c.add_argument("--label", choices=LABELS, required=True)
     c.add_argument("--state", choices=(*REPORT_STATES, "any"), default="confirmed")
     c.add_argument("--since", help="reported from this time: ISO 8601, epoch or -30d")
     c.add_argument("--out", "-o", required=True, metavar="FILE.mbox")
-    add_common(c)
-    c.set_defaults(func=_export)
 
 
 def _with(args: argparse.Namespace, fn: object) -> int:

@@ -31,7 +31,8 @@ from typing import Any
 from mailsift.config import load_settings
 from mailsift.core.errors import InputError
 from mailsift.core.rollout import CanaryScope
-from mailsift.interfaces.cli.storecli import add_common, emit, fmt_time, principal
+from mailsift.interfaces.cli.args import command_group, store_action
+from mailsift.interfaces.cli.storecli import emit, fmt_time, principal
 from mailsift.mailflow.loader import load_rules
 from mailsift.mailflow.versions import FLOW_KIND, FLOW_NAME, flow_version
 from mailsift.services.rollout import RolloutService
@@ -49,40 +50,32 @@ def _service(args: argparse.Namespace) -> RolloutService:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("rollout", help="stage, check, promote and roll back detection changes",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rs = p.add_subparsers(dest="rcmd", metavar="ACTION")
-    rs.required = True
-    c = rs.add_parser("status", help="deployed versions, states, shadow diffs, incidents")
-    add_common(c)
-    c.set_defaults(func=_status)
-    c = rs.add_parser("stage", help="register a rule pack file as a new version in shadow")
+    rs = command_group(sub, "rollout", __doc__, dest="rcmd",
+                       help="stage, check, promote and roll back detection changes")
+    store_action(rs, "status", _status,
+                 help="deployed versions, states, shadow diffs, incidents")
+    c = store_action(rs, "stage", _stage,
+                     help="register a rule pack file as a new version in shadow")
     c.add_argument("path")
     c.add_argument("--note", default="")
-    add_common(c)
-    c.set_defaults(func=_stage)
-    c = rs.add_parser("check", help="the promotion gate: replay against known-good mail")
+    c = store_action(rs, "check", _check, help="the promotion gate: replay against known-good mail")
     c.add_argument("candidate", help="staged pack name, or a pack file")
     c.add_argument("--version")
     c.add_argument("--corpus", action="append", default=[], metavar="LABEL:PATH",
                    help="extra labelled corpus (ham/spam/phish) for per-rule statistics")
     c.add_argument("--recent", type=int, help="stored messages to replay (default: config)")
-    add_common(c)
-    c.set_defaults(func=_check)
-    c = rs.add_parser("check-config", help="the gate for a [policy] / [ml] bands change")
+    c = store_action(rs, "check-config", _check_config,
+                     help="the gate for a [policy] / [ml] bands change")
     c.add_argument("candidate", help="the candidate configuration file (TOML)")
     c.add_argument("--corpus", action="append", default=[], metavar="LABEL:PATH")
     c.add_argument("--recent", type=int, help="stored messages to replay (default: config)")
-    add_common(c)
-    c.set_defaults(func=_check_config)
-    c = rs.add_parser("accept-config", help="accept a policy the gate refused or never ran "
-                                             "on (audited as rollout.force, alerts)")
+    c = store_action(rs, "accept-config", _accept_config,
+                     help="accept a policy the gate refused or never ran "
+                                            "on (audited as rollout.force, alerts)")
     c.add_argument("candidate", help="the configuration file (TOML) whose policy to accept")
     c.add_argument("--force", action="store_true", help="required unless the gate passed it")
     c.add_argument("--reason", default="", help="why (required with --force)")
-    add_common(c)
-    c.set_defaults(func=_accept_config)
-    c = rs.add_parser("promote", help="move a version to canary or active")
+    c = store_action(rs, "promote", _promote, help="move a version to canary or active")
     c.add_argument("name")
     c.add_argument("--version")
     c.add_argument("--to", choices=("canary", "active"), required=True)
@@ -91,55 +84,41 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--percent", type=float, default=0.0)
     c.add_argument("--force", action="store_true", help="override a refusing gate (audited)")
     c.add_argument("--reason", default="")
-    add_common(c)
-    c.set_defaults(func=_promote)
     for verb, text in (("withdraw", "take a canary back to shadow (it stops acting)"),
                        ("retire", "stop running a shadow or canary version")):
-        c = rs.add_parser(verb, help=text)
+        c = store_action(rs, verb, _take_back, help=text)
         c.add_argument("name")
         c.add_argument("--version")
         c.add_argument("--reason", default="")
-        add_common(c)
-        c.set_defaults(func=_take_back, verb=verb)
-    c = rs.add_parser("rollback", help="return to the previous version")
+        c.set_defaults(verb=verb)
+    c = store_action(rs, "rollback", _rollback, help="return to the previous version")
     c.add_argument("name")
     c.add_argument("--reason", default="")
-    add_common(c)
-    c.set_defaults(func=_rollback)
-    c = rs.add_parser("rule", help="set the rollout state of one rule")
+    c = store_action(rs, "rule", _rule, help="set the rollout state of one rule")
     c.add_argument("rule")
     c.add_argument("--state", choices=_STATES, required=True)
     c.add_argument("--reason", default="")
     c.add_argument("--force", action="store_true",
                    help="override the rule's refusing gate (audited)")
-    add_common(c)
-    c.set_defaults(func=_rule)
 
-    p = sub.add_parser("incident", help="incidents opened by the circuit breaker")
-    ins = p.add_subparsers(dest="icmd", metavar="ACTION")
-    ins.required = True
-    c = ins.add_parser("list")
+    ins = command_group(sub, "incident", None, dest="icmd",
+                        help="incidents opened by the circuit breaker")
+    c = store_action(ins, "list", _incidents)
     c.add_argument("--state", choices=("open", "released"))
-    add_common(c)
-    c.set_defaults(func=_incidents)
-    c = ins.add_parser("show")
+    c = store_action(ins, "show", _incident_show)
     c.add_argument("id")
-    add_common(c)
-    c.set_defaults(func=_incident_show)
-    c = ins.add_parser("release", help="re-scan the incident's messages, release the clean ones")
+    c = store_action(ins, "release", _incident_release,
+                     help="re-scan the incident's messages, release the clean ones")
     c.add_argument("id")
     c.add_argument("--offline", action="store_true", default=None)
-    add_common(c)
-    c.set_defaults(func=_incident_release)
-    c = ins.add_parser("allow", help="time-boxed allow that beats high-confidence verdicts")
+    c = store_action(ins, "allow", _incident_allow,
+                     help="time-boxed allow that beats high-confidence verdicts")
     c.add_argument("id")
     c.add_argument("--domain")
     c.add_argument("--sender")
     c.add_argument("--url")
     c.add_argument("--hours", type=float, default=24.0)
     c.add_argument("--note", default="")
-    add_common(c)
-    c.set_defaults(func=_incident_allow)
 
 
 def _status(args: argparse.Namespace) -> int:

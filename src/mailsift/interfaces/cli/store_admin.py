@@ -15,8 +15,8 @@ import argparse
 import sys
 
 from mailsift.config import load_settings
+from mailsift.interfaces.cli.args import command_group, store_action
 from mailsift.interfaces.cli.storecli import (
-    add_common,
     emit,
     fmt_time,
     open_services,
@@ -32,57 +32,40 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("db", help="store schema migrations", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    ds = p.add_subparsers(dest="dcmd", metavar="ACTION")
-    ds.required = True
+    ds = command_group(sub, "db", __doc__, dest="dcmd", help="store schema migrations")
     for name in ("upgrade", "current"):
-        c = ds.add_parser(name, help=f"{name} the store schema")
-        add_common(c)
-        c.set_defaults(func=_db, what=name)
+        c = store_action(ds, name, _db, help=f"{name} the store schema")
+        c.set_defaults(what=name)
 
-    p = sub.add_parser("store", help="quarantined originals: move between blob backends",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ss = p.add_subparsers(dest="scmd", metavar="ACTION")
-    ss.required = True
-    c = ss.add_parser("migrate-blobs", help="copy every original to another blob backend "
-                      "(read back and hash-checked; run again to resume)")
+    ss = command_group(sub, "store", __doc__, dest="scmd",
+                       help="quarantined originals: move between blob backends")
+    c = store_action(ss, "migrate-blobs", _migrate_blobs,
+                     help="copy every original to another blob backend "
+                     "(read back and hash-checked; run again to resume)")
     c.add_argument("--to", required=True, choices=BLOB_BACKENDS, dest="target")
     c.add_argument("--from", choices=BLOB_BACKENDS, dest="source",
                    help="default: the configured [store] blob_backend")
     c.add_argument("--delete-source", action="store_true",
                    help="remove each source copy once the target copy was read back")
-    add_common(c)
-    c.set_defaults(func=_migrate_blobs)
 
-    p = sub.add_parser("token", help="API tokens", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    ts = p.add_subparsers(dest="tcmd", metavar="ACTION")
-    ts.required = True
-    c = ts.add_parser("create", help="create a token (printed once)")
+    ts = command_group(sub, "token", __doc__, dest="tcmd", help="API tokens")
+    c = store_action(ts, "create", _token_create, help="create a token (printed once)")
     c.add_argument("--role", required=True, choices=ROLES)
     c.add_argument("--name", default="")
     c.add_argument("--subject", help="mailbox a recipient token may see")
     c.add_argument("--expires", help="lifetime, e.g. 90d")
-    add_common(c)
-    c.set_defaults(func=_token_create)
-    c = ts.add_parser("list", help="list tokens (never the secrets)")
-    add_common(c)
-    c.set_defaults(func=_token_list)
-    c = ts.add_parser("revoke", help="revoke a token by id")
+    store_action(ts, "list", _token_list, help="list tokens (never the secrets)")
+    c = store_action(ts, "revoke", _token_revoke, help="revoke a token by id")
     c.add_argument("token_id")
-    add_common(c)
-    c.set_defaults(func=_token_revoke)
 
-    p = sub.add_parser("audit", help="read the audit log", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = store_action(sub, "audit", _audit,
+                     help="read the audit log", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--actor")
     p.add_argument("--action")
     p.add_argument("--target")
     p.add_argument("--since")
     p.add_argument("--limit", type=int, default=100)
-    add_common(p)
-    p.set_defaults(func=_audit)
 
 
 def _db(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from mailsift.config import load_settings
 from mailsift.core.errors import InputError
+from mailsift.interfaces.cli.args import add_common
 from mailsift.services.access import Principal
 from mailsift.services.lists import parse_duration
 from mailsift.services.store_services import StoreServices
@@ -30,13 +31,6 @@ __all__ = [
     "principal",
     "query_from",
 ]
-
-
-def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="settings file (default: ./mailsift.toml, "
-                   "else /etc/mailsift/mailsift.toml)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--as", dest="actor", metavar="NAME", help="name recorded in the audit log")
 
 
 def add_query_args(p: argparse.ArgumentParser) -> None:

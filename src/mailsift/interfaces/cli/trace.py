@@ -20,8 +20,8 @@ import argparse
 import json
 import sys
 
+from mailsift.interfaces.cli.args import store_action
 from mailsift.interfaces.cli.storecli import (
-    add_common,
     add_query_args,
     emit,
     fmt_time,
@@ -37,8 +37,9 @@ __all__ = ["register", "render_page", "render_record"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("trace", help="search the message trace", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = store_action(sub, "trace", run,
+                     help="search the message trace", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("message", nargs="?", metavar="MESSAGE-ID", help="show one message")
     add_query_args(p)
     p.add_argument("--limit", type=int, default=50)
@@ -49,8 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--asc", action="store_true", help="ascending (default: descending)")
     p.add_argument("--export", choices=("csv", "json"),
                    help="write every matching row as CSV or JSON (audited)")
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def render_page(page: Page) -> str:

@@ -16,6 +16,7 @@ import sys
 
 from mailsift.config import load_settings
 from mailsift.core.errors import InputError
+from mailsift.interfaces.cli.args import command_group
 from mailsift.services.access import CLI_ADMIN
 from mailsift.services.users import UserService
 from mailsift.store import Store
@@ -25,10 +26,7 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("user", help="web console users", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    us = p.add_subparsers(dest="ucmd", metavar="ACTION")
-    us.required = True
+    us = command_group(sub, "user", __doc__, dest="ucmd", help="web console users")
 
     c = us.add_parser("create", help="create a user")
     c.add_argument("name")

@@ -26,6 +26,12 @@ def _days(request: Request) -> int:
         return 7
 
 
+def _filter(request: Request) -> tuple[int, str | None]:
+    """The days and the one domain (None: every domain) the page and its CSV show."""
+    domain = str(request.query_params.get("domain", "")).strip().lower() or None
+    return _days(request), domain
+
+
 def register(router: APIRouter, ctx: WebContext) -> None:
     def service() -> DmarcService:
         store = ctx.store
@@ -36,8 +42,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @page(ctx)
     def dmarc_page(request: Request) -> Response:
         who = ctx.require(request)
-        days = _days(request)
-        domain = str(request.query_params.get("domain", "")).strip().lower() or None
+        days, domain = _filter(request)
         svc = service()
         senders = svc.senders(who.principal, days=days, domain=domain)
         return ctx.render(request, "dmarc.html", who, days=days, domain=domain or "",
@@ -50,8 +55,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @page(ctx)
     def dmarc_csv(request: Request) -> Response:
         who = ctx.require(request)
-        days = _days(request)
-        domain = str(request.query_params.get("domain", "")).strip().lower() or None
+        days, domain = _filter(request)
         text = service().csv(who.principal, days=days, domain=domain)
         return Response(text, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="dmarc-senders-{days}d.csv"',

@@ -15,8 +15,6 @@ the address is known, and the mail is sent in the background.
 from __future__ import annotations
 
 import asyncio
-import hmac
-import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailsift.interfaces.web.context import WebContext
+from mailsift.interfaces.web.signin_csrf import form_token, new_token, set_token
 from mailsift.services.links import PURPOSES, LinkError, LinkProblem
 from mailsift.services.magic_link import MagicLinkService
 from mailsift.services.self_service import LinkRetry, SelfService
@@ -91,18 +90,14 @@ def register(router: APIRouter, ctx: WebContext, self_service: SelfService,
 
     @router.get("/signin/link")
     def signin_form(request: Request) -> Response:
-        token = secrets.token_urlsafe(24)
-        response = ctx.render(request, "signin_link.html", None, link_csrf=token)
-        response.set_cookie(_CSRF, token, httponly=True, samesite="strict",
-                            secure=ctx.secure(request), path="/signin")
-        return response
+        token = new_token()
+        return set_token(ctx.render(request, "signin_link.html", None, link_csrf=token),
+                         _CSRF, token, path="/signin", secure=ctx.secure(request))
 
     @router.post("/signin/link")
     async def signin_request(request: Request) -> Response:
         form = await request.form()
-        expected = request.cookies.get(_CSRF, "")
-        sent = str(form.get("csrf", ""))
-        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        if form_token(request, form, _CSRF) is None:
             return ctx.redirect("/signin/link", err="the form expired: try again")
         address = str(form.get("address", ""))[:320]
         # answered before anything is checked: the reply and its timing are the same for

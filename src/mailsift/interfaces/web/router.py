@@ -19,8 +19,6 @@ every user shares the proxy's counter.
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from importlib.resources import files
 from typing import Any
 
@@ -30,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mailsift.config.schema import Settings
 from mailsift.interfaces.web.context import WebContext, page
+from mailsift.interfaces.web.signin_csrf import form_token, new_token, set_token
 from mailsift.services.rollout import RolloutService
 from mailsift.services.signin import SignInService, Throttled
 from mailsift.services.store_services import StoreServices
@@ -127,20 +126,18 @@ def _session_routes(router: APIRouter, ctx: WebContext) -> None:
     @router.get("/login", response_class=HTMLResponse)
     @page(ctx)
     def login_form(request: Request, next: str = "/") -> Response:
-        token = secrets.token_urlsafe(24)
+        token = new_token()
         response = ctx.render(request, "login.html", None, next=_safe_next(next),
                               login_csrf=token)
-        response.set_cookie(_LOGIN_CSRF, token, httponly=True, samesite="strict",
-                            secure=ctx.secure(request), path="/login")
-        return response
+        return set_token(response, _LOGIN_CSRF, token, path="/login",
+                         secure=ctx.secure(request))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         form = await request.form()
-        expected = request.cookies.get(_LOGIN_CSRF, "")
-        sent = str(form.get("csrf", ""))
+        expected = form_token(request, form, _LOGIN_CSRF)
         target = _safe_next(str(form.get("next", "/")))
-        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        if expected is None:
             return ctx.redirect("/login", err="the login form expired: try again")
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         address = request.client.host if request.client else None

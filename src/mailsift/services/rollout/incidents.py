@@ -19,7 +19,7 @@ from mailsift.pipeline.build import ScanOptions, build_pipeline
 from mailsift.rollout.breaker import Trip
 from mailsift.services.access import Principal, require
 from mailsift.services.rollout.promotion import Promotion
-from mailsift.services.rollout.registry import Registry
+from mailsift.services.rollout.registry import Registry, RegistryPart
 from mailsift.services.upgrades import is_baseline
 from mailsift.store.query import TraceQuery
 
@@ -28,12 +28,10 @@ __all__ = ["Incidents"]
 log = logging.getLogger("mailsift.rollout")
 
 
-class Incidents:
+class Incidents(RegistryPart):
     def __init__(self, registry: Registry, promotion: Promotion) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.promotion = promotion
-        self.store, self.settings = registry.store, registry.settings
-        self.alerts, self.clock = registry.alerts, registry.clock
 
     def young(self, subject: str) -> bool:
         """Did the subject enter enforcement less than ``young_days`` ago: an artifact version

@@ -20,7 +20,7 @@ from mailsift.rollout.gate import GateReport, run_gate
 from mailsift.services.access import Principal, require
 from mailsift.services.policy_gate import accepted, config_version, note_policy, policy_target
 from mailsift.services.rollout.gate import Gate
-from mailsift.services.rollout.registry import Registry
+from mailsift.services.rollout.registry import Registry, RegistryPart
 
 __all__ = ["PolicyChanges"]
 
@@ -30,12 +30,10 @@ def _trial_settings(running: Settings, candidate: Settings) -> Settings:
     return running.model_copy(update={"policy": candidate.policy, "ml": ml})
 
 
-class PolicyChanges:
+class PolicyChanges(RegistryPart):
     def __init__(self, registry: Registry, gate: Gate) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.gate = gate
-        self.store, self.settings = registry.store, registry.settings
-        self.alerts, self.clock = registry.alerts, registry.clock
 
     def config_version(self, settings: Settings | None = None) -> str:
         return config_version(settings or self.settings)

@@ -26,7 +26,7 @@ from mailsift.services.rollout.rule_states import shadow_rules
 from mailsift.services.upgrades import Adoption, Builtin, adopt_builtins
 from mailsift.store.store import Store
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "RegistryPart"]
 
 
 class Registry:
@@ -185,3 +185,13 @@ class Registry:
                 "rules": self.store.rollout.rule_states(),
                 "incidents": [i.to_dict() for i in self.store.rollout.incidents("open")],
                 "alerts": [a.to_dict() for a in self.store.rollout.alerts(20)]}
+
+
+class RegistryPart:
+    """A part of the rollout service that works on the registry: it keeps the registry and, for
+    short, the registry's store, settings, alerter and clock."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.store, self.settings = registry.store, registry.settings
+        self.alerts, self.clock = registry.alerts, registry.clock
