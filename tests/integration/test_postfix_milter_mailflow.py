@@ -31,10 +31,10 @@ RULES = [
 def flow(tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[tuple[SmtpSink, PostfixInstance]]:
     require_postfix_and_swaks()
-    with milter_setup(tmp_path_factory.mktemp("milter-flow"), sections={
-            "direction": {"accepted_domains": ["customer.test"],
-                          "internal_networks": ["127.0.0.0/8"]},
-            "mailflow": {"rules": RULES}}) as (sink, _mailsift, postfix):
+    with milter_setup(tmp_path_factory.mktemp("milter-flow"),
+                      direction={"accepted_domains": ["customer.test"],
+                                 "internal_networks": ["127.0.0.0/8"]},
+                      mailflow={"rules": RULES}) as (sink, _mailsift, postfix):
         yield sink, postfix
 
 

@@ -22,6 +22,7 @@ from mailsift.services.store_services import StoreServices
 from mailsift.store import TraceQuery
 
 __all__ = [
+    "QUERY_OPTIONS",
     "add_common",
     "add_query_args",
     "emit",
@@ -33,27 +34,34 @@ __all__ = [
 ]
 
 
+#: the query options of every command that searches the trace: flags and help
+QUERY_OPTIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("--sender",), "envelope sender, From address or name: a whole address exactly, "
+                    "@domain a domain, other text a part (paypal)"),
+    (("--recipient",), "recipient: a whole address exactly, @domain a domain, other text a "
+                       "part (ann@)"),
+    (("--subject",), "substring of the subject (case-insensitive)"),
+    (("--since",), "from this time: ISO 8601, epoch seconds or -2h/-7d"),
+    (("--until",), "before this time (same forms)"),
+    (("--category",), "final category (phish, spam, ...)"),
+    (("--action",), "action (deliver, quarantine, ...)"),
+    (("--status",), "delivery status (quarantined, released, ...)"),
+    (("--finding", "--rule"), "finding code, e.g. RULE_X"),
+    (("--artifact",), "artifact name, e.g. rules/default"),
+    (("--version",), "artifact version (or the finding's, without --artifact)"),
+    (("--listed",), "an IP or domain a DNS list named (RBL_*/URIBL_* evidence)"),
+    (("--message-id",), "the Message-ID header (exact, <> optional)"),
+    (("--ref",), "a mailsift reference, whole or its beginning"),
+    (("--client-ip",), "the connecting client's address (exact)"),
+    (("--url-domain",), "a host or domain the message linked to"),
+    (("--attachment",), "the SHA-256 of an attached file"),
+)
+
+
 def add_query_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("query")
-    g.add_argument("--sender", help="envelope sender, From address or name: a whole address "
-                   "exactly, @domain a domain, other text a part (paypal)")
-    g.add_argument("--recipient", help="recipient: a whole address exactly, @domain a domain, "
-                   "other text a part (ann@)")
-    g.add_argument("--subject", help="substring of the subject (case-insensitive)")
-    g.add_argument("--since", help="from this time: ISO 8601, epoch seconds or -2h/-7d")
-    g.add_argument("--until", help="before this time (same forms)")
-    g.add_argument("--category", help="final category (phish, spam, ...)")
-    g.add_argument("--action", help="action (deliver, quarantine, ...)")
-    g.add_argument("--status", help="delivery status (quarantined, released, ...)")
-    g.add_argument("--finding", "--rule", dest="finding", help="finding code, e.g. RULE_X")
-    g.add_argument("--artifact", help="artifact name, e.g. rules/default")
-    g.add_argument("--version", help="artifact version (or the finding's, without --artifact)")
-    g.add_argument("--listed", help="an IP or domain a DNS list named (RBL_*/URIBL_* evidence)")
-    g.add_argument("--message-id", help="the Message-ID header (exact, <> optional)")
-    g.add_argument("--ref", help="a mailsift reference, whole or its beginning")
-    g.add_argument("--client-ip", help="the connecting client's address (exact)")
-    g.add_argument("--url-domain", help="a host or domain the message linked to")
-    g.add_argument("--attachment", help="the SHA-256 of an attached file")
+    for flags, help_text in QUERY_OPTIONS:
+        g.add_argument(*flags, help=help_text)
 
 
 def parse_time(text: str | None) -> float | None:
