@@ -93,8 +93,11 @@ def test_login_needs_its_form_token_and_does_not_redirect_off_site(console: Cons
     with httpx2.Client(base_url=console.url) as client:
         r = client.post("/login", data={"username": "admin", "password": PASSWORD,
                                         "csrf": "x"})
-        assert r.status_code == 303 and "err=" in r.headers["location"]
+        assert r.status_code == 303 and r.headers["location"] == "/login"
         assert "mailsift_session" not in client.cookies
+        # the banner comes in a signed cookie, shown once, never from the URL (issue 24)
+        assert "the login form expired" in client.get("/login").text
+        assert "the login form expired" not in client.get("/login").text
         form = client.get("/login", params={"next": "//evil.example/x"})
         assert 'value="/"' in form.text and "evil.example" not in form.text
         token = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
