@@ -110,9 +110,9 @@ def line_chart(labels: Sequence[str], values: Sequence[float | None], *, title: 
 
     parts = [_axis(top * 100, "{:.0f}%" if top >= 0.1 else "{:.2g}%", max(1, n // 8), labels,
                    slot)]
-    for value, name, colour in guides:
+    for value, guide, colour in guides:
         parts.append(f'<line x1="{_PAD_L}" x2="{_W}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
-                     f'stroke="{colour}" stroke-dasharray="6 4"><title>{escape(name)}: '
+                     f'stroke="{colour}" stroke-dasharray="6 4"><title>{escape(guide)}: '
                      f'{100 * value:.3g}%</title></line>')
     points = []
     for i, v in enumerate(values):

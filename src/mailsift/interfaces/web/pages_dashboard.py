@@ -107,7 +107,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
                 warmup=rset.warmup_messages)
             subjects.append({"rate": rate, "css": css, "status": text, "chart": svg(
                 charts.line_chart(
-                    labels, rate.rates, name=f"{rate.subject} ({window_min:g}-min window)",
+                    labels, rate.rates, name=f"{rate.subject}, {window_min:g}-min window",
                     title=f"{rate.subject}: quarantined or rejected share of mail over the "
                           f"breaker's {window_min:g}-minute window",
                     guides=[(rate.judgement.baseline, "its baseline", "#2563eb"),
@@ -131,8 +131,7 @@ def register(router: APIRouter, ctx: WebContext) -> None:
                                                 title="Mail flow by action")),
             rate_chart=svg(charts.line_chart(
                 labels, flow.rates, title="Quarantine rate (quarantined + rejected / scanned)",
-                guides=[(base.rate, "overall baseline (no trip line: the breaker judges "
-                                    "each rule and category, below)", "#2563eb")])),
+                guides=[(base.rate, "overall baseline", "#2563eb")])),
             findings_chart=svg(findings_chart), staged_chart=svg(staged_chart),
             lists_chart=svg(lists_chart),
             incident_chart=svg(incident_chart))
