@@ -9,11 +9,11 @@
     mailsift rollout accept-config CANDIDATE.toml --force --reason TEXT  (audited, alerts)
     mailsift rollout promote NAME [--version V] --to canary|active
                      [--recipient A ...] [--domain D ...] [--percent N] [--force --reason TEXT]
-    mailsift rollout withdraw NAME [--version V] [--reason TEXT]  (canary -> shadow)
-    mailsift rollout retire NAME [--version V] [--reason TEXT]    (shadow/canary -> retired)
-    mailsift rollout rollback NAME [--reason TEXT]
+    mailsift rollout withdraw NAME [--version V] --reason TEXT  (canary -> shadow)
+    mailsift rollout retire NAME [--version V] --reason TEXT    (shadow/canary -> retired)
+    mailsift rollout rollback NAME --reason TEXT
     mailsift rollout rule RULE_ID --state shadow|canary|active|retired|clear [--force]
-    mailsift incident list | show ID | release ID | allow ID --domain D --hours H
+    mailsift incident list | show ID | release ID --reason TEXT | allow ID --domain D --hours H
 
 CANDIDATE and NAME are a staged pack or model name (``rules:NAME``/``model:NAME`` where both
 exist) or, for ``check``, a pack or model file (staged first if new). Rollback returns to the
@@ -31,6 +31,7 @@ from mailsift.config import load_settings
 from mailsift.core.errors import InputError
 from mailsift.core.rollout import CanaryScope
 from mailsift.interfaces.cli.storecli import add_common, emit, fmt_time, principal
+from mailsift.services.access import require_reason
 from mailsift.services.rollout import RolloutService
 from mailsift.store.store import Store
 
@@ -94,12 +95,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         c = rs.add_parser(verb, help=text)
         c.add_argument("name")
         c.add_argument("--version")
-        c.add_argument("--reason", default="")
+        c.add_argument("--reason", required=True, help="why (required, audited)")
         add_common(c)
         c.set_defaults(func=_take_back, verb=verb)
     c = rs.add_parser("rollback", help="return to the previous version")
     c.add_argument("name")
-    c.add_argument("--reason", default="")
+    c.add_argument("--reason", required=True, help="why (required, audited)")
     add_common(c)
     c.set_defaults(func=_rollback)
     c = rs.add_parser("rule", help="set the rollout state of one rule")
@@ -125,6 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c = ins.add_parser("release", help="re-scan the incident's messages, release the clean ones")
     c.add_argument("id")
     c.add_argument("--offline", action="store_true", default=None)
+    c.add_argument("--reason", required=True, help="why (required, audited)")
     add_common(c)
     c.set_defaults(func=_incident_release)
     c = ins.add_parser("allow", help="time-boxed allow that beats high-confidence verdicts")
@@ -278,14 +280,16 @@ def _promote(args: argparse.Namespace) -> int:
 def _take_back(args: argparse.Namespace) -> int:
     service = _service(args)
     take = service.withdraw if args.verb == "withdraw" else service.retire
-    dep = take(principal(args), args.name, args.version, reason=args.reason)
+    dep = take(principal(args), args.name, args.version,
+               reason=require_reason(args.reason, f"{args.verb} {args.name}"))
     emit(args, {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value},
          f"{dep.artifact}@{dep.version} is now {dep.state.value}")
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    dep = _service(args).rollback(principal(args), args.name, reason=args.reason)
+    dep = _service(args).rollback(principal(args), args.name,
+                                  reason=require_reason(args.reason, "a rollback"))
     emit(args, {"artifact": dep.artifact, "version": dep.version},
          f"rolled back: {dep.artifact}@{dep.version} is active again")
     return 0
@@ -323,8 +327,9 @@ def _incident_show(args: argparse.Namespace) -> int:
 
 
 def _incident_release(args: argparse.Namespace) -> int:
-    summary = asyncio.run(_service(args).release_incident(principal(args), args.id,
-                                                          offline=args.offline))
+    summary = asyncio.run(_service(args).release_incident(
+        principal(args), args.id, offline=args.offline,
+        reason=require_reason(args.reason, "an incident release")))
     emit(args, summary, ", ".join(f"{k} {v}" for k, v in summary.items()))
     return 0 if not summary.get("failed") else 1
 
