@@ -3,6 +3,7 @@ limit, top findings (SQLite and PostgreSQL), and SVG that escapes what it is giv
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,9 +173,21 @@ def test_issue24_breaker_view_sees_a_one_minute_spike_as_the_breaker_does(store:
         breaker.observe(_scan_result(ScanResult, quarantined, code))
     clock[0] = now
     tripped = {t.subject for t in breaker.evaluate()}
-    assert {"rule:RULE_X", "category:phish"} <= tripped
-    assert tripped - {"artifact:rules:default@1"} == {s.subject for s in view.subjects
-                                                       if s.judgement.trip}
+    assert tripped == {"rule:RULE_X", "category:phish", "artifact:rules:default@1"}
+    assert tripped == {s.subject for s in view.subjects if s.judgement.trip}
+    # a finding that fired but did not decide the verdict is no breaker subject: nor here
+    bystander = Finding("RULE_BYSTANDER", 0.5, ("x",), "rules", "spam",
+                        artifact="rules:default", version="1")
+    result = make_result("s-by", b"Subject: x\r\n\r\nbody\r\n",
+                         recipients={"u@example.net": Action.QUARANTINE},
+                         category=Category.PHISH, findings=(_rule_hit("RULE_X"), bystander))
+    result = dataclasses.replace(result, verdict=dataclasses.replace(
+        result.verdict, reasons=(_rule_hit("RULE_X"),)))
+    store.trace.record(result, b"Subject: x\r\n\r\nbody\r\n", received_at=now - 60)
+    again = stats.breaker_view(ADMIN, store, settings, now=now, since=now - 3600,
+                               bucket_seconds=60)
+    assert "rule:RULE_BYSTANDER" not in {s.subject for s in again.subjects}
+    assert next(s for s in again.subjects if s.subject == "rule:RULE_X").hits == 13
     # a day-long chart (5-minute buckets) keeps the spike: each point is the peak inside it
     day = stats.breaker_view(ADMIN, store, settings, now=now, since=now - 86400,
                              bucket_seconds=300)

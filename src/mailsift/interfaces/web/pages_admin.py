@@ -165,8 +165,9 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         dep = ctx.rollout.registry.find(str(form.get("name", "")),
                                         str(form.get("version", "")) or None)
         if dep.state.value not in states:  # say so before asking for a reason
+            done = "withdrawn" if verb == "withdraw" else f"{verb}d"
             raise InputError(f"{dep.artifact}@{dep.version} is {dep.state.value}: only a "
-                             f"{' or '.join(states)} version can be {verb.rstrip('e')}ed"
+                             f"{' or '.join(states)} version can be {done}"
                              + (" (the active one is rolled back instead)"
                                 if dep.state.value == "active" else ""))
         scope = f"; canary scope {', '.join(dep.scope.members())}" if dep.scope else ""

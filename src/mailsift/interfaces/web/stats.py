@@ -14,6 +14,7 @@ with enough hits trips. Only readers with ``trace.read`` may see them.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -176,34 +177,50 @@ def _minute(store: Store, size: float) -> ColumnElement[int]:
 
 def _subject_counts(store: Store, lo: float, hi: float, size: float | None
                     ) -> tuple[dict[int, int], dict[str, dict[int, int]]]:
-    """Messages per breaker bucket (all), and quarantined or rejected ones per subject, from
-    the trace: ``category:<c>`` for each, ``rule:<code>`` for every enforcing rule finding
-    (a rule-pack finding not in shadow). ``size`` None: one bucket (0) for the whole range."""
+    """Messages per breaker bucket (all), and per subject the quarantined or rejected ones it
+    counts against, from the trace, exactly as ``rollout.breaker.subjects_of`` counts a scan:
+    ``category:<c>`` of the verdict, and for each finding among the verdict's reasons
+    ``rule:<code>`` (a rule-pack finding) and ``artifact:<artifact>@<version>``. ``size`` None:
+    one bucket (0) for the whole range."""
     b = _minute(store, size).label("b") if size else cast(0, Integer).label("b")
     in_range = (MessageRow.received_at >= lo, MessageRow.received_at < hi)
     enforced = MessageRow.action.in_(_ENFORCED)
     everything = select(b, func.count()).where(*in_range).group_by("b")
-    categories = (select(b, MessageRow.category, func.count()).where(*in_range, enforced)
-                  .group_by("b", MessageRow.category))
-    rules = (select(b, FindingRow.code, func.count(func.distinct(FindingRow.message_pk)))
+    held = select(MessageRow.id, b, MessageRow.category, MessageRow.verdict_json).where(
+        *in_range, enforced)
+    found = (select(FindingRow.message_pk, FindingRow.code, FindingRow.artifact,
+                    FindingRow.version)
              .join(MessageRow, MessageRow.id == FindingRow.message_pk)
-             .where(*in_range, enforced, FindingRow.artifact.startswith("rules:"),
-                    FindingRow.state != "shadow")
-             .group_by("b", FindingRow.code))
+             .where(*in_range, enforced, FindingRow.artifact != ""))
     total: dict[int, int] = {}
     hits: dict[str, dict[int, int]] = {}
     with store.engine.connect() as conn:
         for bucket, n in conn.execute(everything).all():
             total[int(bucket)] = int(n)
-        for prefix, stmt in (("category", categories), ("rule", rules)):
-            for bucket, name, n in conn.execute(stmt).all():
-                hits.setdefault(f"{prefix}:{name}", {})[int(bucket)] = int(n)
+        artifacts: dict[str, list[tuple[str, str, str]]] = {}
+        for pk, code, artifact, version in conn.execute(found).all():
+            artifacts.setdefault(pk, []).append((code, artifact, version))
+        for pk, bucket, category, verdict in conn.execute(held).all():
+            try:
+                reasons = set(json.loads(verdict or "{}").get("reasons") or ())
+            except ValueError:
+                reasons = set()
+            subjects = {f"category:{category}"}
+            for code, artifact, version in artifacts.get(pk, ()):
+                if code in reasons:
+                    if artifact.startswith("rules:"):
+                        subjects.add(f"rule:{code}")
+                    subjects.add(f"artifact:{artifact}@{version}")
+            for subject in subjects:
+                per = hits.setdefault(subject, {})
+                per[int(bucket)] = per.get(int(bucket), 0) + 1
     return total, hits
 
 
 def breaker_view(actor: Principal, store: Store, settings: RolloutSettings, *, now: float,
                  since: float, bucket_seconds: float, limit: int = 6) -> BreakerView:
-    """Rates per rule and category as the circuit breaker computes them, from the trace.
+    """Rates per rule, artifact version and category as the circuit breaker computes them,
+    from the trace.
 
     The breaker judges each subject over its test window (``window_buckets`` buckets of
     ``bucket_seconds``) against the subject's own baseline (the ``baseline_buckets`` before),
