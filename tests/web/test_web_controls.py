@@ -145,8 +145,8 @@ def test_issue24_confirmation_names_the_count_and_refuses_an_empty_reason(
     assert len(console.sink) == before
 
 
-def test_issue24_the_gate_with_no_evidence_is_not_green(new_page: Any,
-                                                        console: Console) -> None:
+def test_issue24_the_gate_with_no_evidence_is_not_green(new_page: Any, console: Console,
+                                                        tmp_path: Path) -> None:
     page = new_page()
     page.goto("/rollouts")
     page.locator("#deployments tr", has_text="rules:harmless").locator(
@@ -166,6 +166,7 @@ def test_issue24_the_gate_with_no_evidence_is_not_green(new_page: Any,
     assert shadow.locator(".gate-verdict").inner_text() == "refused"
     assert re.search(r"shadow diff: \d+ of 36 changed",
                      shadow.locator(".gate-evidence").inner_text())
+    screenshot(page, "rollouts-evidence", tmp_path)
 
 
 def test_issue24_withdraw_a_canary_and_no_rollback_where_none_can_work(
