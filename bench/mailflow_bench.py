@@ -1,12 +1,16 @@
 """What 100 mail-flow rules add per message (target: <= 0.2 ms p50).
 
     .venv/bin/python bench/mailflow_bench.py [MBOX] [--messages N] [--rules N] [--repeat N]
+                                             [--shadow]
 
 Scans N messages of the benchmark mix once with the real pipeline (offline), then times the
 gateway's flow step (``FlowStep.before`` + ``FlowStep.after``: direction, evaluation, decisions,
 explanation) per message with the generated rules and with none, and prints p50/p99 of both and
 of the difference. The rules mix every condition kind; a few match some messages, most match
 none (as real rule sets do), and all are after-detection rules that only add headers.
+``--shadow`` also runs a staged version of the same rules in shadow beside them (what a
+``mailflow:rules`` version in shadow or canary adds: its decision is computed and recorded as a
+shadow verdict for every message).
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from typing import Any
 from mailsift.config.mailflow import DirectionSettings, MailflowSettings
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Connection, Envelope
+from mailsift.core.findings import ArtifactState
+from mailsift.mailflow.engine import RuleSet
 from mailsift.mailflow.step import FlowStep
+from mailsift.mailflow.versions import FlowSet
 from mailsift.parsing.sources import iter_messages
 from mailsift.pipeline.build import ScanOptions, build_pipeline
 
@@ -64,6 +71,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--rules", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--shadow", action="store_true", help="a staged version beside the rules")
     args = ap.parse_args()
     direction = DirectionSettings(accepted_domains=("customer.test",),
                                   internal_networks=("10.0.0.0/8",))
@@ -74,8 +82,10 @@ def main() -> None:
     scanned = []
     for _id, raw in itertools.islice(iter_messages([args.mbox]), args.messages):
         scanned.append((raw, pipeline.scan(raw, envelope)))
+    rules = make_rules(args.rules)
+    trials = (FlowSet(RuleSet(rules), "staged", ArtifactState.SHADOW),) if args.shadow else ()
     steps = {"none": FlowStep(direction, MailflowSettings()),
-             "rules": FlowStep(direction, make_rules(args.rules))}
+             "rules": FlowStep(direction, rules, sets=(FlowSet(RuleSet(rules)), trials))}
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(args.repeat):
         for raw, result in scanned:
@@ -85,7 +95,8 @@ def main() -> None:
                 step.after(ctx, result, ctx.raw)
                 times[name].append((time.perf_counter() - t0) * 1000)
     added = [r - n for r, n in zip(times["rules"], times["none"], strict=True)]
-    print(f"{len(scanned)} messages x {args.repeat}, {args.rules} rules, from {args.mbox}")
+    print(f"{len(scanned)} messages x {args.repeat}, {args.rules} rules"
+          f"{' + the same in shadow' if args.shadow else ''}, from {args.mbox}")
     for name, values in (("no rules", times["none"]), (f"{args.rules} rules", times["rules"]),
                          ("added", added)):
         q = statistics.quantiles(values, n=100)

@@ -4,6 +4,7 @@ source with the ast module (docs/architecture.md, *Layers*)."""
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator, Mapping
 from itertools import pairwise
 from pathlib import Path
@@ -49,8 +50,14 @@ def layer_of(module: str) -> str | None:
     return parts[1]
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """The module's syntax tree, parsed once for all the checks of this file."""
+    return ast.parse(path.read_text(), str(path))
+
+
 def imports(path: Path) -> list[tuple[int, str]]:
-    tree = ast.parse(path.read_text(), str(path))
+    tree = parsed(path)
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -133,7 +140,7 @@ def import_graph(root: Path) -> dict[str, dict[str, int]]:
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges: dict[str, int] = {}
-        for node in _runtime_imports(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_imports(parsed(path)):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:

@@ -23,6 +23,7 @@ from mailsift.config.schema import Settings
 from mailsift.core.errors import ConfigError
 from mailsift.core.protocols import Clock
 from mailsift.core.result import ScanResult
+from mailsift.core.rollout import RolloutState
 from mailsift.delivery.apply import Deliverer, RelayPool
 from mailsift.delivery.journal import RelayJournal
 from mailsift.delivery.recorder import AsyncRecorder
@@ -31,10 +32,12 @@ from mailsift.delivery.spool import Spool
 from mailsift.detectors.registry import unavailable_detectors
 from mailsift.history import SenderHistory, learn, open_history
 from mailsift.mailflow.step import FlowStep
+from mailsift.mailflow.versions import CONFIG_VERSION, flow_version
 from mailsift.parsing import registrable_domain
 from mailsift.pipeline.build import ScanOptions
 from mailsift.rollout.breaker import Breaker
 from mailsift.services.alerts import Alerter
+from mailsift.services.compromise import ALERT_KIND, CompromiseMonitor
 from mailsift.services.connstate import ConnState, make_conn_state
 from mailsift.services.dmarc.evaluations import EvaluationRecorder
 from mailsift.services.dmarc.ingest import Ingestor
@@ -128,8 +131,7 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
                           max_age=gw.spool_max_age_seconds, dsn=gw.dsn,
                           reporting_mta=settings.smtp.hostname,
                           strip_outbound=settings.direction.strip_outbound_headers)
-    flow = FlowStep(settings.direction, settings.mailflow,
-                    trust_received=settings.smtp.mode == "after_queue")
+    flow = _flow_step(settings, options.rollout)
     gateway = Gateway(store, scans, deliverer, recorder,
                       authserv_id=gw.authserv_id or settings.auth.authserv_id,
                       lists_refresh=gw.lists_refresh_seconds, flow=flow)
@@ -139,12 +141,28 @@ def build_gateway(settings: Settings, *, workers: int | None = None,
                           time.time)
     watcher = RolloutWatcher(rollout, scans, recorder, breaker)
     gateway.observers.append(watcher.observe)
+    watcher.listeners.append(lambda state: setattr(gateway, "flow", _flow_step(settings, state)))
     sender_history = open_history(settings.history)
     gateway.observers.append(_history_learner(settings, sender_history, recorder))
     parts = GatewayParts(settings, store, scans, gateway, recorder, relays, rollout, watcher)
     _connection_defence(settings, parts, sender_history)
+    _compromise_monitor(settings, parts)
     _dmarc_reporting(settings, store, recorder, gateway)
     return parts
+
+
+def _flow_step(settings: Settings, state: RolloutState | None) -> FlowStep:
+    """The flow rules the registry enforces (its active ``mailflow:rules`` version, canary and
+    shadow versions beside it), or the configuration's while the registry has none."""
+    step = FlowStep.for_state(settings.direction, settings.mailflow, state,
+                              trust_received=settings.smtp.mode == "after_queue")
+    declared = flow_version(settings.mailflow)
+    if step.enforced.version not in (CONFIG_VERSION, declared):
+        logging.getLogger("mailsift.mailflow").warning(
+            "the configuration's flow rules (version %s) are not the enforced ones (registry "
+            "version %s): stage them with 'mailsift mailflow stage' to gate and promote them",
+            declared, step.enforced.version)
+    return step
 
 
 def _dmarc_reporting(settings: Settings, store: Store, recorder: AsyncRecorder,
@@ -204,6 +222,24 @@ def _connection_defence(settings: Settings, parts: GatewayParts,
 
         health = ListHealth(names, alert, registry=gateway.stats.registry)
         gateway.observers.append(health.observe)
+
+
+def _compromise_monitor(settings: Settings, parts: GatewayParts) -> None:
+    """Alerts on accounts of ours sending like compromised ones (services/compromise.py);
+    counted in the rate limits' Redis when configured, so every node adds to one count."""
+    if not settings.direction.accepted_domains or not settings.direction.compromise.enabled:
+        return
+    if parts.conn_state is None:
+        parts.conn_state = make_conn_state(settings.ratelimit.redis_url)
+    alerts, recorder = parts.rollout.alerts, parts.recorder
+
+    def alert(subject: str, message: str) -> None:
+        recorder.run_later(lambda: alerts.raise_alert(ALERT_KIND, subject, message))
+
+    monitor = CompromiseMonitor(settings.direction, parts.conn_state, alert,
+                                prefix=settings.ratelimit.key_prefix)
+    parts.gateway.observers.append(monitor.observe)
+    parts.gateway.limited.append(monitor.held)
 
 
 def _history_learner(settings: Settings, history: SenderHistory,

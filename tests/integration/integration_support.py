@@ -26,6 +26,7 @@ from mailsift.testing.messages import make_message
 from mailsift.testing.postfix import (
     PostfixInstance,
     content_filter_postfix,
+    milter_postfix,
     postfix_missing,
     swaks_missing,
 )
@@ -255,9 +256,43 @@ def content_filter_setup(root: Path, extra_toml: str = ""
         mailsift = MailsiftProcess(config, root / "mailsift.log", filter_port).start()
         postfix = content_filter_postfix(filter_port=filter_port,
                                          sink_port=sink.port, reinject_port=reinject_port)
-        try:
-            postfix.start()
+        with _running(mailsift, postfix):
             yield sink, mailsift, postfix
-        finally:
-            postfix.stop()
-            mailsift.stop()
+
+
+@contextlib.contextmanager
+def milter_setup(root: Path, quarantine: str = "store", sections: dict[str, Any] | None = None,
+                 extra_toml: str = ""
+                 ) -> Iterator[tuple[SmtpSink, MailsiftProcess, PostfixInstance]]:
+    """A private Postfix with a running ``mailsift serve`` as its milter (offline, no SMTP
+    listener, no HTTP), delivering to a recording sink. ``sections`` are added to mailsift's
+    configuration, ``extra_toml`` appended to it."""
+    milter_port = free_port()
+    with SmtpSink() as sink:
+        config = write_config(root / "mailsift.toml", {
+            "store": {"data_dir": str(root / "data")},
+            "gateway": {"next_hop_port": sink.port, "workers": 0, "junk_subject_tag": "[SPAM] "},
+            "smtp": {"enabled": False},
+            "http": {"enabled": False},
+            "milter": {"enabled": True, "socket": f"inet:{milter_port}@127.0.0.1",
+                       "quarantine": quarantine},
+            "scan": {"offline": True},
+            **(sections or {}),
+        })
+        if extra_toml:
+            config.write_text(config.read_text() + extra_toml)
+        mailsift = MailsiftProcess(config, root / "mailsift.log", milter_port).start()
+        postfix = milter_postfix(milter_port=milter_port, sink_port=sink.port)
+        with _running(mailsift, postfix):
+            yield sink, mailsift, postfix
+
+
+@contextlib.contextmanager
+def _running(mailsift: MailsiftProcess, postfix: PostfixInstance) -> Iterator[None]:
+    """Start Postfix beside a started mailsift; stop both, Postfix first."""
+    try:
+        postfix.start()
+        yield
+    finally:
+        postfix.stop()
+        mailsift.stop()

@@ -22,15 +22,15 @@ from integration_support import (
     gtube,
     ham,
     malformed,
+    milter_setup,
     phish,
     require_postfix_and_swaks,
     swaks,
-    write_config,
     write_eml,
 )
 
-from mailsift.testing.postfix import PostfixInstance, milter_postfix
-from mailsift.testing.sink import ReceivedMessage, SmtpSink, free_port
+from mailsift.testing.postfix import PostfixInstance
+from mailsift.testing.sink import ReceivedMessage, SmtpSink
 
 pytestmark = [pytest.mark.slow, pytest.mark.postfix, pytest.mark.timeout(120)]
 
@@ -61,39 +61,12 @@ class Milter:
         return next(m for m in self.sink.messages if m.message_id == message_id)
 
 
-def _start(root: Path, quarantine: str) -> tuple[SmtpSink, MailsiftProcess, PostfixInstance]:
-    milter_port = free_port()
-    sink = SmtpSink().start()
-    config = write_config(root / "mailsift.toml", {
-        "store": {"data_dir": str(root / "data")},
-        "gateway": {"next_hop_port": sink.port, "workers": 0, "junk_subject_tag": "[SPAM] "},
-        "smtp": {"enabled": False},
-        "http": {"enabled": False},
-        "milter": {"enabled": True, "socket": f"inet:{milter_port}@127.0.0.1",
-                   "quarantine": quarantine},
-        "scan": {"offline": True},
-        "policy": {"policies": POLICIES},
-    })
-    mailsift = MailsiftProcess(config, root / "mailsift.log", milter_port).start()
-    postfix = milter_postfix(milter_port=milter_port, sink_port=sink.port)
-    postfix.start()
-    return sink, mailsift, postfix
-
-
 @pytest.fixture(scope="module")
 def milter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Milter]:
     require_postfix_and_swaks()
-    parts = _start(tmp_path_factory.mktemp("milter"), "store")
-    try:
+    with milter_setup(tmp_path_factory.mktemp("milter"), "store",
+                      {"policy": {"policies": POLICIES}}) as parts:
         yield Milter(*parts)
-    finally:
-        _stop(*parts)
-
-
-def _stop(sink: SmtpSink, mailsift: MailsiftProcess, postfix: PostfixInstance) -> None:
-    postfix.stop()
-    mailsift.stop()
-    sink.stop()
 
 
 def test_clean_mail_gets_headers_and_forged_ones_are_removed(milter: Milter,
@@ -198,9 +171,9 @@ def test_malformed_message_is_accepted_once(milter: Milter, eml_dir: Path) -> No
 def test_hold_mode_puts_quarantine_in_postfix_hold_queue(
         tmp_path_factory: pytest.TempPathFactory, eml_dir: Path) -> None:
     require_postfix_and_swaks()
-    parts = _start(tmp_path_factory.mktemp("milter-hold"), "hold")
-    m = Milter(*parts)
-    try:
+    with milter_setup(tmp_path_factory.mktemp("milter-hold"), "hold",
+                      {"policy": {"policies": POLICIES}}) as parts:
+        m = Milter(*parts)
         mid = "<m-hold@example.org>"
         code, _ = m.send(eml_dir, "m-hold.eml", phish(mid))
         assert code == 250
@@ -211,5 +184,3 @@ def test_hold_mode_puts_quarantine_in_postfix_hold_queue(
         assert m.postfix.wait(lambda: bool(held()), 10), (m.postfix.queue(), m.postfix.log())
         assert all(msg.message_id != mid for msg in m.sink.messages)
         assert "hold" in m.postfix.log()
-    finally:
-        _stop(*parts)

@@ -72,3 +72,19 @@ def test_a_bad_rule_file_is_refused_with_file_and_line(
     assert main(["mailflow", "test", str(rules), str(eml), "--config", str(config),
                  "--offline"]) == 2
     assert f"{rules}:14: rules.if.subject_wrds: unknown field" in capsys.readouterr().err
+
+
+def test_stage_then_the_rollout_commands(files: tuple[Path, Path, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    rules, _, config = files
+    config.write_text(config.read_text() + f'[store]\ndata_dir = "{tmp_path / "data"}"\n')
+    assert main(["mailflow", "stage", "--rules", str(rules), "--config", str(config),
+                 "--json"]) == 0
+    staged = json.loads(capsys.readouterr().out)
+    assert staged["artifact"] == "mailflow:rules" and staged["state"] == "shadow"
+    assert main(["mailflow", "stage", "--rules", str(rules), "--config", str(config)]) == 2
+    assert "already staged" in capsys.readouterr().err
+    assert main(["rollout", "status", "--config", str(config), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    (dep,) = [d for d in status["deployments"] if d["artifact"] == "mailflow:rules"]
+    assert dep["version"] == staged["version"] and dep["state"] == "shadow"

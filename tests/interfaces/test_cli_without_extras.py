@@ -17,6 +17,11 @@ import sys
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
+# a fresh interpreter per test: out of `make test-fast`
+pytestmark = pytest.mark.slow
+
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "clean-personal.eml"
 #: what the extras install that the CLI could trip on (numpy is a core dependency)
 NO_EXTRAS = ("scipy", "sklearn", "matplotlib", "sqlalchemy", "alembic", "fastapi", "uvicorn",

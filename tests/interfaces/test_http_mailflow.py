@@ -57,3 +57,33 @@ def test_list_and_test_rules(tmp_path: Path) -> None:
         bad = httpx2.post(f"{base}/test", json={**body, "rules": RULE.replace("mode", "mood")},
                          headers=auth, timeout=60)
         assert bad.status_code == 422 and "rules:4: rules.mood: unknown field" in bad.text
+
+
+def test_stage_and_versions(tmp_path: Path) -> None:
+    settings = Settings.model_validate({
+        "store": {"data_dir": str(tmp_path / "data")},
+        "gateway": {"workers": 0}, "smtp": {"port": 0}, "milter": {"enabled": False},
+        "http": {"port": 0}, "scan": {"offline": True},
+        "mailflow": {"rules": [{"name": "tag", "then": {"prepend_subject": "[EXT] "}}]},
+    })
+    with Store.open(settings.store) as store:
+        admin = store.tokens.create("admin", name="adm")[0]
+        analyst = store.tokens.create("analyst", name="ana")[0]
+    with RunningGateway(settings) as gw:
+        base = f"http://127.0.0.1:{gw.ports['http']}/v1"
+        adm = {"Authorization": f"Bearer {admin}"}
+        denied = httpx2.post(f"{base}/mailflow/stage", json={"rules": RULE}, timeout=30,
+                             headers={"Authorization": f"Bearer {analyst}"})
+        assert denied.status_code == 403
+        bad = httpx2.post(f"{base}/mailflow/stage", json={"rules": RULE.replace("mode", "mood")},
+                          headers=adm, timeout=30)
+        assert bad.status_code == 422 and "rules:4: rules.mood: unknown field" in bad.text
+        staged = httpx2.post(f"{base}/mailflow/stage", json={"rules": RULE}, headers=adm,
+                             timeout=30).json()
+        assert staged["artifact"] == "mailflow:rules" and staged["state"] == "shadow"
+        got = httpx2.get(f"{base}/mailflow/versions", headers=adm, timeout=30).json()
+        assert got["enforced"] == "config"
+        states = {v["version"]: v["state"] for v in got["versions"]}
+        assert states[staged["version"]] == "shadow" and "active" in states.values()
+        gate = httpx2.post(f"{base}/rollout/mailflow:rules/check", headers=adm, timeout=120)
+        assert gate.status_code == 200 and "passed" in gate.json()

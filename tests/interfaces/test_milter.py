@@ -5,6 +5,7 @@ The full protocol with a real Postfix is in tests/integration/test_postfix_milte
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,13 @@ def _milter_edits(decision: MilterDecision, raw: bytes) -> list[tuple[str, ...]]
         else:
             name, _, value = line.partition(b":")
             conn.txn.headers.append((name, value.strip()))
+    blank = re.search(rb"\r?\n\r?\n", raw)
+    conn.txn.body.append(raw[blank.end():] if blank else b"")
     edits: list[tuple[str, ...]] = []
+    conn.replacebody = lambda body: edits.append(("body", body.decode("utf-8", "replace")))
+    conn.txn.rcpt_to = list(decision.rcpt_to or ())  # the message's own recipients
+    conn.addrcpt = lambda rcpt: edits.append(("addrcpt", rcpt))
+    conn.delrcpt = lambda rcpt: edits.append(("delrcpt", rcpt))
     conn.chgheader = lambda n, i, v: edits.append(("chg", n, str(i), v))
     conn.addheader = lambda n, v, i=-1: edits.append(("add", n, v))
     conn.quarantine = lambda reason: edits.append(("hold", reason))
@@ -198,3 +205,22 @@ def test_a_released_copy_keeps_its_release_marks_through_the_milter(tmp_path: Pa
     assert _is_forged("x-mailsift-release-id", b"rel-7", "mailsift.local")
     assert not _is_forged("x-mailsift-release-id", b"rel-7", "mailsift.local", released=True)
     assert _is_forged("x-mailsift-category", b"clean", "mailsift.local", released=True)
+
+
+def test_flow_edits_become_milter_operations() -> None:
+    from mailsift.interfaces.milter.message import edits_between
+    from mailsift.mailflow.edits import add_banner, edit_headers
+
+    raw = make_message(subject="Numbers", headers={"X-Old": "1", "X-Spam-Status": "No"},
+                       text="Body.\n")
+    edited = edit_headers(raw, prepend_subject="[EXT] ", add={"X-New": "yes"},
+                          remove=("X-Old",))
+    ops, body = edits_between(raw, edited)
+    assert ("change", "Subject", 1, "[EXT] Numbers") in ops
+    assert ("change", "X-Old", 1, "") in ops
+    assert ("insert", "X-New", 0, "yes") in ops
+    assert body is None and len(ops) == 3
+    ops, body = edits_between(raw, add_banner(raw, "CAUTION"), drop=("x-spam-",))
+    assert ("change", "X-Spam-Status", 1, "") in ops
+    assert body is not None and body.decode().startswith("CAUTION")
+    assert edits_between(raw, raw) == ([], None)

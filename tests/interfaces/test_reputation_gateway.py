@@ -30,7 +30,8 @@ from mailsift.testing.gateway import RunningGateway, send_smtp
 from mailsift.testing.messages import make_message
 from mailsift.testing.sink import SmtpSink, free_port
 
-pytestmark = pytest.mark.timeout(180)
+# two gateway processes sharing Redis: out of `make test-fast`
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 ZONES = {
     "2.2.0.192.zen.test": {"A": ["127.0.0.2"]},
@@ -235,3 +236,41 @@ def test_greylist_is_shared_by_two_gateway_processes(two_nodes: Any, sink: SmtpS
     xf2 = "ADDR=192.0.2.78 NAME=mx2.sender.example HELO=mx2.sender.example"
     assert send_smtp(b.port, raw, ["bob@example.net"], xforward=xf2)[0] == 250
     assert len(sink.messages) == 1
+
+
+OUTBOUND = """
+[[ratelimit.limits]]
+key = "outbound_sender"
+limit = 3
+window_seconds = 300
+[direction]
+accepted_domains = ["customer.test"]
+internal_networks = ["10.0.0.0/8"]
+"""
+
+
+@pytest.mark.parametrize("two_nodes", [OUTBOUND], indirect=True)
+def test_outbound_sender_limit_is_shared_and_holds_mail(two_nodes: Any, sink: SmtpSink) -> None:
+    """Issue 23: a sender of ours past its outbound limit is answered 4xx on either node (the
+    MTA in front keeps the message and retries: nothing is lost); inbound mail from outside and
+    other senders of ours are not counted."""
+    a, b = two_nodes
+    ours, xf = "clerk@customer.test", "ADDR=10.1.2.3"
+    for i, node in enumerate((a, b, a)):
+        raw = make_message(message_id=f"<o{i}@customer.test>", from_=ours)
+        assert send_smtp(node.port, raw, ["x@example.net"], ours, xforward=xf)[0] == 250
+    held = make_message(message_id="<o3@customer.test>", from_=ours)
+    for node in (b, a):
+        code, text = send_smtp(node.port, held, ["x@example.net"], ours, xforward=xf)
+        assert code == 451
+        assert "Too many messages from outbound sender clerk@customer.test" in text
+    # internal mail and another sender of ours pass; so does inbound mail from outside
+    assert send_smtp(b.port, make_message(message_id="<in1@customer.test>", from_=ours),
+                     ["bob@customer.test"], ours, xforward=xf)[0] == 250
+    assert send_smtp(b.port, make_message(message_id="<o9@customer.test>"),
+                     ["x@example.net"], "calm@customer.test", xforward=xf)[0] == 250
+    assert send_smtp(a.port, make_message(message_id="<ext@example.org>"),
+                     ["bob@customer.test"], "someone@example.org",
+                     xforward="ADDR=198.51.100.9")[0] == 250
+    assert sink.wait_for(6)
+    assert "<o3@customer.test>" not in [m.message_id for m in sink.messages]

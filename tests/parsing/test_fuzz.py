@@ -30,7 +30,7 @@ def pipeline() -> Pipeline:
     return _pipeline[0]
 
 
-@settings(max_examples=2000, deadline=None, derandomize=False,
+@settings(max_examples=600, deadline=None, derandomize=False,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(seed=st.sampled_from(range(len(SEEDS))), rng=st.randoms(use_true_random=False),
        rounds=st.integers(1, 8))

@@ -22,6 +22,9 @@ from mailsift.store.store import open_blobs
 from mailsift.testing.s3 import S3Server, s3_unavailable
 from mailsift.testing.storekit import make_result, pg_unavailable, temp_store_settings
 
+# a moto S3 server and every backend pair: out of `make test-fast`
+pytestmark = pytest.mark.slow
+
 BACKENDS = ["local", "postgresql", "s3"]
 
 

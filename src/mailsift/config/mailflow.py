@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mailsift.core.verdict import Category
 
-__all__ = ["Conditions", "DirectionSettings", "FlowActions", "FlowRule", "MailflowSettings"]
+__all__ = ["CompromiseSettings", "Conditions", "DirectionSettings", "FlowActions", "FlowRule",
+           "MailflowSettings"]
 
 Direction = Literal["inbound", "outbound", "internal"]
 
@@ -35,6 +36,29 @@ def _networks(value: tuple[str, ...]) -> tuple[str, ...]:
 
 def _lower(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip().lower() for v in value if v.strip())
+
+
+class CompromiseSettings(_Section):
+    """When an account of ours starts sending like a compromised one: an alert (kind
+    ``compromised_account``) with the evidence. Counted per outbound sender and hour, in the
+    ``[ratelimit] redis_url`` Redis when set (every node adds to one count), else in memory."""
+
+    enabled: bool = True
+    min_messages: int = Field(30, ge=1, description="outbound messages in an hour before the "
+                              "volume signal is judged")
+    volume_ratio: float = Field(5.0, ge=1.0, description="this hour's outbound messages over "
+                                "the sender's hourly average of the baseline hours")
+    baseline_hours: int = Field(24, ge=1, le=24 * 14)
+    new_recipients: int = Field(25, ge=1, description="outside recipients never seen from "
+                                "this sender (within recipient_memory_days) in an hour")
+    recipient_memory_days: int = Field(30, ge=1)
+    bad_messages: int = Field(5, ge=1, description="outbound spam, phishing or malware "
+                              "verdicts in an hour ...")
+    bad_share: float = Field(0.3, gt=0, le=1, description="... that are at least this share "
+                             "of the sender's outbound messages that hour")
+    held_by_limit: int = Field(3, ge=1, description="messages of the hour held by the "
+                               "outbound_sender rate limit")
+    realert_hours: float = Field(6.0, gt=0, description="one alert per sender in this time")
 
 
 class DirectionSettings(_Section):
@@ -55,6 +79,7 @@ class DirectionSettings(_Section):
     strip_outbound_headers: tuple[str, ...] = Field(
         ("x-mailsift-", "x-spam-"), description="header name prefixes removed from outbound "
         "mail: our verdict headers never leave the organisation")
+    compromise: CompromiseSettings = Field(default_factory=CompromiseSettings)
 
     @field_validator("internal_networks")
     @classmethod
@@ -211,10 +236,24 @@ class FlowRule(_Section):
         "after", description="before: on the message as it arrived, before detection (no "
         "verdict conditions); after: with the verdict")
     stop: bool = Field(False, description="stop processing later rules when this one matches")
+    notify: tuple[str, ...] = Field(
+        (), description="test_with_notify: who is told what the rule would have done -- "
+        "addresses, and/or 'sender' (the sender, when it is ours); empty: [mailflow] notify_to")
     if_: Conditions = Field(default_factory=Conditions, alias="if")
     any: Conditions = Field(default_factory=Conditions)
     except_: Conditions = Field(default_factory=Conditions, alias="except")
     then: FlowActions
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify(cls, value: object) -> object:
+        items = (value,) if isinstance(value, str) else value
+        for a in items if isinstance(items, (list, tuple)) else ():
+            if not isinstance(a, str) or (a != "sender" and (
+                    "@" not in a or any(c in a for c in " <>,\r\n"))):
+                raise ValueError(f"notify wants addresses or 'sender', not {a!r}")
+        return tuple(a.strip().lower() for a in items) \
+            if isinstance(items, (list, tuple)) else items
 
     @model_validator(mode="after")
     def _stage(self) -> FlowRule:
@@ -230,6 +269,9 @@ class FlowRule(_Section):
 
 class MailflowSettings(_Section):
     rules: tuple[FlowRule, ...] = ()
+    notify_to: tuple[str, ...] = Field(
+        (), description="admin addresses told of test_with_notify hits of rules without "
+        "their own notify list")
     groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -189,12 +189,15 @@ class ReputationSettings(_Section):
         return any(x.enabled for x in (*self.ip_lists, *self.domain_lists))
 
 
-RateKey = Literal["client_ip", "sender", "user", "recipient"]
+RateKey = Literal["client_ip", "sender", "user", "recipient", "outbound_sender"]
 
 
 class RateLimit(_Section):
     """At most ``limit`` messages (recipients, for ``recipient``) per ``window_seconds`` for one
-    value of ``key``. ``client_ip`` counts per address (IPv6 per /64)."""
+    value of ``key``. ``client_ip`` counts per address (IPv6 per /64). ``outbound_sender``
+    counts the outbound messages of one sender of ours (envelope sender, else From), judged at
+    the end of DATA once the direction is known; a message over it is answered 4xx and stays
+    in the sending MTA's queue."""
 
     key: RateKey
     limit: int = Field(ge=1)

@@ -8,14 +8,15 @@ inside packs (the circuit breaker demotes a misfiring rule without touching its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 
-__all__ = ["CanaryScope", "Deployment", "RolloutState"]
+__all__ = ["CanaryScope", "Deployment", "RolloutState", "in_scope"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +77,24 @@ class RolloutState:
     def canary_scopes(self) -> dict[str, tuple[str, ...]]:
         return {d.artifact: d.scope.members() for d in self.deployments
                 if d.state is ArtifactState.CANARY and d.scope is not None}
+
+
+def in_scope(members: Sequence[str], recipient: str | None) -> bool:
+    """Is ``recipient`` in a canary scope's members (``CanaryScope.members``): an address,
+    ``@domain`` (and its subdomains) or ``%N`` (a stable N% of recipients, chosen by hashing
+    the address so a recipient stays in or out)?"""
+    if not recipient:
+        return False
+    rcpt = recipient.lower()
+    domain = rcpt.rsplit("@", 1)[-1]
+    for member in members:
+        if member.startswith("%"):
+            bucket = int(hashlib.sha256(rcpt.encode()).hexdigest()[:8], 16) % 10000
+            if bucket < float(member[1:]) * 100:
+                return True
+        elif member.startswith("@"):
+            if domain == member[1:] or domain.endswith("." + member[1:]):
+                return True
+        elif member == rcpt:
+            return True
+    return False

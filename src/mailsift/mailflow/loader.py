@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from mailsift.config.mailflow import MailflowSettings
 from mailsift.core.errors import ConfigError
 
-__all__ = ["load_rules", "parse_rules"]
+__all__ = ["load_rules", "parse_rules", "rules_text"]
 
 _TABLE = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\"-]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(r"^\s*\"?([A-Za-z0-9_-]+)\"?\s*=")
@@ -94,3 +94,12 @@ def load_rules(path: str | Path) -> MailflowSettings:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read the rule file: {exc}") from exc
     return parse_rules(text, str(p))
+
+
+def rules_text(rules: MailflowSettings) -> str:
+    """A rule set as a rule file (``[[mailflow.rules]]``, defaults left out): what
+    ``parse_rules`` reads back as the same rules. Needs ``tomli-w`` (the ``server`` extra)."""
+    import tomli_w
+
+    data = rules.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return tomli_w.dumps({"mailflow": data}) if data else ""

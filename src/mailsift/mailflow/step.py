@@ -25,10 +25,12 @@ from mailsift.core.envelope import Envelope
 from mailsift.core.findings import ArtifactState, Finding
 from mailsift.core.message import ParsedMessage
 from mailsift.core.result import ScanResult
+from mailsift.core.rollout import RolloutState, in_scope
 from mailsift.core.verdict import Action, Category, DecisionStep, Override, Verdict
 from mailsift.mailflow.direction import Direction, DirectionRules
 from mailsift.mailflow.edits import add_banner, edit_headers
 from mailsift.mailflow.engine import FlowFacts, Hit, RuleSet, authenticated, evaluate
+from mailsift.mailflow.versions import FLOW_ARTIFACT, FlowSet, flow_sets
 from mailsift.parsing.parser import parse_message
 
 __all__ = ["FlowContext", "FlowStep", "describe"]
@@ -46,6 +48,7 @@ class FlowContext:
     why: str
     raw: bytes
     hits: tuple[Hit, ...] = ()
+    flow: FlowSet | None = None  # the rule set that acts on this message (canary or enforced)
 
 
 def describe(hit: Hit) -> list[str]:
@@ -87,44 +90,83 @@ def _edit(raw: bytes, hits: Sequence[Hit]) -> bytes:
 
 
 class FlowStep:
+    """The direction and the flow rules of one gateway. ``enforced`` is the rule set that acts
+    (the registry's active version, or the configuration's rules); ``trials`` are staged
+    versions: a canary acts instead of it for a message whose every recipient is in its scope,
+    a shadow version (and a canary out of scope) only has its verdict recorded
+    (``ScanResult.shadow``, keyed ``mailflow:rules@VERSION``), which the shadow diff and the
+    gate read."""
+
     def __init__(self, direction: DirectionSettings, mailflow: MailflowSettings, *,
-                 trust_received: bool = True) -> None:
+                 trust_received: bool = True,
+                 sets: tuple[FlowSet, tuple[FlowSet, ...]] | None = None) -> None:
         self.direction = DirectionRules(direction, trust_received=trust_received)
-        self.rules = RuleSet(mailflow)
+        self.enforced, self.trials = sets or (FlowSet(RuleSet(mailflow)), ())
+        self.rules = self.enforced.rules
+
+    @classmethod
+    def for_state(cls, direction: DirectionSettings, mailflow: MailflowSettings,
+                  state: RolloutState | None, *, trust_received: bool = True) -> FlowStep:
+        """The step for a rollout state: the registry's versions, else ``mailflow``."""
+        return cls(direction, mailflow, trust_received=trust_received,
+                   sets=flow_sets(mailflow, state))
 
     def _facts(self, raw: bytes, message: ParsedMessage, envelope: Envelope,
-               direction: Direction, verdict: Verdict | None = None,
+               direction: Direction, rules: RuleSet, verdict: Verdict | None = None,
                result: ScanResult | None = None) -> FlowFacts:
         return FlowFacts(message=message, mail_from=envelope.mail_from or "",
                          rcpt_to=envelope.rcpt_to, direction=direction.value,
                          client_ip=envelope.client_ip or "", size=len(raw), verdict=verdict,
                          auth=result.auth if result is not None else None,
-                         vocabulary=self.rules.vocabulary)
+                         vocabulary=rules.vocabulary)
+
+    def _choose(self, envelope: Envelope) -> FlowSet:
+        for trial in self.trials:
+            if trial.state is ArtifactState.CANARY and envelope.rcpt_to and all(
+                    in_scope(trial.scope, r) for r in envelope.rcpt_to):
+                return trial
+        return self.enforced
 
     def before(self, raw: bytes, envelope: Envelope) -> FlowContext:
         direction, why = self.direction.classify(raw, envelope.mail_from, envelope.rcpt_to,
                                                  envelope.client_ip)
-        if not self.rules.before:
-            return FlowContext(direction, why, raw)
-        facts = self._facts(raw, parse_message(raw), envelope, direction)
-        hits = evaluate(self.rules.before, facts)
-        return FlowContext(direction, why, _edit(raw, hits), hits)
+        flow = self._choose(envelope)
+        if not flow.rules.before:
+            return FlowContext(direction, why, raw, flow=flow)
+        facts = self._facts(raw, parse_message(raw), envelope, direction, flow.rules)
+        hits = evaluate(flow.rules.before, facts)
+        return FlowContext(direction, why, _edit(raw, hits), hits, flow)
 
     def after(self, ctx: FlowContext, result: ScanResult, raw: bytes
               ) -> tuple[ScanResult, bytes]:
         """The result with direction, rule hits and their decisions; the bytes to deliver."""
+        flow = ctx.flow or self.enforced
         hits = ctx.hits
-        if self.rules.after:
+        if flow.rules.after:
             facts = self._facts(raw, result.message, result.envelope, ctx.direction,
-                                result.verdict, result)
-            hits = hits + evaluate(self.rules.after, facts)
-        raw = _edit(raw, [h for h in hits if h.rule.stage == "after"])
+                                flow.rules, result.verdict, result)
+            hits = hits + evaluate(flow.rules.after, facts)
+        out = _edit(raw, [h for h in hits if h.rule.stage == "after"])
         for hit in hits:
             if not hit.enforced:
                 level = logging.WARNING if hit.rule.mode == "test_with_notify" else logging.INFO
                 log.log(level, "%s: flow rule %s (%s) would have: %s", result.id, hit.name,
                         hit.rule.mode, "; ".join(describe(hit)))
-        return _decide(result, ctx, hits), raw
+        decided = _decide(result, ctx, hits, flow)
+        shadow = {t.label: self._trial(t, ctx, result, raw) for t in self.trials
+                  if t is not flow}
+        if shadow:
+            decided = replace(decided, shadow=MappingProxyType({**decided.shadow, **shadow}))
+        return decided, out
+
+    def _trial(self, trial: FlowSet, ctx: FlowContext, result: ScanResult, raw: bytes
+               ) -> Verdict:
+        """What a staged version would have decided for this message (nothing changes)."""
+        facts = self._facts(raw, result.message, result.envelope, ctx.direction,
+                            trial.rules, result.verdict, result)
+        hits = evaluate(trial.rules.before, replace(facts, verdict=None, auth=None)) \
+            + evaluate(trial.rules.after, facts)
+        return _decide(result, replace(ctx, hits=()), hits, trial).verdict
 
 
 class _Walk:
@@ -194,7 +236,8 @@ def _one(v: Verdict, hits: Sequence[Hit], effects: Mapping[str, str], ctx: FlowC
                    explanation="; ".join([v.explanation, *parts]))
 
 
-def _decide(result: ScanResult, ctx: FlowContext, hits: Sequence[Hit]) -> ScanResult:
+def _decide(result: ScanResult, ctx: FlowContext, hits: Sequence[Hit], flow: FlowSet
+            ) -> ScanResult:
     auth_ok = authenticated(result.auth)
     verdicts = dict(result.recipients)
     envelope = result.envelope
@@ -216,6 +259,7 @@ def _decide(result: ScanResult, ctx: FlowContext, hits: Sequence[Hit]) -> ScanRe
     findings = tuple(Finding(
         code=f"MAILFLOW:{h.name}", weight=0.0, evidence=tuple(describe(h)), detector="mailflow",
         description=f"flow rule {h.name} ({h.rule.mode})",
+        artifact=FLOW_ARTIFACT, version=flow.version,
         state=ArtifactState.ACTIVE if h.enforced else ArtifactState.SHADOW) for h in hits)
     return replace(result, verdict=overall, envelope=envelope,
                    recipients=MappingProxyType(verdicts),

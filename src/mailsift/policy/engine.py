@@ -21,7 +21,6 @@ Scores only compare within a family; nothing is summed across categories.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,6 +29,7 @@ from mailsift.config.schema import PolicySettings
 from mailsift.core.auth import AuthResults
 from mailsift.core.findings import ArtifactState, Finding
 from mailsift.core.lists import ListEntry, ListSnapshot
+from mailsift.core.rollout import in_scope
 from mailsift.core.verdict import (
     DETECTED,
     FAMILIES,
@@ -75,21 +75,7 @@ def _in_canary(artifact: str, recipient: str | None,
                scopes: Mapping[str, tuple[str, ...]]) -> bool:
     """Scope members are addresses, ``@domain`` (and its subdomains) or ``%N`` (a stable N%
     of recipients, chosen by hashing the address so a recipient stays in or out)."""
-    if not recipient:
-        return False
-    rcpt = recipient.lower()
-    domain = rcpt.rsplit("@", 1)[-1]
-    for member in scopes.get(artifact, ()):
-        if member.startswith("%"):
-            bucket = int(hashlib.sha256(rcpt.encode()).hexdigest()[:8], 16) % 10000
-            if bucket < float(member[1:]) * 100:
-                return True
-        elif member.startswith("@"):
-            if domain == member[1:] or domain.endswith("." + member[1:]):
-                return True
-        elif member == rcpt:
-            return True
-    return False
+    return in_scope(scopes.get(artifact, ()), recipient)
 
 
 def _acting(inp: PolicyInput, recipient: str | None) -> tuple[list[Finding], list[Override]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
@@ -30,13 +30,19 @@ from mailsift.core.findings import ArtifactState
 from mailsift.core.result import ScanResult
 from mailsift.core.rollout import Deployment, RolloutState
 from mailsift.core.verdict import Action
-from mailsift.pipeline import Pipeline
 from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, caught
 
-__all__ = ["GateInput", "GateReport", "RuleStat", "candidate_state", "judge_shadow", "run_gate",
-           "shadow_problem"]
+__all__ = ["GateInput", "GateReport", "RuleStat", "Scanner", "candidate_state", "judge_shadow",
+           "run_gate", "shadow_problem"]
 
 _QUARANTINING = (Action.QUARANTINE, Action.REJECT)
+
+
+class Scanner(Protocol):
+    """What the gate replays through: a scan pipeline, or one followed by flow rules."""
+
+    def scan(self, raw: bytes, envelope: Envelope | None = None, *,
+             message_id: str = "") -> ScanResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +146,16 @@ def _summary(result: ScanResult) -> str:
     return f"{result.verdict.category.value}/{result.verdict.action.value}"
 
 
-def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: Deployment,
+def _deciders(result: ScanResult, fired: set[str]) -> list[str]:
+    """The candidate's findings that made the verdict: its acting findings, and flow rules
+    (``MAILFLOW:NAME``) whose override raised the action."""
+    codes = {f.code for f in result.verdict.reasons if f.code in fired}
+    codes |= {f"MAILFLOW:{o.entry}" for o in result.verdict.overrides
+              if o.kind.startswith("mailflow") and "->" in o.effect} & fired
+    return sorted(codes)
+
+
+def run_gate(settings: Settings, active: Scanner, trial: Scanner, candidate: Deployment,
              messages: Iterable[GateInput], *, rule: str | None = None) -> GateReport:
     """Scan every message with both pipelines and judge the candidate against the budgets.
     With ``rule`` the candidate is that one rule of ``candidate``'s pack (its own gate)."""
@@ -179,7 +194,7 @@ def run_gate(settings: Settings, active: Pipeline, trial: Pipeline, candidate: D
             report.newly_quarantined.append({
                 "source": item.source, "label": label, "id": item.id,
                 "subject": after.message.subject[:120], "before": b, "after": a,
-                "rules": sorted(f.code for f in after.verdict.reasons if f.code in fired),
+                "rules": _deciders(after, fired),
             })
             if item.label == "ham":
                 report.golden_hits += 1

@@ -1,4 +1,5 @@
-"""The end-user mail schedule run by ``mailsift serve``: digests and release-request notices.
+"""The end-user mail schedule run by ``mailsift serve``: digests, release-request notices and
+``test_with_notify`` flow-rule notices (``services.flow_notices``).
 
 Every node may run it: what each run sends is claimed in the store first
 (``store.enduser``), so a digest or a notice goes out once whichever node gets there. A failed
@@ -10,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
+from mailsift.config.mailflow import MailflowSettings
 from mailsift.config.schema import Settings
 from mailsift.services.digests import DigestService
+from mailsift.services.flow_notices import FlowNotices
 from mailsift.services.request_notices import RequestNotices
 from mailsift.store import Store
 
@@ -22,10 +26,13 @@ log = logging.getLogger("mailsift.digests")
 
 
 class EndUserSchedule:
-    def __init__(self, store: Store, settings: Settings, *, node: str = "") -> None:
+    def __init__(self, store: Store, settings: Settings, *, node: str = "",
+                 flow: Callable[[], MailflowSettings] | None = None) -> None:
         self.digests = DigestService(store, settings, node=node)
         self.notices = RequestNotices(store, settings, relay_factory=self.digests.relay_factory,
                                       node=self.digests.node)
+        self.flow = FlowNotices(store, settings, flow or (lambda: settings.mailflow),
+                                relay_factory=self.digests.relay_factory, node=self.digests.node)
         self.settings = settings
 
     async def tick(self) -> None:
@@ -33,6 +40,7 @@ class EndUserSchedule:
         if self.settings.enduser.digest.enabled:
             await self.digests.run(now)
         await self.notices.run(self.digests.period(now))
+        await self.flow.run()
 
     async def run(self, stop: asyncio.Event) -> None:
         every = self.settings.enduser.digest.check_seconds

@@ -154,6 +154,9 @@ class Gateway:
         #: connection-level defence (``[ratelimit]``, ``[greylist]``), set by the composition root
         self.ratelimit: RateLimiter | None = None
         self.greylist: Greylist | None = None
+        #: told of every outbound message held back by its sender's rate limit (the
+        #: compromised-account monitor)
+        self.limited: list[Callable[[ScanResult, Deferral], None]] = []
 
     async def admit_recipient(self, envelope: Envelope, rcpt: str, *, user: str | None = None,
                               first: bool = False) -> Deferral | None:
@@ -289,6 +292,10 @@ class Gateway:
                              envelope.client_ip or "-")
                     result = None  # answered 4xx: not a scanned message in the metrics
                     return enactor.deferred(ref, deferral.text)
+            deferral = await self._outbound_limit(result) if not prior else None
+            if deferral is not None:
+                result = None  # answered 4xx: the MTA in front keeps it and retries
+                return enactor.deferred(ref, deferral.text)
             outcome = await enactor.act(Decided(ref, clean, result, received_at, prior,
                                                    released))
             if enactor.took_effect(outcome, result):
@@ -310,6 +317,24 @@ class Gateway:
                 looked_up.exception()  # a failed look-up after an earlier failure: seen, not news
             self.stats.in_flight.dec()
             self.stats.observe(result, time.perf_counter() - started)
+
+    async def _outbound_limit(self, result: ScanResult) -> Deferral | None:
+        """``outbound_sender`` rate limits: an outbound message over its sender's limit is
+        answered 4xx, never relayed nor dropped (docs/connection-defence.md)."""
+        limiter = self.ratelimit
+        if limiter is None or result.verdict.direction != "outbound":
+            return None
+        env = result.envelope
+        sender = env.mail_from or (result.message.from_addr.addr
+                                   if result.message.from_addr else "")
+        deferral = await limiter.outbound(sender, env.client_ip)
+        if deferral is not None:
+            self.stats.deferred.labels(deferral.reason).inc()
+            log.warning("%s deferred: outbound sender <%s> over its rate limit", result.id,
+                        sender)
+            for listener in self.limited:
+                listener(result, deferral)
+        return deferral
 
     async def process(self, raw: bytes, envelope: Envelope) -> Reply:
         """Handle one message of the SMTP flow (content filter, proxy) and say what to answer."""

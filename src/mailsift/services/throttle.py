@@ -7,7 +7,8 @@ try again later, so no message is lost.
 
 * **Rate limits** (``[[ratelimit.limits]]``): per client IP (IPv6 per /64), envelope sender,
   authenticated user or recipient, over a sliding window (this bucket plus the previous one
-  weighted by how much of it still lies inside the window).
+  weighted by how much of it still lies inside the window); and per outbound sender of ours
+  (``outbound_sender``), at the end of DATA once the direction is known.
 * **Greylisting** (``[greylist]``): triplet (client /24 or /64, envelope sender, recipient).
   A triplet seen for the first time, or retried before ``delay_seconds``, is deferred; a retry
   inside ``retry_window_seconds`` passes and the triplet stays passed. A client network whose
@@ -102,14 +103,37 @@ class RateLimiter:
                 return Deferral(f"ratelimit_{key}", text)
         return None
 
-    async def _over(self, key: str, value: str, limit: int, window: int) -> bool:
+    async def outbound(self, sender: str | None, client_ip: str | None = None
+                       ) -> Deferral | None:
+        """The ``outbound_sender`` limits for one outbound message of ``sender``. A message
+        over a limit is not counted (its retries would otherwise keep the sender blocked); with
+        several nodes the read and the count are two steps, so a burst can pass a limit by at
+        most one message per node."""
+        if not sender or self.exempt(client_ip):
+            return None
+        value = sender.lower()
+        limits = [x for x in self.settings.limits if x.key == "outbound_sender"]
+        for limit in limits:
+            if await self._over("outbound_sender", value, limit.limit - 1,
+                                limit.window_seconds, count=False):
+                text = self.settings.text.format(key="outbound sender", value=value)
+                return Deferral("ratelimit_outbound_sender", text)
+        for limit in limits:
+            await self._over("outbound_sender", value, limit.limit, limit.window_seconds)
+        return None
+
+    async def _over(self, key: str, value: str, limit: int, window: int, *,
+                    count: bool = True) -> bool:
         now = self.clock()
         bucket = int(now // window)
         base = f"{self.settings.key_prefix}rl:{key}:{window}:{value}:"
-        count = await self.state.incr(base + str(bucket), 2 * window)
+        if count:
+            current = await self.state.incr(base + str(bucket), 2 * window)
+        else:
+            current = int(await self.state.get(base + str(bucket)) or 0)
         previous = int(await self.state.get(base + str(bucket - 1)) or 0)
         inside = 1.0 - (now - bucket * window) / window  # share of the last bucket still in
-        return count + previous * inside > limit
+        return current + previous * inside > limit
 
 
 class Greylist:

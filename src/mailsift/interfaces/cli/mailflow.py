@@ -1,7 +1,13 @@
-"""``mailsift mailflow``: list the configured flow rules, or test a rule file on a message.
+"""``mailsift mailflow``: list the configured flow rules, test a rule file on a message, or
+stage the declared rules as a version of the rollout registry.
 
     mailsift mailflow list [--rules FILE]
     mailsift mailflow test RULEFILE MESSAGE.eml [--mail-from A] [--rcpt B] [--client-ip IP]
+    mailsift mailflow stage [--rules FILE] [--note TEXT]   (the configuration's rules by default)
+
+A staged version (``mailflow:rules@VERSION``) then goes through the same commands as a rule
+pack: ``mailsift rollout check mailflow:rules`` (the gate), ``promote``, ``withdraw``,
+``retire``, ``rollback``; ``mailsift rollout status`` shows it beside packs and models.
 
 ``test`` scans the message with the real pipeline and applies the rules as the gateway would
 (direction from ``[direction]`` of the configuration), printing the direction, each rule that
@@ -19,6 +25,7 @@ from pathlib import Path
 from mailsift.config import load_settings
 from mailsift.core.envelope import Connection, Envelope
 from mailsift.core.errors import InputError
+from mailsift.interfaces.cli.storecli import add_common, emit, principal
 from mailsift.mailflow.loader import load_rules
 from mailsift.services.mailflow import list_rules, try_rules
 
@@ -45,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--config", metavar="FILE")
     t.add_argument("--format", choices=("text", "json"), default="text")
     t.set_defaults(func=_test)
+    st = cmds.add_parser("stage", help="register the declared rules as a new version in shadow")
+    st.add_argument("--rules", metavar="FILE", help="a rule file instead of the configuration")
+    st.add_argument("--note", default="")
+    add_common(st)
+    st.set_defaults(func=_stage)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -90,4 +102,20 @@ def _test(args: argparse.Namespace) -> int:
     for rcpt, action in report["recipients"].items():
         print(f"  {rcpt}: {action}", file=out)
     print(f"subject:   {report['subject']}", file=out)
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    from mailsift.services.rollout import RolloutService
+    from mailsift.store.store import Store
+
+    settings = load_settings(args.config).settings
+    rules = load_rules(args.rules) if args.rules else settings.mailflow
+    source = args.rules or "configuration [mailflow]"
+    with Store.open(settings.store) as store:
+        service = RolloutService(store, settings)
+        dep = service.registry.flow.stage(principal(args), rules, source=source, note=args.note)
+    emit(args, {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value},
+         f"staged {dep.artifact}@{dep.version} in shadow ({len(rules.rules)} rules from "
+         f"{source}); next: mailsift rollout check {dep.artifact}")
     return 0

@@ -97,6 +97,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "uvicorn": "server", "sqlalchemy": "server", "alembic": "server", "jinja2": "server",
     "multipart": "server", "python_multipart": "server", "zstandard": "server",
     "prometheus_client": "server", "uvloop": "server", "defusedxml": "server",
+    "tomli_w": "server",
     "boto3": "s3", "botocore": "s3",
     "psycopg": "postgres", "redis": "redis", "milter": "milter", "Milter": "milter",
     "oletools": "attachments",

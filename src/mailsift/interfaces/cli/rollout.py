@@ -16,7 +16,8 @@
     mailsift incident list | show ID | release ID --reason TEXT | allow ID --domain D --hours H
 
 CANDIDATE and NAME are a staged pack or model name (``rules:NAME``/``model:NAME`` where both
-exist) or, for ``check``, a pack or model file (staged first if new). Rollback returns to the
+exist), ``mailflow:rules`` for flow rules, or, for ``check``, a pack, model or flow-rule file
+(staged first if new). Rollback returns to the
 previous version from its local copy; it never needs the update that broke.
 """
 
@@ -31,8 +32,11 @@ from mailsift.config import load_settings
 from mailsift.core.errors import InputError
 from mailsift.core.rollout import CanaryScope
 from mailsift.interfaces.cli.storecli import add_common, emit, fmt_time, principal
+from mailsift.mailflow.loader import load_rules
+from mailsift.mailflow.versions import FLOW_KIND, FLOW_NAME, flow_version
 from mailsift.services.access import require_reason
 from mailsift.services.rollout import RolloutService
+from mailsift.services.rollout.flow import is_flow_file
 from mailsift.store.store import Store
 
 __all__ = ["register"]
@@ -176,7 +180,10 @@ def _check(args: argparse.Namespace) -> int:
         emit(args, report.to_dict(), _render_report(report.to_dict()))
         return 0 if report.passed else 1
     if Path(args.candidate).exists():
-        if args.candidate.endswith(".json"):
+        if is_flow_file(Path(args.candidate)):
+            rules = load_rules(args.candidate)
+            kind, bare, version = FLOW_KIND, FLOW_NAME, flow_version(rules)
+        elif args.candidate.endswith(".json"):
             from mailsift.ml.model import load_model
 
             model = load_model(args.candidate)

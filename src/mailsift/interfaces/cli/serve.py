@@ -143,7 +143,10 @@ async def run_gateway(settings: Any, stop: asyncio.Event,
                 name="dmarc"))
         from mailsift.services.enduser_schedule import EndUserSchedule
 
-        schedule = EndUserSchedule(parts.store, settings)  # digests, request notices
+        gateway = parts.gateway  # its flow rules follow the registry: notices read them there
+        schedule = EndUserSchedule(  # digests, request notices, flow-rule notices
+            parts.store, settings,
+            flow=lambda: gateway.flow.rules.settings if gateway.flow else settings.mailflow)
         tasks.append(asyncio.create_task(schedule.run(stop), name="digests"))
         log.info("mailsift ready (store: %s, scan workers: %d, next hop %s:%d)",
                  parts.store.backend, parts.scans.workers, settings.gateway.next_hop_host,

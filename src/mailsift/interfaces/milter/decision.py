@@ -14,6 +14,12 @@ Guarantees, in milter terms:
 * ``reject``: 550 with the reference id, so an admin finds the message in trace.
 * ``tempfail``: 451; the sender keeps the message and retries. A retry has the same reference and
   is not recorded twice.
+
+Mail-flow rules act through milter actions too: an accepted (or held) decision carries the
+message as the gateway would deliver it and its recipients, and the milter turns the difference
+into ``chgheader``/``insheader`` (subject prepend, added, set and removed headers), ``replacebody``
+(the banner) and ``addrcpt``/``delrcpt`` (redirect, BCC). Outbound mail gets no result headers
+and loses every header of ``[direction] strip_outbound_headers``.
 """
 
 from __future__ import annotations
@@ -57,6 +63,11 @@ class MilterDecision:
     category: str = ""
     action: str = ""
     release_id: str = ""
+    # the message as the gateway would deliver it (flow-rule edits) and its recipients
+    # (redirect, BCC): the milter turns the difference into header, body and recipient edits
+    raw: bytes = b""
+    rcpt_to: tuple[str, ...] | None = None
+    strip_prefixes: tuple[str, ...] = ()  # outbound: our internal headers never leave
 
 
 def split_reply(text: str, default_xcode: str) -> tuple[str, str]:
@@ -101,6 +112,14 @@ class MilterService:
         decision = self._decision(decided.result, decided.ref)
         if decided.released is not None:
             decision = replace(decision, release_id=decided.released)
+        if decision.kind in ("accept", "hold"):
+            outbound = strictest(decided.result).direction == "outbound"
+            flow = self.gateway.flow
+            strip = flow.direction.settings.strip_outbound_headers if outbound and flow else ()
+            decision = replace(decision, raw=decided.raw,
+                               rcpt_to=decided.result.envelope.rcpt_to,
+                               strip_prefixes=strip,
+                               add_headers=() if strip else decision.add_headers)
         # The strictest action applied to every recipient: the trace says what happened to
         # each copy (and a retry that is now accepted no longer shows "deferred").
         await self.gateway.hand_back(decided, _STATUS[decision.kind])

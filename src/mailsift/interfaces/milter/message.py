@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from mailsift.core.envelope import Connection, Envelope
 
-__all__ = ["Transaction", "fold_value", "strip_brackets"]
+__all__ = ["HeaderOp", "Transaction", "edits_between", "fold_value", "strip_brackets"]
 
 _EOL = re.compile(rb"\r?\n")
 
@@ -87,3 +87,59 @@ class Transaction:
             seen[key] = seen.get(key, 0) + 1
             out.append((key, seen[key], value))
         return out
+
+
+# Headers the milter edits on its own (forged ones removed, result headers added): never part
+# of the flow-rule edits.
+_OWN = ("x-mailsift-", "authentication-results")
+
+
+def _fields(raw: bytes) -> tuple[list[tuple[str, bytes]], bytes]:
+    """The header fields (name, unfolded-line value) and the body of a message."""
+    blank = re.search(rb"\r?\n\r?\n", raw)
+    head, body = (raw[:blank.start()], raw[blank.end():]) if blank else (raw, b"")
+    fields: list[tuple[str, bytes]] = []
+    for line in re.split(rb"\r?\n", head):
+        if line[:1] in (b" ", b"\t") and fields:
+            last, value = fields[-1]
+            fields[-1] = (last, value + b"\n" + line)
+        elif b":" in line:
+            raw_name, _, value = line.partition(b":")
+            fields.append((raw_name.decode("latin-1").strip(),
+                           value[1:] if value[:1] == b" " else value))
+    return fields, body
+
+
+HeaderOp = tuple[str, str, int, str]  # ("change" | "insert", name, index, value)
+
+
+def edits_between(original: bytes, edited: bytes, *, drop: tuple[str, ...] = ()
+                  ) -> tuple[list[HeaderOp], bytes | None]:
+    """The milter operations that turn ``original`` into ``edited``: per header name, changed
+    values (``chgheader`` at the 1-based index among that name), deletions (value ``""``, last
+    first) and new fields (``insheader`` at the top, in order); and the new body when it
+    changed (``replacebody``). Header names starting with one of ``drop`` are deleted outright
+    (outbound mail: our internal headers never leave)."""
+    old_fields, old_body = _fields(original)
+    new_fields, new_body = _fields(edited)
+    names = list(dict.fromkeys(n.lower() for n, _ in (*old_fields, *new_fields)))
+    ops: list[HeaderOp] = []
+    inserts: list[HeaderOp] = []
+    for key in names:
+        if key.startswith(_OWN):
+            continue
+        old = [v for n, v in old_fields if n.lower() == key]
+        new = [] if key.startswith(drop) else [v for n, v in new_fields if n.lower() == key]
+        if old == new:
+            continue
+        name = next((n for n, _ in (*new_fields, *old_fields) if n.lower() == key), key)
+        common = min(len(old), len(new))
+        ops += [("change", name, i + 1, _text(new[i])) for i in range(common)
+                if old[i] != new[i]]
+        ops += [("change", name, i + 1, "") for i in range(len(old) - 1, common - 1, -1)]
+        inserts += [("insert", name, 0, _text(v)) for v in new[common:]]
+    return ops + inserts[::-1], (new_body if new_body != old_body else None)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace").replace("\r\n", "\n").strip("\r\n")

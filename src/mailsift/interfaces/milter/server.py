@@ -26,8 +26,14 @@ from mailsift.auth.relays import strip_forged_results
 from mailsift.config.gateway import GatewaySettings, MilterSettings
 from mailsift.core.envelope import Connection
 from mailsift.core.errors import ConfigError
+from mailsift.delivery.headers import tag_subject
 from mailsift.interfaces.milter.decision import MilterDecision, MilterService
-from mailsift.interfaces.milter.message import Transaction, fold_value, strip_brackets
+from mailsift.interfaces.milter.message import (
+    Transaction,
+    edits_between,
+    fold_value,
+    strip_brackets,
+)
 from mailsift.services.gateway import Gateway
 from mailsift.services.release_mark import RELEASE_HEADER, SIG_HEADER
 
@@ -191,6 +197,10 @@ def _milter_class() -> type[Any]:
             for name, index, value in reversed(self.txn.occurrences()):
                 if _is_forged(name, value, ctx.authserv_id, released=bool(d.release_id)):
                     self.chgheader(name, index, "")
+            if d.raw:
+                if d.subject_tag:  # tagged on top of what the flow rules made of the subject
+                    d = replace(d, raw=tag_subject(d.raw, d.subject_tag), subject_tag="")
+                self._flow_edits(d)
             for add_name, add_value in reversed(d.add_headers):
                 self.addheader(add_name, fold_value(add_value), 0)
             if d.subject_tag:
@@ -198,6 +208,26 @@ def _milter_class() -> type[Any]:
             if d.kind == "hold":
                 self.quarantine(d.text)
             return int(Milter.ACCEPT)
+
+        def _flow_edits(self, d: MilterDecision) -> None:
+            """Flow-rule edits (and outbound stripping) as milter actions."""
+            ops, body = edits_between(self.txn.raw(), d.raw, drop=d.strip_prefixes)
+            for op, name, index, value in ops:
+                if op == "change":
+                    self.chgheader(name, index, value)
+                else:
+                    self.addheader(name, value, index)
+            if body is not None:
+                self.replacebody(body)
+            if d.rcpt_to is not None:
+                before = {r.lower(): r for r in self.txn.rcpt_to}
+                after = {r.lower() for r in d.rcpt_to}
+                for rcpt in d.rcpt_to:
+                    if rcpt.lower() not in before:
+                        self.addrcpt(f"<{rcpt}>")
+                for low, rcpt in before.items():
+                    if low not in after:
+                        self.delrcpt(f"<{rcpt}>")
 
         def _tag_subject(self, tag: str) -> None:
             for name, index, value in self.txn.occurrences():
@@ -252,7 +282,8 @@ class MilterListener:
                             self.gateway.authserv_id)
         cls = _milter_class()
         Milter.factory = cls
-        milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.QUARANTINE)
+        milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.QUARANTINE | Milter.CHGBODY
+                         | Milter.ADDRCPT | Milter.DELRCPT)
         # A Python exception in a callback must keep the mail at the MTA, never accept it.
         milter.set_exception_policy(Milter.TEMPFAIL)
         _register(Milter, milter, self.spec, self.settings.timeout)

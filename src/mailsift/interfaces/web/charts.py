@@ -62,7 +62,9 @@ def _legend(names: Sequence[str], colours: Sequence[str] = ()) -> str:
                      f'<text x="{x + 14}" y="9" font-size="11" fill="#374151">'
                      f'{escape(name)}</text>')
         x += 24 + 7 * len(name)
-    return f'<svg class="legend" viewBox="0 0 {_W} 14" role="img">{"".join(items)}</svg>'
+    label = escape("legend: " + ", ".join(names))
+    return (f'<svg class="legend" viewBox="0 0 {_W} 14" role="img" aria-label="{label}">'
+            f'{"".join(items)}</svg>')
 
 
 def stacked_bars(labels: Sequence[str], series: Mapping[str, Sequence[int]], *,
@@ -157,6 +159,9 @@ def hbars(items: Sequence[tuple[str, float, str]], *, title: str, unit: str = ""
                 f'{value:g}{escape(unit)}</title></rect><text x="{label_w + w + 4:.1f}" '
                 f'y="{y + 14}" font-size="11" fill="#374151">{value:g}{escape(unit)}</text>')
         parts.append(f'<a href="{escape(href)}">{body}</a>' if href else body)
+    # a picture with links in it is a group of links, not one image (whose parts a screen
+    # reader would never reach)
+    role = "group" if any(href for _, _, href in items) else "img"
     return (f'<figure class="chart"><figcaption>{escape(title)}</figcaption>'
-            f'<svg viewBox="0 0 {_W} {height}" role="img" aria-label="{escape(title)}">'
+            f'<svg viewBox="0 0 {_W} {height}" role="{role}" aria-label="{escape(title)}">'
             f'{"".join(parts)}</svg></figure>')

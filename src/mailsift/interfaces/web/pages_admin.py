@@ -119,6 +119,8 @@ def register(router: APIRouter, ctx: WebContext) -> None:
                         if d["artifact"].startswith("rules:")})
         if any(d["artifact"].startswith("model:") for d in status["deployments"]):
             names.append("model")
+        if any(d["artifact"] == "mailflow:rules" for d in status["deployments"]):
+            names.append("mailflow:rules")
         for target in names:
             try:
                 current, back = ctx.rollout.rollback_plan(target)

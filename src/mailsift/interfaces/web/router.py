@@ -72,6 +72,7 @@ def build_web_router(parts_or_services: Any, *, settings: Settings | None = None
         pages_admin,
         pages_dashboard,
         pages_dmarc,
+        pages_mailflow,
         pages_messages,
         pages_reports,
         pages_users,
@@ -83,6 +84,7 @@ def build_web_router(parts_or_services: Any, *, settings: Settings | None = None
     pages_admin.register(router, ctx)
     pages_users.register(router, ctx)
     pages_reports.register(router, ctx)
+    pages_mailflow.register(router, ctx)
     _enduser_routes(router, ctx)
     return router
 

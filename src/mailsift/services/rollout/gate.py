@@ -14,9 +14,17 @@ from mailsift.core.envelope import Envelope
 from mailsift.core.errors import InputError
 from mailsift.core.findings import ArtifactState
 from mailsift.core.rollout import Deployment, RolloutState
+from mailsift.mailflow.versions import FLOW_KIND
 from mailsift.parsing.sources import iter_messages
 from mailsift.pipeline.build import ScanOptions, build_pipeline
-from mailsift.rollout.gate import GateInput, GateReport, candidate_state, judge_shadow, run_gate
+from mailsift.rollout.gate import (
+    GateInput,
+    GateReport,
+    Scanner,
+    candidate_state,
+    judge_shadow,
+    run_gate,
+)
 from mailsift.rollout.robustness import ROBUSTNESS_SOURCE, robustness_cases
 from mailsift.services.access import Principal, require
 from mailsift.services.report_corpus import reported_ham_inputs
@@ -88,8 +96,13 @@ class Gate:
         """The gate's replay: every input with the enforced set and with ``trial_state``."""
         settings = self.registry.settings
         options = ScanOptions(offline=True)
-        active = build_pipeline(settings, replace(options, rollout=current))
-        trial = build_pipeline(settings, replace(options, rollout=trial_state))
+        pipeline = build_pipeline(settings, replace(options, rollout=current))
+        active: Scanner = pipeline
+        trial: Scanner
+        if dep.kind == FLOW_KIND:  # the same scan, then the enforced and the candidate rules
+            active, trial = self.registry.flow.gate_scans(pipeline, current, dep)
+        else:
+            trial = build_pipeline(settings, replace(options, rollout=trial_state))
         known = [("ham", p) for p in settings.rollout.known_good]
         return run_gate(settings, active, trial, dep, self.inputs(
             [*known, *corpora],

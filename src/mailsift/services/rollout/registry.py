@@ -21,6 +21,7 @@ from mailsift.core.rollout import Deployment, RolloutState
 from mailsift.rules import BUILTIN_PACK, load_pack
 from mailsift.services.access import Principal, require
 from mailsift.services.alerts import Alerter
+from mailsift.services.rollout.flow import FlowVersions, is_flow_file
 from mailsift.services.rollout.rule_states import shadow_rules
 from mailsift.services.upgrades import Adoption, Builtin, adopt_builtins
 from mailsift.store.store import Store
@@ -38,6 +39,7 @@ class Registry:
         base = settings.rollout.artifacts_dir or str(Path(settings.store.data_dir) / "artifacts")
         self.artifacts = Path(base)
         self._pack_rules: dict[str, frozenset[tuple[str, str, str]]] = {}
+        self.flow = FlowVersions(self)
 
     def state(self) -> RolloutState:
         return self.store.rollout.state()
@@ -55,9 +57,10 @@ class Registry:
 
     @staticmethod
     def split(name: str) -> tuple[str | None, str]:
-        """``rules:site`` / ``model:default`` / a bare name (kind looked up)."""
+        """``rules:site`` / ``model:default`` / ``mailflow:rules`` / a bare name (kind looked
+        up)."""
         kind, sep, bare = name.partition(":")
-        return (kind, bare) if sep and kind in ("rules", "model") else (None, name)
+        return (kind, bare) if sep and kind in ("rules", "model", "mailflow") else (None, name)
 
     def find(self, name: str, version: str | None) -> Deployment:
         """The one staged version a name (and version prefix) means; without a version the
@@ -83,8 +86,11 @@ class Registry:
 
     def stage(self, actor: Principal, path: str, *, note: str = "") -> Deployment:
         """Register a new version in shadow, validated and copied locally: a rule pack
-        (``.toml`` file or folder) or a model (its ``.json`` with the ``.npz`` beside it)."""
+        (``.toml`` file or folder), a model (its ``.json`` with the ``.npz`` beside it) or a
+        flow-rule file (``[[mailflow.rules]]``, see ``services.rollout.flow``)."""
         require(actor, "rollout.write")
+        if is_flow_file(Path(path)):
+            return self.flow.stage_path(actor, path, note=note)
         self.adopt_builtins()  # what runs today is registered (and copied) before it changes
         if path.endswith(".json"):
             dep = self._stage_model(actor, Path(path))

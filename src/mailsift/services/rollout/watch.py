@@ -16,11 +16,13 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from mailsift.core.result import ScanResult
+from mailsift.core.rollout import RolloutState
 from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.rollout.breaker import Breaker, Trip
 from mailsift.rollout.counters import Counters, MemoryCounters, RedisCounters
@@ -59,6 +61,8 @@ class RolloutWatcher:
         self._cooldown: dict[str, float] = {}
         self.node = uuid.uuid4().hex[:8]
         self.trips: list[tuple[float, str, str | None]] = []
+        #: told every new rollout state after the scan workers (the gateway's flow rules)
+        self.listeners: list[Callable[[RolloutState], None]] = []
 
     # observers, called by the gateway for every decided message ---------------------------------
     def observe(self, result: ScanResult) -> None:
@@ -88,6 +92,8 @@ class RolloutWatcher:
         self.version = state.version
         self.scans.reload(replace(self.scans.options, rollout=state))
         await self.scans.warm_up()
+        for listener in self.listeners:
+            listener(state)
         return True
 
     def _may_act(self) -> bool:
