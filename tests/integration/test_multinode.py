@@ -221,6 +221,7 @@ def test_three_nodes_one_killed_nothing_lost_duplicated_or_stuck(tmp_path: Path,
         incident = store.rollout.open_incident("category:multinode-test", reason="test",
                                                messages=members)
         r = httpx2.post(f"{nodes[2].url}/v1/incidents/{incident}/release",
+                       params={"reason": "the block was a mistake"},
                        headers={"Authorization": f"Bearer {token}"}, timeout=300)
         assert r.status_code == 200, r.text[:500]
         summary = r.json()

@@ -66,8 +66,12 @@ min_shadow_hours = 0
     assert main(["rollout", "stage", str(pack), "--config", c]) == 0
     assert main(["rollout", "promote", "site-lures", "--to", "canary", "--domain",
                  "pilot.example", "--force", "--reason", "pilot", "--config", c]) == 0
-    assert main(["rollout", "withdraw", "site-lures", "--config", c]) == 0
+    assert main(["rollout", "withdraw", "site-lures", "--config", c,
+                 "--reason", "pilot complained"]) == 0
     assert "is now shadow" in capsys.readouterr().out
-    assert main(["rollout", "retire", "site-lures", "--config", c]) == 0
+    assert main(["rollout", "retire", "site-lures", "--config", c, "--reason", " "]) == 2
+    assert "needs a reason" in capsys.readouterr().err  # issue 24
+    assert main(["rollout", "retire", "site-lures", "--config", c, "--reason", "unused"]) == 0
     assert "is now retired" in capsys.readouterr().out
-    assert main(["rollout", "retire", "site-lures", "--config", c]) == 2  # the active one
+    assert main(["rollout", "retire", "site-lures", "--config", c,
+                 "--reason", "x"]) == 2  # the active one

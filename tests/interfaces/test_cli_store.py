@@ -78,9 +78,14 @@ def test_find_release_twice_nobody_gets_two(setup: tuple[Path, SmtpSink],
                      "--version", "7")
     assert code == 1 and "--yes" in out  # a bulk release must be confirmed
     assert sink.messages == []
+    assert main(["quarantine", "release", "--config", c, "--rule", "RULE_FP", "--version", "7",
+                 "--yes"]) == 2
+    assert "needs a reason" in capsys.readouterr().err  # issue 24: and a reason
+    assert sink.messages == []
     for _ in range(2):
         code, out = _run(capsys, "quarantine", "release", "--config", c, "--rule", "RULE_FP",
-                         "--version", "7", "--yes", "--json")
+                         "--version", "7", "--yes", "--reason", "RULE_FP 7 misfired",
+                         "--json")
         assert code == 0
     assert json.loads(out)["total"] == 0 and json.loads(out)["sent"] == 0
     assert len(sink.messages) == 30
@@ -102,7 +107,10 @@ def test_show_download_delete(setup: tuple[Path, SmtpSink], tmp_path: Path,
     eml = tmp_path / "c5.eml"
     assert main(["quarantine", "download", "c005", "-o", str(eml), "--config", c]) == 0
     assert b"<c5@example.org>" in eml.read_bytes()
-    code, out = _run(capsys, "quarantine", "delete", "c005", "--config", c)
+    assert main(["quarantine", "delete", "c005", "--config", c, "--reason", " "]) == 2
+    assert "needs a reason" in capsys.readouterr().err  # issue 24
+    code, out = _run(capsys, "quarantine", "delete", "c005", "--config", c, "--reason",
+                     "known campaign")
     assert code == 0
     assert main(["quarantine", "download", "c005", "--config", c]) == 2
     code, out = _run(capsys, "trace", "c005", "--config", c, "--json")

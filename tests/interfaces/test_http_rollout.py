@@ -65,7 +65,11 @@ def test_stage_promote_status_with_roles(api: tuple[TestClient, dict[str, str],
     assert client.get("/v1/rollout", headers=admin).json()["rules"]["SITE_ZULU"]["state"] == \
         "shadow"
     # nothing earlier to return to: a clear 400, not a silent no-op
-    assert client.post("/v1/rollout/site/rollback", headers=admin).status_code == 400
+    undone = client.post("/v1/rollout/site/rollback", params={"reason": "r"}, headers=admin)
+    assert undone.status_code == 400 and "no earlier version" in undone.json()["detail"]
+    # issue 24: and without a reason, never
+    unexplained = client.post("/v1/rollout/site/rollback", headers=admin)
+    assert unexplained.status_code == 400 and "reason" in unexplained.json()["detail"]
     assert client.get("/v1/incidents", headers=admin).json() == []
     assert client.get("/v1/incidents/nope", headers=admin).status_code == 404
 
@@ -110,7 +114,10 @@ def test_issue17_4_withdraw_and_retire_over_http(
     assert res.status_code == 200 and res.json()["state"] == "shadow"
     # a shadow version cannot be withdrawn further, but it can be retired
     assert client.post("/v1/rollout/site/withdraw", json={}, headers=admin).status_code == 400
-    res = client.post("/v1/rollout/site/retire", json={}, headers=admin)
+    # issue 24: retiring needs a reason
+    unexplained = client.post("/v1/rollout/site/retire", json={"reason": " "}, headers=admin)
+    assert unexplained.status_code == 400 and "reason" in unexplained.json()["detail"]
+    res = client.post("/v1/rollout/site/retire", json={"reason": "not needed"}, headers=admin)
     assert res.status_code == 200 and res.json()["state"] == "retired"
     site = [d for d in client.get("/v1/rollout", headers=admin).json()["deployments"]
             if d["artifact"] == "rules:site"]

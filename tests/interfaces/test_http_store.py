@@ -134,8 +134,15 @@ def test_bulk_release_dry_run_then_job(env: tuple[TestClient, StoreServices,
     assert dry.status_code == 200 and dry.json()["recipients"] == 10
     assert client.post("/v1/quarantine/release", json={"query": {}, "dry_run": False},
                        headers=h).status_code == 400
-    started = client.post("/v1/quarantine/release", json={**body, "dry_run": False},
-                          headers=h)
+    # issue 24: a release needs a reason, and a count confirmed by the dry run must still hold
+    unexplained = client.post("/v1/quarantine/release", json={**body, "dry_run": False},
+                              headers=h)
+    assert unexplained.status_code == 400 and "reason" in unexplained.json()["detail"]
+    stale = client.post("/v1/quarantine/release", json={
+        **body, "dry_run": False, "reason": "false positive", "confirm_count": 11}, headers=h)
+    assert stale.status_code == 400 and "now matches 10" in stale.json()["detail"]
+    started = client.post("/v1/quarantine/release", json={
+        **body, "dry_run": False, "reason": "false positive", "confirm_count": 10}, headers=h)
     assert started.status_code == 202
     job_id = started.json()["job"]["id"]
 
@@ -151,6 +158,20 @@ def test_bulk_release_dry_run_then_job(env: tuple[TestClient, StoreServices,
     assert len(sink.deliveries()) == 10
 
 
+def test_issue24_deleting_an_original_needs_a_reason(
+        env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
+    client, svc, _ = env
+    h = _auth(svc, "admin")
+    for refused in ({}, {"reason": ""}, {"reason": "   "}):
+        r = client.delete("/v1/quarantine/h2", params=refused, headers=h)
+        assert r.status_code == 400 and "needs a reason" in r.json()["detail"]
+    assert set(svc.store.trace.statuses("h2").values()) == {"quarantined"}  # nothing done
+    r = client.delete("/v1/quarantine/h2", params={"reason": "known campaign"}, headers=h)
+    assert r.status_code == 200 and r.json()["recipients"] >= 1
+    entry = svc.store.audit.entries(action="quarantine.delete", limit=1)[0]
+    assert entry.detail["reason"] == "known campaign"
+
+
 def test_lists_and_audit_for_admin(env: tuple[TestClient, StoreServices, SmtpSink]) -> None:
     client, svc, _ = env
     h = _auth(svc, "admin")
@@ -162,8 +183,12 @@ def test_lists_and_audit_for_admin(env: tuple[TestClient, StoreServices, SmtpSin
     assert bad.status_code == 400
     snap = client.get("/v1/lists/snapshot", headers=h).json()
     assert snap["version"] != "empty" and len(snap["entries"]) == 1
-    assert client.delete(f"/v1/lists/{made.json()['id']}", headers=h).status_code == 200
-    assert client.delete(f"/v1/lists/{made.json()['id']}", headers=h).status_code == 404
+    entry = f"/v1/lists/{made.json()['id']}"
+    # issue 24: a removal needs a reason (audited)
+    assert client.delete(entry, headers=h).status_code == 400
+    assert client.delete(entry, params={"reason": "  "}, headers=h).status_code == 400
+    assert client.delete(entry, params={"reason": "ended"}, headers=h).status_code == 200
+    assert client.delete(entry, params={"reason": "ended"}, headers=h).status_code == 404
     actions = [e["action"] for e in client.get("/v1/audit", headers=h).json()]
     assert actions[:2] == ["lists.remove", "lists.add"]
     wide = {"kind": "domain", "value": "gmail.com", "action": "allow"}
@@ -178,7 +203,8 @@ def test_lists_and_audit_for_admin(env: tuple[TestClient, StoreServices, SmtpSin
     hold = client.post("/v1/holds", json={"name": "INC-7", "query": {"message": "h3"}},
                        headers=h)
     assert hold.status_code == 201 and hold.json()["messages"] == 1
-    assert client.delete("/v1/quarantine/h3", headers=h).status_code == 409
+    assert client.delete("/v1/quarantine/h3", params={"reason": "campaign"},
+                         headers=h).status_code == 409
 
 
 def test_security_a_recipient_cannot_download_malware(

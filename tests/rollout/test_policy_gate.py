@@ -71,7 +71,7 @@ def test_a_policy_that_quarantines_known_good_is_refused(tmp_path: Path) -> None
     assert entry.detail["passed"] is False and entry.detail["source"] == path
     with pytest.raises(InputError, match="has not passed the gate: quarantines 25"):
         svc.accept_config(ADMIN, cand)
-    with pytest.raises(InputError, match="--force with a --reason"):
+    with pytest.raises(InputError, match="force with a reason overrides it"):
         svc.accept_config(ADMIN, cand, force=True, reason=" ")
     assert svc.accept_config(ADMIN, cand, force=True, reason="INC-7 lockdown") == "forced"
     (forced,) = svc.store.audit.entries(action="rollout.force")

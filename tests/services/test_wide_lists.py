@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailsift.core.errors import InputError
+from mailsift.core.errors import InputError, Overridable
 from mailsift.services.access import Principal
 from mailsift.services.list_scope import wide_reason
 from mailsift.services.store_services import StoreServices
@@ -21,7 +21,7 @@ ADMIN = Principal("alice", "admin")
 ])
 def test_wide_entries_are_refused_without_force(store: Store, kind: str, value: str) -> None:
     svc = StoreServices.build(store)
-    with pytest.raises(InputError, match=r"is wide: it would act on .*--force with a reason"):
+    with pytest.raises(InputError, match=r"is wide: it would act on .*force with a reason"):
         svc.lists.add(ADMIN, kind, value, "allow")
     with pytest.raises(InputError, match="is wide"):  # force alone is not enough
         svc.lists.add(ADMIN, kind, value, "block", force=True, reason="  ")
@@ -34,7 +34,10 @@ def test_freemail_message_names_the_provider(store: Store) -> None:
     with pytest.raises(InputError) as err:
         svc.lists.add(ADMIN, "domain", "GMail.com", "allow")
     assert "it would act on mail of every sender at gmail.com" in str(err.value)
-    assert "add --force with a reason" in str(err.value)
+    assert "an audited force with a reason overrides it" in str(err.value)
+    # each interface says how in its own words (issue 24: no "--force" in the console)
+    assert isinstance(err.value, Overridable)
+    assert "--force with --reason" in err.value.how("--force", "--reason")
 
 
 @pytest.mark.parametrize(("kind", "value"), [

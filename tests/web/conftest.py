@@ -2,56 +2,20 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import CHROMIUM, PASSWORD, Canary, Console, fill, login, serve
-
-from mailsift.config.schema import Settings
-from mailsift.services.rollout import RolloutService
-from mailsift.services.store_services import StoreServices
-from mailsift.testing.sink import SmtpSink
+from web_support import CHROMIUM, PASSWORD, Console, login, running_console
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    from fastapi import FastAPI
-
-    from mailsift.interfaces.web import build_web_router
-
-    tmp = tmp_path_factory.mktemp("console")
-    Canary.hits = []
-    canary = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Canary)
-    threading.Thread(target=canary.serve_forever, daemon=True).start()
-    with SmtpSink() as sink:
-        settings = Settings.model_validate({
-            "store": {"data_dir": str(tmp / "data"), "release_port": sink.port},
-            "scan": {"offline": True},
-            "rollout": {"recent_messages": 0, "min_shadow_hours": 0.0,
-                        "known_good": [str(ROOT / "tests" / "corpus" / "known-good")]},
-        })
-        services = StoreServices.open(settings)
-        rollout = RolloutService(services.store, settings)
-        c = Console("", settings, services, rollout, sink,
-                    f"http://127.0.0.1:{canary.server_address[1]}")
-        fill(c, time.time())
-        app = FastAPI()
-        app.include_router(build_web_router(services, settings=settings, rollout=rollout))
-        try:
-            with serve(app) as url:
-                c.url = url
-                yield c
-        finally:
-            services.close()
-            canary.shutdown()
-            canary.server_close()
+    with running_console(tmp_path_factory.mktemp("console")) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

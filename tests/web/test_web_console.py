@@ -118,6 +118,8 @@ def test_pivot_from_a_rule_and_bulk_release_the_whole_query(
     assert "since" in page.locator("section.card ul").first.inner_text()  # pinned to a time
     screenshot(page, "bulk-confirm", tmp_path)
     before = len(console.sink)
+    page.fill("#confirm-reason", "invoices are legitimate")
+    page.check("#confirm-check")
     page.click("#confirm-bulk")
     page.wait_for_url(re.compile(r"/jobs/"))
 
@@ -148,6 +150,9 @@ def test_incident_release_in_one_click(new_page: Any, console: Console,
     assert page.locator("table.rows tbody tr, table.rows tr").count() >= 10
     screenshot(page, "incident", tmp_path)
     page.click("#incident-release")
+    page.fill("#confirm-reason", "the lure was demoted")
+    page.check("#confirm-check")
+    page.click("#confirm-action")
     flash = page.locator(".flash.ok").inner_text()
     assert "incident release" in flash
     # the rule was demoted to shadow by the breaker, so the re-scan lets every invoice go;
@@ -169,7 +174,7 @@ def test_roll_back_an_artifact(new_page: Any, console: Console, tmp_path: Path) 
     # its shadow diff moved delivered notes to quarantine, so it is refused (issue 17)
     # (real work: on a busy machine it takes longer than the page's 10 s default)
     page.locator("#deployments tr.state-shadow").locator("text=Run gate").click(timeout=60_000)
-    flash = page.locator(".flash.ok").inner_text()
+    flash = page.locator(".flash.bad").inner_text()
     assert "refused" in flash and "shadow diff" in flash
     row = page.locator("#deployments tr.state-shadow")
     assert "refused" in row.inner_text()
@@ -179,10 +184,15 @@ def test_roll_back_an_artifact(new_page: Any, console: Console, tmp_path: Path) 
     screenshot(page, "rollouts", tmp_path)
     # a staged version nobody wants is retired from the console (audited)
     page.click("#retire-finance-lures")
+    page.fill("#confirm-reason", "nobody wants it")
+    page.check("#confirm-check")
+    page.click("#confirm-action")
     assert "retired" in page.locator(".flash.ok").inner_text()
     assert any(e.action == "rollout.retire" for e in console.store.audit.entries())
-    page.fill("form[action='/rollouts/rollback'] input[name=reason]", "misfires on invoices")
     page.click("#rollback-finance-lures")
+    page.fill("#confirm-reason", "misfires on invoices")
+    page.check("#confirm-check")
+    page.click("#confirm-action")
     assert f"rolled back to {v1.version}" in page.locator(".flash.ok").inner_text()
     states = {d.version: d.state for d in console.store.rollout.deployments("rules",
                                                                             "finance-lures")}
@@ -214,6 +224,10 @@ def test_lists_add_with_expiry_and_remove(new_page: Any, console: Console,
     assert entry.expires_at is not None
     assert 11.9 * 3600 < entry.expires_at - time.time() < 12.1 * 3600
     page.locator("#list-entries tr", has_text="bad-actor.example").locator("text=remove").click()
+    assert "block domain bad-actor.example" in page.locator("#confirm-sample").inner_text()
+    page.fill("#confirm-reason", "campaign over")
+    page.check("#confirm-check")
+    page.click("#confirm-action")
     assert "bad-actor.example" not in page.locator("#list-entries").inner_text()
 
 
@@ -258,8 +272,10 @@ def test_delete_is_audited_under_the_users_name(new_page: Any, console: Console,
     message = console.ids["phish"][4]
     page = new_page()
     page.goto(f"/quarantine/{message}")
-    page.fill("form[action$='/delete'] input[name=reason]", "known campaign")
     page.click("#delete")
+    page.fill("#confirm-reason", "known campaign")
+    page.check("#confirm-check")
+    page.click("#confirm-action")
     assert "deleted" in page.locator(".flash.ok").inner_text()
     assert console.store.trace.statuses(message) == {"tom@example.net": "deleted"}
     page.goto("/audit?action=quarantine.delete")

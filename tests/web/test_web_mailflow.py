@@ -129,6 +129,10 @@ def test_promoted_version_lists_rules_with_hits_linked_to_the_trace(
     page.goto("/mailflow")
     page.fill("input[name=reason]", "finance changed its mind")
     page.click("#rollback-flow")
+    # the confirmation names what goes back (issue 24); the reason typed is carried over
+    assert page.locator("#confirm-reason").input_value() == "finance changed its mind"
+    page.check("#confirm-check")
+    page.click("#confirm-action")
     page.wait_for_url("**/rollouts*")
     assert "mailflow:rules rolled back" in page.locator(".flash.ok").inner_text()
     states = {d.version: d.state.value for d in svc.state().of("mailflow", "rules")}

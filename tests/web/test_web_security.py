@@ -10,6 +10,8 @@ from typing import Any
 import httpx2
 from web_support import PASSWORD, Canary, Console, screenshot
 
+from mailsift.core.lists import ListEntry
+
 
 def test_hostile_html_does_not_execute_or_load_anything(new_page: Any, console: Console,
                                                         tmp_path: Path) -> None:
@@ -93,8 +95,11 @@ def test_login_needs_its_form_token_and_does_not_redirect_off_site(console: Cons
     with httpx2.Client(base_url=console.url) as client:
         r = client.post("/login", data={"username": "admin", "password": PASSWORD,
                                         "csrf": "x"})
-        assert r.status_code == 303 and "err=" in r.headers["location"]
+        assert r.status_code == 303 and r.headers["location"] == "/login"
         assert "mailsift_session" not in client.cookies
+        # the banner comes in a signed cookie, shown once, never from the URL (issue 24)
+        assert "the login form expired" in client.get("/login").text
+        assert "the login form expired" not in client.get("/login").text
         form = client.get("/login", params={"next": "//evil.example/x"})
         assert 'value="/"' in form.text and "evil.example" not in form.text
         token = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
@@ -138,3 +143,40 @@ def test_security_the_banner_shows_only_what_the_console_said(console: Console) 
         assert "help desk" not in page.text
         _login(client, "admin")
         assert "help desk" not in client.get("/quarantine", params={"msg": bait}).text
+
+
+def test_issue24_destructive_posts_act_only_on_the_confirmed_count_and_a_reason(
+        console: Console) -> None:
+    """Every destructive console action answers its first POST with the preview; it acts only
+    when the form names the count the preview showed and gives a reason. A hand-made POST that
+    skips the preview, names another count or has a blank reason changes nothing."""
+    store = console.store
+    entry = store.lists.add(ListEntry(kind="domain", value="guard-test.example",
+                                      action="block", author="setup"))
+    incident = store.rollout.incidents()[0]
+    v1 = store.rollout.deployments("rules", "finance-lures")[0]
+    message = console.ids["phish"][5]
+    actions = [  # (url, extra form fields, the count the preview must show)
+        (f"/lists/{entry.entry_id}/remove", {}, 1),
+        ("/rollouts/rollback", {"name": "rules:finance-lures"}, 1),
+        (f"/incidents/{incident.id}/release", {}, incident.messages),
+        (f"/quarantine/{message}/delete", {}, 2),
+    ]
+    before = (len(store.lists.entries()), store.rollout.deployments("rules", "finance-lures"),
+              store.trace.statuses(message), len(console.sink))
+    with httpx2.Client(base_url=console.url) as client:
+        csrf = _login(client, "admin")
+        for url, fields, count in actions:
+            preview = client.post(url, data={"csrf": csrf, **fields})
+            assert preview.status_code == 200, url
+            assert f'id="confirm-count">{count}<' in preview.text, url
+            for bad in ({"confirm": str(count + 1), "reason": "r"},
+                        {"confirm": str(count), "reason": "  "},
+                        {"confirm": str(count)}):
+                r = client.post(url, data={"csrf": csrf, **fields, **bad})
+                assert r.status_code == 400 and 'id="confirm-problem"' in r.text, (url, bad)
+    after = (len(store.lists.entries()), store.rollout.deployments("rules", "finance-lures"),
+             store.trace.statuses(message), len(console.sink))
+    assert after == before and before[1][0].version == v1.version
+    assert not [e for e in store.audit.entries(limit=20) if e.action in (
+        "lists.remove", "rollout.rollback", "incident.release", "quarantine.delete")]

@@ -242,3 +242,44 @@ def session_pages(browser: Any, url: str, store: Any,
     finally:
         for context in contexts:
             context.close()
+def running_console(tmp: Path, rollout: dict[str, Any] | None = None,
+                    extra: Any = None) -> Iterator[Console]:
+    """The console of the tests, served: a store filled by ``fill`` (then ``extra(console,
+    now)`` if given), a sink as the release next hop, a canary server for hostile mail.
+    ``rollout`` replaces the ``[rollout]`` settings of the shared console."""
+    import time
+
+    from fastapi import FastAPI
+
+    from mailsift.interfaces.web import build_web_router
+
+    Canary.hits = []
+    canary = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Canary)
+    threading.Thread(target=canary.serve_forever, daemon=True).start()
+    with SmtpSink() as sink:
+        settings = Settings.model_validate({
+            "store": {"data_dir": str(tmp / "data"), "release_port": sink.port},
+            "scan": {"offline": True},
+            "rollout": rollout if rollout is not None else {
+                "recent_messages": 0, "min_shadow_hours": 0.0,
+                "known_good": [str(ROOT / "tests" / "corpus" / "known-good")]},
+        })
+        services = StoreServices.open(settings)
+        rollout_service = RolloutService(services.store, settings)
+        c = Console("", settings, services, rollout_service, sink,
+                    f"http://127.0.0.1:{canary.server_address[1]}")
+        now = time.time()
+        fill(c, now)
+        if extra is not None:
+            extra(c, now)
+        app = FastAPI()
+        app.include_router(build_web_router(services, settings=settings,
+                                            rollout=rollout_service))
+        try:
+            with serve(app) as url:
+                c.url = url
+                yield c
+        finally:
+            services.close()
+            canary.shutdown()
+            canary.server_close()

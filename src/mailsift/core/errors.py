@@ -30,6 +30,7 @@ __all__ = [
     "InputError",
     "LimitExceeded",
     "MailsiftError",
+    "Overridable",
     "ParseError",
     "RuleError",
     "StoreError",
@@ -96,6 +97,22 @@ class DnsTempError(DnsError):
 
 class InputError(MailsiftError):
     """Input handed to a command cannot be read (missing file, unknown format)."""
+
+
+class Overridable(InputError):
+    """A refusal that an audited force may override. ``str()`` says so in neutral words; each
+    interface says how in its own (``--force`` on the command line, the force box in the
+    console, ``"force": true`` over the API): ``how(...)`` builds that text."""
+
+    def __init__(self, message: str, *, needs_reason: bool = True) -> None:
+        self.message = message
+        self.needs_reason = needs_reason
+        super().__init__(self.how("an audited force", "a reason"))
+
+    def how(self, force: str, reason: str) -> str:
+        """The refusal plus how to override it, e.g. ``how("--force", "--reason")``."""
+        with_reason = f" with {reason}" if self.needs_reason else ""
+        return f"{self.message} ({force}{with_reason} overrides it; it is audited)"
 
 
 class StoreError(MailsiftError):

@@ -215,6 +215,10 @@ def run_gate(settings: Settings, active: Scanner, trial: Scanner, candidate: Dep
             f"{budget.min_known_good}" + (f" ({sources})" if sources else "")
             + ": add [rollout] known_good corpora, confirm not-junk reports or keep "
             "[rollout] robustness_set on")
+    elif report.known_good == 0:
+        report.notes.append(
+            "replayed no known-good message ([rollout] min_known_good = 0): nothing shows "
+            "what this version does to legitimate mail")
     if report.golden_hits > budget.golden_budget:
         # name the sources: "reported-ham 1" says users confirmed that mail as legitimate
         sources = ", ".join(f"{s} {n}" for s, n in sorted(report.golden_sources.items()))

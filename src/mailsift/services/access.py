@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mailsift.core.errors import InputError, MailsiftError
 
-__all__ = ["AccessDenied", "NotFound", "Principal", "require"]
+__all__ = ["AccessDenied", "NotFound", "Principal", "require", "require_reason"]
 
 _GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({
@@ -68,3 +68,12 @@ def require(actor: Principal, permission: str) -> None:
 
 
 CLI_ADMIN = Principal("cli", "admin")
+
+
+def require_reason(reason: str | None, what: str) -> str:
+    """The stripped reason of a destructive action, or ``InputError``: the console and the
+    API refuse an empty one (issue 24), the audit log records it."""
+    text = (reason or "").strip()
+    if not text:
+        raise InputError(f"{what} needs a reason (it is audited)")
+    return text

@@ -59,7 +59,8 @@ class BulkReleaser:
         return BulkPreview(n, m, done, query)
 
     def start(self, actor: Principal, query: TraceQuery, *,
-              recipients: tuple[str, ...] | None = None, rescan: bool = False) -> JobInfo:
+              recipients: tuple[str, ...] | None = None, rescan: bool = False,
+              reason: str = "") -> JobInfo:
         """Create a job (not yet run); the query's window is closed at now."""
         require(actor, "quarantine.release")
         if rescan and self.service.rescan_fn is None:
@@ -72,7 +73,8 @@ class BulkReleaser:
                                      rescan=rescan, total=n)
         self.store.audit.append(actor.name, "quarantine.bulk_release.start", job.id,
                                 {"query": query.to_dict(), "total": n, "rescan": rescan,
-                                 "recipients": list(recipients) if recipients else None})
+                                 "recipients": list(recipients) if recipients else None,
+                                 **({"reason": reason} if reason else {})})
         return job
 
     async def run(self, actor: Principal, job_id: str, *, page_size: int = 500,

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from mailsift.core.errors import InputError
+from mailsift.core.errors import InputError, Overridable
 from mailsift.core.lists import LIST_KINDS, ListEntry, ListSnapshot
 from mailsift.services.access import NotFound, Principal, require
 from mailsift.services.list_scope import wide_reason
@@ -120,8 +120,7 @@ def check_wide(kind: str, norm: str, action: str, scope: str, *, force: bool,
     if wide is None:
         return None
     if not force or not reason.strip():
-        raise InputError(f"{action} {kind} {norm} is wide: {wide}; add --force with a reason "
-                         "(API: \"force\": true, \"reason\": \"...\"); it is audited")
+        raise Overridable(f"{action} {kind} {norm} is wide: {wide}")
     return wide
 
 
@@ -172,14 +171,14 @@ class ListService:
                           f"({wide}): {reason}")
         return entry
 
-    def remove(self, actor: Principal, entry_id: str) -> ListEntry:
+    def remove(self, actor: Principal, entry_id: str, *, reason: str = "") -> ListEntry:
         require(actor, "lists.write")
         entry = self.store.lists.remove(entry_id)
         if entry is None:
             raise NotFound(f"no list entry {entry_id}")
         self.store.audit.append(actor.name, "lists.remove", entry_id, {
             "kind": entry.kind, "value": entry.value, "action": entry.action,
-            "scope": entry.scope,
+            "scope": entry.scope, **({"reason": reason} if reason else {}),
         })
         return entry
 

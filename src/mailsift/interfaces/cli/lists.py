@@ -3,7 +3,7 @@
     mailsift lists show [--kind K] [--scope S] [--action allow|block] [--active]
     mailsift lists add KIND VALUE allow|block [--scope admin|incident|user:ADDR]
                        [--expires 7d] [--note TEXT] [--force --reason TEXT]
-    mailsift lists remove ENTRY-ID
+    mailsift lists remove ENTRY-ID --reason TEXT
     mailsift lists snapshot            (what policy sees now, with its version)
 
 Sender and domain allows only apply when authentication aligns (see docs/precedence.md);
@@ -25,6 +25,7 @@ from mailsift.interfaces.cli.storecli import (
     parse_time,
     principal,
 )
+from mailsift.services.access import require_reason
 from mailsift.services.lists import entry_dict, parse_duration
 from mailsift.services.store_services import StoreServices
 
@@ -53,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     c = store_action(ls, "remove", _remove, help="remove an entry by id")
     c.add_argument("entry_id")
+    c.add_argument("--reason", required=True, help="why (required, audited)")
 
     store_action(ls, "snapshot", _snapshot,
                  help="the active entries policy reads, with their version")
@@ -102,7 +104,8 @@ def _add(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     def go(svc: StoreServices, a: argparse.Namespace) -> int:
-        e = svc.lists.remove(principal(a), a.entry_id)
+        e = svc.lists.remove(principal(a), a.entry_id,
+                             reason=require_reason(a.reason, "removing a list entry"))
         emit(a, entry_dict(e), f"removed {_line(e)}")
         return 0
     return _run(args, go)

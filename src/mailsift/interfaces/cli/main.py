@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from mailsift import __version__
-from mailsift.core.errors import MailsiftError
+from mailsift.core.errors import MailsiftError, Overridable
 
 __all__ = ["main"]
 
@@ -187,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _needs_extra(args.command, exc.name or "")
     except MailsiftError as exc:
-        print(f"mailsift: error: {exc}", file=sys.stderr)
+        text = exc.how("--force", "--reason") if isinstance(exc, Overridable) else str(exc)
+        print(f"mailsift: error: {text}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -5,9 +5,9 @@
     mailsift quarantine download ID [-o FILE]
     mailsift quarantine release ID [ID ...] [--rcpt ADDR ...] [--rescan]
     mailsift quarantine release [query flags] --dry-run        (count what would go)
-    mailsift quarantine release [query flags] --yes            (bulk release, resumable)
+    mailsift quarantine release [query flags] --yes --reason TEXT  (bulk release, resumable)
     mailsift quarantine release --resume JOB
-    mailsift quarantine delete ID [ID ...]
+    mailsift quarantine delete ID [ID ...] --reason TEXT
     mailsift quarantine requests [--state pending]
     mailsift quarantine approve|deny REQUEST-ID [--note TEXT]
     mailsift quarantine hold NAME [query flags] [--reason TEXT] | unhold HOLD-ID | holds
@@ -37,6 +37,7 @@ from mailsift.interfaces.cli.storecli import (
     query_from,
 )
 from mailsift.interfaces.cli.trace import render_page, render_record
+from mailsift.services.access import require_reason
 from mailsift.services.store_services import StoreServices
 
 __all__ = ["register"]
@@ -66,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--rescan", action="store_true", help="scan again first; keep what is bad")
     c.add_argument("--dry-run", action="store_true", help="only count what a bulk release sends")
     c.add_argument("--yes", action="store_true", help="really run a bulk release")
+    c.add_argument("--reason", dest="bulk_reason", default="",
+                   help="why (audited; required with --yes)")
     c.add_argument("--all", action="store_true", help="allow a bulk release with no filter")
     c.add_argument("--resume", metavar="JOB", help="resume an interrupted bulk release")
     c.add_argument("--resend-uncertain", action="store_true",
@@ -74,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     c = store_action(qs, "delete", _delete, help="delete quarantined originals (trace stays)")
     c.add_argument("ids", nargs="+", metavar="ID")
-    c.add_argument("--reason", default="")
+    c.add_argument("--reason", required=True, help="why (required, audited)")
 
     c = store_action(qs, "requests", _requests, help="release requests from recipients")
     c.add_argument("--state", choices=("pending", "approved", "denied"))
@@ -161,6 +164,7 @@ def _release_in(svc: StoreServices, a: argparse.Namespace) -> int:
         reports = []
         for mid in [_ref(svc, a, i) for i in a.ids]:
             rep = asyncio.run(svc.release.release(actor, mid, a.rcpt or None, rescan=a.rescan,
+                                                  reason=a.bulk_reason,
                                                   reclaim_uncertain=a.resend_uncertain))
             reports.append(rep.to_dict())
         lines = []
@@ -189,7 +193,8 @@ def _release_in(svc: StoreServices, a: argparse.Namespace) -> int:
              f"messages ({preview.already_released} matching copies already released)"
              + ("" if a.dry_run else "\nadd --yes to release them"))
         return 0 if a.dry_run else 1
-    job = svc.bulk.start(actor, query, recipients=tuple(a.rcpt) or None, rescan=a.rescan)
+    job = svc.bulk.start(actor, query, recipients=tuple(a.rcpt) or None, rescan=a.rescan,
+                         reason=require_reason(a.bulk_reason, "a bulk release (--reason)"))
     print(f"release job {job.id}: {job.total} recipient copies", file=sys.stderr)
     done = asyncio.run(svc.bulk.run(actor, job.id, reclaim_uncertain=a.resend_uncertain))
     emit(a, done.to_dict(), _job_line(done.to_dict()))
@@ -203,7 +208,8 @@ def _job_line(j: dict[str, object]) -> str:
 
 def _delete(args: argparse.Namespace) -> int:
     def go(svc: StoreServices, a: argparse.Namespace) -> int:
-        done = {mid: svc.quarantine.delete(principal(a), mid, reason=a.reason)
+        why = require_reason(a.reason, "deleting an original")
+        done = {mid: svc.quarantine.delete(principal(a), mid, reason=why)
                 for mid in [_ref(svc, a, i) for i in a.ids]}
         emit(a, done, "\n".join(f"{m}: deleted for {n} recipients" for m, n in done.items()))
         return 0

@@ -9,11 +9,11 @@
     mailsift rollout accept-config CANDIDATE.toml --force --reason TEXT  (audited, alerts)
     mailsift rollout promote NAME [--version V] --to canary|active
                      [--recipient A ...] [--domain D ...] [--percent N] [--force --reason TEXT]
-    mailsift rollout withdraw NAME [--version V] [--reason TEXT]  (canary -> shadow)
-    mailsift rollout retire NAME [--version V] [--reason TEXT]    (shadow/canary -> retired)
-    mailsift rollout rollback NAME [--reason TEXT]
+    mailsift rollout withdraw NAME [--version V] --reason TEXT  (canary -> shadow)
+    mailsift rollout retire NAME [--version V] --reason TEXT    (shadow/canary -> retired)
+    mailsift rollout rollback NAME --reason TEXT
     mailsift rollout rule RULE_ID --state shadow|canary|active|retired|clear [--force]
-    mailsift incident list | show ID | release ID | allow ID --domain D --hours H
+    mailsift incident list | show ID | release ID --reason TEXT | allow ID --domain D --hours H
 
 CANDIDATE and NAME are a staged pack or model name (``rules:NAME``/``model:NAME`` where both
 exist), ``mailflow:rules`` for flow rules, or, for ``check``, a pack, model or flow-rule file
@@ -35,6 +35,7 @@ from mailsift.interfaces.cli.args import command_group, store_action
 from mailsift.interfaces.cli.storecli import emit, fmt_time, principal
 from mailsift.mailflow.loader import load_rules
 from mailsift.mailflow.versions import FLOW_KIND, FLOW_NAME, flow_version
+from mailsift.services.access import require_reason
 from mailsift.services.rollout import RolloutService
 from mailsift.services.rollout.flow import is_flow_file
 from mailsift.store.store import Store
@@ -89,11 +90,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         c = store_action(rs, verb, _take_back, help=text)
         c.add_argument("name")
         c.add_argument("--version")
-        c.add_argument("--reason", default="")
+        c.add_argument("--reason", required=True, help="why (required, audited)")
         c.set_defaults(verb=verb)
     c = store_action(rs, "rollback", _rollback, help="return to the previous version")
     c.add_argument("name")
-    c.add_argument("--reason", default="")
+    c.add_argument("--reason", required=True, help="why (required, audited)")
     c = store_action(rs, "rule", _rule, help="set the rollout state of one rule")
     c.add_argument("rule")
     c.add_argument("--state", choices=_STATES, required=True)
@@ -111,6 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="re-scan the incident's messages, release the clean ones")
     c.add_argument("id")
     c.add_argument("--offline", action="store_true", default=None)
+    c.add_argument("--reason", required=True, help="why (required, audited)")
     c = store_action(ins, "allow", _incident_allow,
                      help="time-boxed allow that beats high-confidence verdicts")
     c.add_argument("id")
@@ -264,14 +266,16 @@ def _promote(args: argparse.Namespace) -> int:
 def _take_back(args: argparse.Namespace) -> int:
     service = _service(args)
     take = service.withdraw if args.verb == "withdraw" else service.retire
-    dep = take(principal(args), args.name, args.version, reason=args.reason)
+    dep = take(principal(args), args.name, args.version,
+               reason=require_reason(args.reason, f"{args.verb} {args.name}"))
     emit(args, {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value},
          f"{dep.artifact}@{dep.version} is now {dep.state.value}")
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    dep = _service(args).rollback(principal(args), args.name, reason=args.reason)
+    dep = _service(args).rollback(principal(args), args.name,
+                                  reason=require_reason(args.reason, "a rollback"))
     emit(args, {"artifact": dep.artifact, "version": dep.version},
          f"rolled back: {dep.artifact}@{dep.version} is active again")
     return 0
@@ -309,8 +313,9 @@ def _incident_show(args: argparse.Namespace) -> int:
 
 
 def _incident_release(args: argparse.Namespace) -> int:
-    summary = asyncio.run(_service(args).release_incident(principal(args), args.id,
-                                                          offline=args.offline))
+    summary = asyncio.run(_service(args).release_incident(
+        principal(args), args.id, offline=args.offline,
+        reason=require_reason(args.reason, "an incident release")))
     emit(args, summary, ", ".join(f"{k} {v}" for k, v in summary.items()))
     return 0 if not summary.get("failed") else 1
 

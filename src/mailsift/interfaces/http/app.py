@@ -17,7 +17,13 @@ from fastapi.responses import JSONResponse
 
 from mailsift import __version__
 from mailsift.config.schema import Settings
-from mailsift.core.errors import DeliveryError, InputError, MailsiftError, StoreError
+from mailsift.core.errors import (
+    DeliveryError,
+    InputError,
+    MailsiftError,
+    Overridable,
+    StoreError,
+)
 from mailsift.services.access import AccessDenied, NotFound
 from mailsift.services.release import RescanFn
 from mailsift.services.store_services import StoreServices
@@ -75,7 +81,9 @@ def create_app(services: StoreServices | None = None, *, settings: Settings | No
 
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
         status = next(code for kind, code in _STATUS if isinstance(exc, kind))
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status)
+        detail = exc.how('"force": true', 'a "reason"') if isinstance(exc, Overridable) \
+            else str(exc)
+        return JSONResponse({"detail": detail, "error": type(exc).__name__}, status)
 
     app.add_exception_handler(MailsiftError, on_error)
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from mailsift.interfaces.http.deps import Caller, QueryId, Services
+from mailsift.services.access import require, require_reason
 from mailsift.services.lists import entry_dict
 from mailsift.store import TraceQuery
 
@@ -54,8 +55,12 @@ def add_entry(svc: Services, caller: Caller, body: ListBody) -> dict[str, object
 
 
 @router.delete("/lists/{entry_id}", tags=["lists"])
-def remove_entry(svc: Services, caller: Caller, entry_id: str) -> dict[str, object]:
-    return entry_dict(svc.lists.remove(caller, entry_id))
+def remove_entry(svc: Services, caller: Caller, entry_id: str,
+                 reason: str = "") -> dict[str, object]:
+    """``reason`` (a query parameter) is required: it is audited with the removal."""
+    require(caller, "lists.write")
+    return entry_dict(svc.lists.remove(caller, entry_id,
+                                       reason=require_reason(reason, "removing a list entry")))
 
 
 @router.get("/lists/snapshot", tags=["lists"])

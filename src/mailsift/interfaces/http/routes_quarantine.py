@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailsift.interfaces.http.deps import Caller, PathId, Services, TraceFilter
-from mailsift.services.access import NotFound, Principal, require
+from mailsift.services.access import NotFound, Principal, require, require_reason
 from mailsift.services.store_services import StoreServices
 from mailsift.store import TraceQuery
 
@@ -51,6 +51,10 @@ class BulkBody(_Body):
     recipients: list[str] | None = None
     rescan: bool = False
     all: bool = Field(False, description="allow an empty query (everything quarantined)")
+    reason: str = Field("", description="why (required unless dry_run; audited)")
+    confirm_count: int | None = Field(
+        None, description="the recipient count the dry run answered: when given, the release "
+        "starts only if the query still matches exactly that many")
 
 
 class RequestBody(_Body):
@@ -92,8 +96,11 @@ def download_quarantine(svc: Services, caller: Caller, message: str) -> Response
 @router.delete("/quarantine/{message}")
 def delete_quarantine(svc: Services, caller: Caller, message: str,
                       reason: str = "") -> dict[str, Any]:
+    """``reason`` (a query parameter) is required: the original is gone for good."""
+    require(caller, "quarantine.delete")
+    why = require_reason(reason, "deleting an original")
     return {"message": message, "recipients": svc.quarantine.delete(caller, message,
-                                                                    reason=reason)}
+                                                                    reason=why)}
 
 
 @router.post("/quarantine/{message}/release")
@@ -118,8 +125,14 @@ async def release_bulk(request: Request, svc: Services, caller: Caller, body: Bu
     preview = svc.bulk.preview(caller, query)
     if body.dry_run:
         return {"dry_run": True, **preview.to_dict()}
+    reason = require_reason(body.reason, "a bulk release")
+    if body.confirm_count is not None and body.confirm_count != preview.recipients:
+        from mailsift.core.errors import InputError
+
+        raise InputError(f"the query now matches {preview.recipients} recipient(s), not "
+                         f"{body.confirm_count}: run the dry run again")
     job = svc.bulk.start(caller, query, recipients=tuple(body.recipients or ()) or None,
-                         rescan=body.rescan)
+                         rescan=body.rescan, reason=reason)
     _spawn(request, svc, caller, job.id, reclaim=False)
     response.status_code = 202
     return {"dry_run": False, "job": job.to_dict()}

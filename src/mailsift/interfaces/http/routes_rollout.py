@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mailsift.core.rollout import CanaryScope
 from mailsift.interfaces.http.deps import Caller
-from mailsift.services.access import NotFound, require
+from mailsift.services.access import NotFound, require, require_reason
 from mailsift.services.rollout import RolloutService
 
 __all__ = ["router"]
@@ -104,20 +104,25 @@ def promote(svc: Rollout, caller: Caller, name: str, body: Promotion) -> dict[st
 @router.post("/rollout/{name}/withdraw", tags=["rollout"],
              summary="Take a canary back to shadow (it stops acting, keeps being recorded)")
 def withdraw(svc: Rollout, caller: Caller, name: str, body: TakeBack) -> dict[str, Any]:
-    dep = svc.withdraw(caller, name, body.version, reason=body.reason)
+    require(caller, "rollout.write")
+    dep = svc.withdraw(caller, name, body.version,
+                       reason=require_reason(body.reason, "withdrawing a canary"))
     return {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value}
 
 
 @router.post("/rollout/{name}/retire", tags=["rollout"],
              summary="Stop running a shadow or canary version")
 def retire(svc: Rollout, caller: Caller, name: str, body: TakeBack) -> dict[str, Any]:
-    dep = svc.retire(caller, name, body.version, reason=body.reason)
+    require(caller, "rollout.write")
+    dep = svc.retire(caller, name, body.version,
+                     reason=require_reason(body.reason, "retiring a version"))
     return {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value}
 
 
 @router.post("/rollout/{name}/rollback", tags=["rollout"], summary="Return to the previous version")
 def rollback(svc: Rollout, caller: Caller, name: str, reason: str = "") -> dict[str, Any]:
-    dep = svc.rollback(caller, name, reason=reason)
+    require(caller, "rollout.write")
+    dep = svc.rollback(caller, name, reason=require_reason(reason, "a rollback"))
     return {"artifact": dep.artifact, "version": dep.version, "state": dep.state.value}
 
 
@@ -145,8 +150,12 @@ def incident(svc: Rollout, caller: Caller, incident: str) -> dict[str, Any]:
 
 @router.post("/incidents/{incident}/release", tags=["incidents"],
              summary="Re-scan the incident's messages and release the clean ones, once")
-async def release(svc: Rollout, caller: Caller, incident: str) -> dict[str, Any]:
-    return await svc.release_incident(caller, incident)
+async def release(svc: Rollout, caller: Caller, incident: str,
+                  reason: str = "") -> dict[str, Any]:
+    """``reason`` (a query parameter) is required: it is audited with the release."""
+    require(caller, "quarantine.release")
+    return await svc.release_incident(caller, incident,
+                                      reason=require_reason(reason, "an incident release"))
 
 
 @router.post("/incidents/{incident}/allow", tags=["incidents"],

@@ -96,8 +96,10 @@ def stacked_bars(labels: Sequence[str], series: Mapping[str, Sequence[int]], *,
 
 
 def line_chart(labels: Sequence[str], values: Sequence[float | None], *, title: str,
-               guides: Sequence[tuple[float, str, str]] = ()) -> str:
-    """A rate over time (as a percentage) with horizontal guide lines (baseline, limit)."""
+               guides: Sequence[tuple[float, str, str]] = (),
+               name: str = "quarantine rate", marks: Sequence[bool] = ()) -> str:
+    """A rate over time (as a percentage) with horizontal guide lines (baseline, limit);
+    points whose ``marks`` entry is true are drawn larger (the breaker would trip there)."""
     n = len(labels)
     known = [v for v in values if v is not None]
     # percent axis, never above 100%: a limit over 100% cannot be reached and is drawn at the top
@@ -110,9 +112,9 @@ def line_chart(labels: Sequence[str], values: Sequence[float | None], *, title: 
 
     parts = [_axis(top * 100, "{:.0f}%" if top >= 0.1 else "{:.2g}%", max(1, n // 8), labels,
                    slot)]
-    for value, name, colour in guides:
+    for value, guide, colour in guides:
         parts.append(f'<line x1="{_PAD_L}" x2="{_W}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
-                     f'stroke="{colour}" stroke-dasharray="6 4"><title>{escape(name)}: '
+                     f'stroke="{colour}" stroke-dasharray="6 4"><title>{escape(guide)}: '
                      f'{100 * value:.3g}%</title></line>')
     points = []
     for i, v in enumerate(values):
@@ -120,13 +122,16 @@ def line_chart(labels: Sequence[str], values: Sequence[float | None], *, title: 
             continue
         x = _PAD_L + slot * i + slot / 2
         points.append((x, y(v)))
-        parts.append(f'<circle cx="{x:.1f}" cy="{y(v):.1f}" r="2.5" fill="#dc2626">'
-                     f'<title>{escape(labels[i])}: {100 * v:.3g}%</title></circle>')
+        over = i < len(marks) and marks[i]
+        mark = (' r="4" fill="#7f1d1d" class="over"' if over else ' r="2.5" fill="#dc2626"')
+        note = " (the breaker trips)" if over else ""
+        parts.append(f'<circle cx="{x:.1f}" cy="{y(v):.1f}"{mark}><title>'
+                     f'{escape(labels[i])}: {100 * v:.3g}%{note}</title></circle>')
     if len(points) > 1:
         path = " ".join(f"{x:.1f},{yy:.1f}" for x, yy in points)
         parts.insert(1, f'<polyline points="{path}" fill="none" stroke="#dc2626" '
                         'stroke-width="1.5"/>')
-    legend = _legend(["quarantine rate", *(g[1] for g in guides)],
+    legend = _legend([name, *(g[1] for g in guides)],
                      ["#dc2626", *(g[2] for g in guides)])
     return (f'<figure class="chart"><figcaption>{escape(title)}</figcaption>{legend}'
             f'<svg viewBox="0 0 {_W} {_H}" role="img" aria-label="{escape(title)}">'

@@ -9,9 +9,11 @@ the pages only hide buttons a role cannot use, they never decide access themselv
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import hmac
 import inspect
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +28,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from mailsift.config.schema import Settings
-from mailsift.core.errors import DeliveryError, InputError, MailsiftError, StoreError
+from mailsift.core.errors import (
+    DeliveryError,
+    InputError,
+    MailsiftError,
+    Overridable,
+    StoreError,
+)
 from mailsift.core.verdict import Action, Category
 from mailsift.services.access import AccessDenied, NotFound, Principal
 from mailsift.services.rollout import RolloutService
@@ -197,32 +205,45 @@ class WebContext:
     # -- rendering ------------------------------------------------------------------------------
     def render(self, request: Request, template: str, viewer: Viewer | None,
                http_status: int = 200, **values: Any) -> Response:
+        flash = self._flash(request)
         html = self.env.get_template(template).render(
             request=request, viewer=viewer, user=viewer.session.user if viewer else None,
             csrf=viewer.session.csrf if viewer else "", path=request.url.path,
-            **self._flash(request), **values)
-        return secure_headers(HTMLResponse(html, status_code=http_status))
+            **flash, **values)
+        response = secure_headers(HTMLResponse(html, status_code=http_status))
+        if self.FLASH in request.cookies:  # shown once
+            response.delete_cookie(self.FLASH, path="/")
+        return response
+
+    FLASH = "mailsift_flash"
 
     def redirect(self, url: str, msg: str = "", *, err: str = "") -> RedirectResponse:
-        params = {k: v for k, v in (("msg", msg), ("err", err)) if v}
-        if params:
-            params["sig"] = self._sign(msg, err)
-        extra = urlencode(params)
-        sep = "&" if "?" in url else "?"
-        return RedirectResponse(url + (sep + extra if extra else ""), status_code=303)
+        """A redirect after a POST; its banner texts travel in a signed, short-lived cookie,
+        never in the URL: the banner is trusted UI, and ``/login?msg=...`` once showed any
+        text a link carried (a phishing aid on the console's own origin)."""
+        response = RedirectResponse(url, status_code=303)
+        if msg or err:
+            payload = base64.urlsafe_b64encode(
+                json.dumps([msg[:800], err[:800]]).encode()).decode()
+            response.set_cookie(self.FLASH, f"{payload}.{self._sign(payload)}", max_age=120,
+                                httponly=True, samesite="lax", path="/",
+                                secure=bool(self.secure_cookies))
+        return response
 
-    def _sign(self, msg: str, err: str) -> str:
-        return hmac.new(self.flash_key, f"{msg}\0{err}".encode(), "sha256").hexdigest()[:32]
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self.flash_key, payload.encode(), "sha256").hexdigest()[:32]
 
     def _flash(self, request: Request) -> dict[str, str | None]:
-        """The banner texts of a redirect, only when this console signed them: the banner is
-        trusted UI, and ``/login?msg=...`` had shown any text a link carried."""
-        msg = request.query_params.get("msg") or ""
-        err = request.query_params.get("err") or ""
-        sig = request.query_params.get("sig") or ""
-        if (msg or err) and hmac.compare_digest(sig.encode(), self._sign(msg, err).encode()):
-            return {"flash": msg or None, "error": err or None}
-        return {"flash": None, "error": None}
+        """The banner texts of the last redirect, from its cookie when this console signed it
+        (query parameters are never read)."""
+        payload, _, sig = request.cookies.get(self.FLASH, "").partition(".")
+        if not payload or not hmac.compare_digest(sig.encode(), self._sign(payload).encode()):
+            return {"flash": None, "error": None}
+        try:
+            msg, err = json.loads(base64.urlsafe_b64decode(payload.encode()))
+        except ValueError:
+            return {"flash": None, "error": None}
+        return {"flash": str(msg) or None, "error": str(err) or None}
 
     def query_from(self, params: Mapping[str, Any]) -> TraceQuery:
         values: dict[str, Any] = {}
@@ -277,8 +298,11 @@ def page(ctx: WebContext) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         def error(request: Request, exc: MailsiftError) -> Response:
             status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+            # console wording: the command line's "--force" means nothing on a web page
+            message = exc.how("ticking “force (audited)” on the form",
+                              "a reason") if isinstance(exc, Overridable) else str(exc)
             return ctx.render(request, "error.html", ctx.viewer(request), http_status=status,
-                              status_code=status, message=str(exc))
+                              status_code=status, message=message)
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)

@@ -17,8 +17,10 @@ from mailsift.core.errors import InputError
 from mailsift.core.lists import LIST_KINDS
 from mailsift.core.rollout import CanaryScope
 from mailsift.interfaces.http.deps import QueryId
-from mailsift.interfaces.web.context import WebContext, page, parse_time
+from mailsift.interfaces.web.confirm import Preview, confirmed
+from mailsift.interfaces.web.context import WebContext, fmt_time, page, parse_time
 from mailsift.interfaces.web.readable import audit_summary
+from mailsift.rollout.gate import shadow_problem
 from mailsift.services.access import NotFound, require
 from mailsift.services.lists import parse_duration
 
@@ -68,8 +70,25 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @router.post("/lists/{entry_id}/remove")
     @page(ctx)
     async def lists_remove(request: Request, entry_id: str) -> Response:
-        who, _ = await ctx.posted(request)
-        entry = svc.lists.remove(who.principal, entry_id)
+        who, form = await ctx.posted(request)
+        require(who.principal, "lists.write")
+        entry = next((e for e in svc.lists.entries(who.principal) if e.entry_id == entry_id),
+                     None)
+        if entry is None:
+            raise NotFound(f"no list entry {entry_id}")
+        expiry = f", expires {fmt_time(entry.expires_at)} UTC" if entry.expires_at else ""
+        answer = confirmed(ctx, request, who, form, Preview(
+            title=f"Remove the {entry.action} entry {entry.kind} {entry.value}", verb="remove",
+            count=1, noun="list entry",
+            sample=[(f"{entry.action} {entry.kind} {entry.value} (scope {entry.scope}"
+                     f"{expiry}; by {entry.author or '-'})" + (f": {entry.note}"
+                                                               if entry.note else ""), "")],
+            note=("Mail from it is judged without this "
+                  + ("allow: it may be junked or quarantined again." if entry.action == "allow"
+                     else "block: it may be delivered again.")), back="/lists"))
+        if isinstance(answer, Response):
+            return answer
+        entry = svc.lists.remove(who.principal, entry_id, reason=answer)
         return ctx.redirect("/lists", f"removed {entry.action} {entry.kind} {entry.value}")
 
     # -- rollouts -------------------------------------------------------------------------------
@@ -79,17 +98,38 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         who = ctx.require(request)
         require(who.principal, "rollout.read")
         status = ctx.rollout.status()
+        budget = ctx.settings.rollout.traffic_budget
         for dep in status["deployments"]:
             kind, _, name = dep["artifact"].partition(":")
             row = ctx.store.rollout.row(kind, name, dep["version"]) or {}
-            dep["gate_full"] = json.loads(row.get("gate_json") or "null")
+            dep["gate_full"] = gate = json.loads(row.get("gate_json") or "null")
             dep["name"] = name
-        packs = sorted({d["name"] for d in status["deployments"]
+            # beside the gate's verdict, what would make a pass misleading: no evidence about
+            # legitimate mail, or a shadow diff that has grown past the budget since
+            warnings = []
+            if gate and gate.get("passed") and not gate.get("known_good"):
+                warnings.append("no evidence: the gate replayed 0 known-good messages")
+            shadow = shadow_problem(dep.get("shadow") or {}, budget)
+            if gate and gate.get("passed") and shadow and shadow not in gate.get("reasons", []):
+                warnings.append("since the gate ran, the " + shadow)
+            dep["gate_warnings"] = warnings
+            dep["shadow_problem"] = shadow
+        # a rollback button only where a rollback can work (an earlier version that acted)
+        rollbacks = []
+        names = sorted({f"rules:{d['name']}" for d in status["deployments"]
                         if d["artifact"].startswith("rules:")})
-        model = next((d["artifact"] for d in status["deployments"]
-                      if d["artifact"].startswith("model:") and d["state"] == "active"), "")
-        return ctx.render(request, "rollouts.html", who, status=status, packs=packs,
-                          model=model)
+        if any(d["artifact"].startswith("model:") for d in status["deployments"]):
+            names.append("model")
+        if any(d["artifact"] == "mailflow:rules" for d in status["deployments"]):
+            names.append("mailflow:rules")
+        for target in names:
+            try:
+                current, back = ctx.rollout.rollback_plan(target)
+            except InputError:
+                continue
+            rollbacks.append({"name": target, "id": target.partition(":")[2] or target,
+                              "current": current, "back": back})
+        return ctx.render(request, "rollouts.html", who, status=status, rollbacks=rollbacks)
 
     @router.post("/rollouts/check")
     @page(ctx)
@@ -98,8 +138,14 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         name, version = str(form.get("name", "")), str(form.get("version", "")) or None
         # The gate replays corpora through two pipelines: seconds of CPU, off the event loop.
         report = await run_in_threadpool(ctx.rollout.check, who.principal, name, version)
-        verdict = "passed" if report.passed else "refused: " + "; ".join(report.reasons)
-        return ctx.redirect("/rollouts", f"gate for {name}@{version or 'latest'} {verdict}")
+        what = f"gate for {name}@{version or 'latest'}"
+        if not report.passed:
+            return ctx.redirect("/rollouts", err=f"{what} refused: " + "; ".join(report.reasons))
+        if not report.known_good:  # a pass over no legitimate mail is no green light
+            return ctx.redirect("/rollouts", err=f"{what} passed without evidence: it replayed "
+                                "0 known-good messages; add [rollout] known_good corpora or "
+                                "confirm not-junk reports before promoting")
+        return ctx.redirect("/rollouts", f"{what} passed")
 
     @router.post("/rollouts/promote")
     @page(ctx)
@@ -117,31 +163,71 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         return ctx.redirect("/rollouts",
                             f"{dep.artifact}@{dep.version} is now {dep.state.value}{note}")
 
+    def version_preview(who: Any, form: Any, verb: str, title: str, note: str,
+                        states: tuple[str, ...]) -> Preview:
+        dep = ctx.rollout.registry.find(str(form.get("name", "")),
+                                        str(form.get("version", "")) or None)
+        if dep.state.value not in states:  # say so before asking for a reason
+            done = "withdrawn" if verb == "withdraw" else f"{verb}d"
+            raise InputError(f"{dep.artifact}@{dep.version} is {dep.state.value}: only a "
+                             f"{' or '.join(states)} version can be {done}"
+                             + (" (the active one is rolled back instead)"
+                                if dep.state.value == "active" else ""))
+        scope = f"; canary scope {', '.join(dep.scope.members())}" if dep.scope else ""
+        return Preview(title=f"{title} {dep.artifact}@{dep.version}", verb=verb, count=1,
+                       noun="version", sample=[(f"{dep.artifact}@{dep.version}: "
+                                                f"{dep.state.value}{scope}", "")],
+                       fields={"name": dep.artifact, "version": dep.version}, note=note,
+                       back="/rollouts")
+
     @router.post("/rollouts/withdraw")
     @page(ctx)
     async def rollout_withdraw(request: Request) -> Response:
         who, form = await ctx.posted(request)
+        require(who.principal, "rollout.write")
+        answer = confirmed(ctx, request, who, form, version_preview(
+            who, form, "withdraw", "Withdraw the canary",
+            "It stops acting on its canary scope at once and goes back to shadow, where its "
+            "verdicts are still recorded.", ("canary",)))
+        if isinstance(answer, Response):
+            return answer
         dep = ctx.rollout.withdraw(who.principal, str(form.get("name", "")),
-                                   str(form.get("version", "")) or None,
-                                   reason=str(form.get("reason", "")))
+                                   str(form.get("version", "")) or None, reason=answer)
         return ctx.redirect("/rollouts", f"{dep.artifact}@{dep.version} withdrawn to shadow")
 
     @router.post("/rollouts/retire")
     @page(ctx)
     async def rollout_retire(request: Request) -> Response:
         who, form = await ctx.posted(request)
+        require(who.principal, "rollout.write")
+        answer = confirmed(ctx, request, who, form, version_preview(
+            who, form, "retire", "Retire",
+            "It stops running (no shadow verdicts, no canary); its local copy stays.",
+            ("shadow", "canary")))
+        if isinstance(answer, Response):
+            return answer
         dep = ctx.rollout.retire(who.principal, str(form.get("name", "")),
-                                 str(form.get("version", "")) or None,
-                                 reason=str(form.get("reason", "")))
+                                 str(form.get("version", "")) or None, reason=answer)
         return ctx.redirect("/rollouts", f"{dep.artifact}@{dep.version} retired")
 
     @router.post("/rollouts/rollback")
     @page(ctx)
     async def rollout_rollback(request: Request) -> Response:
         who, form = await ctx.posted(request)
+        require(who.principal, "rollout.write")
         name = str(form.get("name", ""))
-        back = ctx.rollout.rollback(who.principal, name, reason=str(form.get("reason", "")))
-        return ctx.redirect("/rollouts", f"{back.artifact} rolled back to {back.version}")
+        current, back = ctx.rollout.rollback_plan(name)
+        answer = confirmed(ctx, request, who, form, Preview(
+            title=f"Roll back {current.artifact}", verb="roll back", count=1,
+            noun="active version",
+            sample=[(f"{current.artifact}@{current.version} (active) is retired", ""),
+                    (f"{back.artifact}@{back.version} acts again", "")],
+            fields={"name": name}, back="/rollouts",
+            note="Every node reloads its scan workers with the earlier version."))
+        if isinstance(answer, Response):
+            return answer
+        done = ctx.rollout.rollback(who.principal, name, reason=answer)
+        return ctx.redirect("/rollouts", f"{done.artifact} rolled back to {done.version}")
 
     @router.post("/rollouts/rule")
     @page(ctx)
@@ -194,8 +280,26 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @router.post("/incidents/{incident}/release")
     @page(ctx)
     async def incident_release(request: Request, incident: str) -> Response:
-        who, _ = await ctx.posted(request)
-        summary = await ctx.rollout.release_incident(who.principal, incident)
+        who, form = await ctx.posted(request)
+        require(who.principal, "quarantine.release")
+        info = ctx.store.rollout.incident(incident)
+        if info is None:
+            raise NotFound(f"no incident {incident}")
+        todo = [m for m, outcome in ctx.store.rollout.incident_messages(incident)
+                if outcome != "released"]
+        sample = []
+        for message in todo[:5]:
+            rec = ctx.store.trace.get(message)
+            sample.append((f"{(rec.subject if rec else '') or '(no subject)'} "
+                           f"({rec.from_header if rec else message})", f"/trace/{message}"))
+        answer = confirmed(ctx, request, who, form, Preview(
+            title=f"Release incident {incident} ({info.subject})", verb="re-scan and release",
+            count=len(todo), noun="messages", sample=sample, back=f"/incidents/{incident}",
+            note="Each message is scanned again with the current rules; those no longer "
+                 "quarantined are released, once per recipient (the release ledger)."))
+        if isinstance(answer, Response):
+            return answer
+        summary = await ctx.rollout.release_incident(who.principal, incident, reason=answer)
         return ctx.redirect(
             f"/incidents/{incident}",
             "incident release: {released} released, {kept} kept by the re-scan, "

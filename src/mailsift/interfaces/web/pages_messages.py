@@ -21,12 +21,15 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from mailsift.core.errors import InputError
 from mailsift.interfaces.http.deps import PathId
+from mailsift.interfaces.web.confirm import Preview, confirmed
 from mailsift.interfaces.web.context import WebContext, page, secure_headers
 from mailsift.interfaces.web.pages_reports import message_reports
 from mailsift.interfaces.web.readable import auth_lines
 from mailsift.services.access import NotFound, require
+from mailsift.services.bulk_release import pending_query
 from mailsift.services.lists import parse_duration
 from mailsift.services.trace import EXPORT_FORMATS
+from mailsift.store import TraceQuery
 
 __all__ = ["PREVIEW_CSP", "register"]
 
@@ -67,6 +70,20 @@ def _delivery(ctx: WebContext, who: Any, rec: Any) -> list[Any]:
     return ctx.services.trace.delivery(who.principal, rec) if who.can("trace.read") else []
 
 
+def narrowing(query: TraceQuery) -> bool:
+    """Does the query narrow anything down besides action and status (which a bulk release
+    sets itself)? A query that does not would release everything quarantined."""
+    return bool({k for k in query.to_dict() if k not in ("action", "status")})
+
+
+def held_query(query: TraceQuery) -> TraceQuery | None:
+    """The still-quarantined recipients among what ``query`` matches; ``None`` when its own
+    action or status filter excludes them (``action=junk`` matches no quarantined copy)."""
+    if query.action not in (None, "quarantine") or query.status not in (None, "quarantined"):
+        return None
+    return pending_query(query)
+
+
 def register(router: APIRouter, ctx: WebContext) -> None:
     svc = ctx.services
 
@@ -75,8 +92,14 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @page(ctx)
     def quarantine(request: Request, cursor: str | None = None) -> Response:
         who = ctx.require(request)
+        query = ctx.query_from(request.query_params)
+        form = ctx.form_values(request.query_params)
+        narrow = {k: v for k, v in form.items() if v and k not in ("action", "status")}
+        # the bulk release covers still-quarantined copies: a status filter that excludes them
+        # (released, deleted) offers none
+        bulk_link = "/bulk?" + urlencode(narrow) if narrow and held_query(query) else ""
         return _list_page(ctx, request, "quarantine.html", who, svc.quarantine.search,
-                          svc.quarantine.count, cursor)
+                          svc.quarantine.count, cursor, bulk_link=bulk_link)
 
     @router.get("/quarantine/{message}")
     @page(ctx)
@@ -136,7 +159,18 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @page(ctx)
     async def delete(request: Request, message: str) -> Response:
         who, form = await ctx.posted(request)
-        n = svc.quarantine.delete(who.principal, message, reason=str(form.get("reason", "")))
+        require(who.principal, "quarantine.delete")
+        rec = svc.quarantine.record(who.principal, message)
+        held = [r.recipient for r in rec.recipients if r.status == "quarantined"]
+        answer = confirmed(ctx, request, who, form, Preview(
+            title=f"Delete the original of “{rec.subject or '(no subject)'}”", verb="delete",
+            count=len(held), noun="quarantined copies",
+            sample=[(f"{r} ({rec.from_header or rec.mail_from or '<>'})", "") for r in held],
+            note="The original is deleted for good: it can no longer be released. The trace "
+                 "record stays (status deleted).", back=f"/quarantine/{message}"))
+        if isinstance(answer, Response):
+            return answer
+        n = svc.quarantine.delete(who.principal, message, reason=answer)
         return ctx.redirect("/quarantine", f"deleted {message} ({n} recipient(s))")
 
     @router.post("/quarantine/{message}/allow")
@@ -172,26 +206,47 @@ def register(router: APIRouter, ctx: WebContext) -> None:
                             f"release requested for {info.recipient}: an administrator decides")
 
     # -- bulk release of a whole query ----------------------------------------------------------
+    def bulk_page(request: Request, who: Any, params: Any, *, problem: str = "",
+                  reason: str = "") -> Response:
+        query = ctx.query_from(params)
+        narrowed = narrowing(query)
+        if narrowed and query.until is None:
+            # pinned now, so the count confirmed is the count released
+            query = dataclasses.replace(query, until=ctx.now())
+        preview = svc.bulk.preview(who.principal, query) if narrowed and \
+            held_query(query) is not None else None
+        sample = svc.quarantine.search(who.principal, pending_query(query), limit=5).items \
+            if preview is not None and preview.recipients else ()
+        return ctx.render(request, "bulk.html", who, http_status=400 if problem else 200,
+                          preview=preview, query=query, form=ctx.form_values(params),
+                          empty=not narrowed, sample=sample, problem=problem, reason=reason)
+
     @router.get("/bulk")
     @page(ctx)
     def bulk_confirm(request: Request) -> Response:
         who = ctx.require(request)
-        query = ctx.query_from(request.query_params)
-        preview = svc.bulk.preview(who.principal, query)
-        return ctx.render(request, "bulk.html", who, preview=preview,
-                          form=ctx.form_values(request.query_params),
-                          empty=not query.to_dict())
+        require(who.principal, "quarantine.release")
+        return bulk_page(request, who, request.query_params)
 
     @router.post("/bulk")
     @page(ctx)
     async def bulk_start(request: Request) -> Response:
         who, form = await ctx.posted(request)
+        require(who.principal, "quarantine.release")
         query = ctx.query_from(form)
-        if not query.to_dict() and form.get("all") != "yes":
-            raise InputError("an empty query releases everything quarantined: tick the box")
-        if str(form.get("confirm", "")) != "yes":
-            raise InputError("the release was not confirmed")
-        job = svc.bulk.start(who.principal, query)
+        if not narrowing(query) or held_query(query) is None:
+            # never "everything in quarantine" from a link or a hand-made form
+            raise InputError("a bulk release needs a query (sender, recipient, rule, time...): "
+                             "an empty one would release everything in quarantine")
+        preview = svc.bulk.preview(who.principal, query)
+        reason = str(form.get("reason", "")).strip()
+        if str(form.get("confirm", "")) != str(preview.recipients) or not preview.recipients:
+            return bulk_page(request, who, form, reason=reason, problem=(
+                f"the count changed since the preview (now {preview.recipients}): check again "
+                "and confirm"))
+        if not reason:
+            return bulk_page(request, who, form, problem="a reason is required (it is audited)")
+        job = svc.bulk.start(who.principal, query, reason=reason)
         task = asyncio.get_running_loop().create_task(svc.bulk.run(who.principal, job.id))
         ctx.jobs.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(ctx.jobs.discard)
@@ -241,13 +296,15 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     def trace(request: Request, cursor: str | None = None) -> Response:
         who = ctx.require(request)
         query = ctx.query_from(request.query_params)
-        quarantined = dataclasses.replace(query, action="quarantine", status="quarantined")
-        held = svc.trace.count(who.principal, quarantined)
+        # the quarantined among what matches: with "action=junk" that is none (the action
+        # filter counts), not every quarantined message of the other filters
+        quarantined = held_query(query)
+        held = svc.trace.count(who.principal, quarantined) if quarantined else (0, 0)
         form = ctx.form_values(request.query_params)
+        narrow = {k: v for k, v in form.items() if v and k not in ("action", "status")}
         return _list_page(ctx, request, "trace.html", who, svc.trace.search, svc.trace.count,
-                          cursor, held=held, bulk_link="/bulk?" + urlencode(
-                              {k: v for k, v in form.items() if v and k not in
-                               ("action", "status")}))
+                          cursor, held=held,
+                          bulk_link="/bulk?" + urlencode(narrow) if narrow else "")
 
     @router.get("/trace/export")
     @page(ctx)

@@ -183,7 +183,7 @@ class Incidents(RegistryPart):
         return added
 
     async def release_incident(self, actor: Principal, incident: str, *,
-                               offline: bool | None = None) -> dict[str, Any]:
+                               offline: bool | None = None, reason: str = "") -> dict[str, Any]:
         """Re-scan every message of the incident with the current set and release those that
         are no longer quarantined — exactly once per recipient (the release ledger), recorded
         as released by the incident. Safe to run again: done recipients are skipped."""
@@ -241,5 +241,6 @@ class Incidents(RegistryPart):
         if done and info.hold_id:
             self.store.retention.release_hold(info.hold_id)
         summary = {"incident": incident, **counts, "seconds": round(self.clock() - started, 3)}
-        self.store.audit.append(actor.name, "incident.release", incident, summary)
+        self.store.audit.append(actor.name, "incident.release", incident,
+                                {**summary, "reason": reason} if reason else summary)
         return summary

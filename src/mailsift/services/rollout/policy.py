@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mailsift.config.schema import Settings
-from mailsift.core.errors import InputError
+from mailsift.core.errors import Overridable
 from mailsift.core.findings import ArtifactState
 from mailsift.core.rollout import Deployment
 from mailsift.pipeline.build import ScanOptions, build_pipeline
@@ -75,9 +75,8 @@ class PolicyChanges(RegistryPart):
         problems = list(last[0].detail.get("reasons") or []) if last else \
             ["the gate has not run (mailsift rollout check-config)"]
         if not force or not reason.strip():
-            raise InputError(f"policy {version} has not passed the gate: "
-                             + "; ".join(problems)
-                             + " (use --force with a --reason to accept it; it is audited)")
+            raise Overridable(f"policy {version} has not passed the gate: "
+                              + "; ".join(problems))
         self.store.audit.append(actor.name, "rollout.force", target, {
             "version": version, "overridden": problems, "reason": reason})
         self.alerts.raise_alert("forced_promotion", target,

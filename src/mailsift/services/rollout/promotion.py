@@ -10,7 +10,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from mailsift.core.errors import InputError
+from mailsift.core.errors import InputError, Overridable
 from mailsift.core.findings import ArtifactState
 from mailsift.core.rollout import CanaryScope, Deployment
 from mailsift.rollout.gate import shadow_problem
@@ -61,8 +61,7 @@ class Promotion:
                 problems.append(f"in shadow for {shadow_hours:.1f} h, minimum "
                                 f"{rollout.min_shadow_hours:g} h")
         if problems and not force:
-            raise InputError("promotion refused: " + "; ".join(problems)
-                             + " (use --force to override; it is audited)")
+            raise Overridable("promotion refused: " + "; ".join(problems), needs_reason=False)
         if target is ArtifactState.ACTIVE:
             slot = store.rollout.deployments(dep.kind, None if dep.kind == "model" else dep.name)
             for other in slot:
@@ -81,9 +80,9 @@ class Promotion:
                                         version=dep.version)
         return replace(dep, state=target, scope=scope)
 
-    def rollback(self, actor: Principal, name: str, *, reason: str = "") -> Deployment:
-        """Retire the active version and re-activate the previous one (from local copies)."""
-        require(actor, "rollout.write")
+    def rollback_plan(self, name: str) -> tuple[Deployment, Deployment]:
+        """(the active version, the one a rollback returns to), or ``InputError`` saying why
+        there is none. Read-only: the console shows a rollback button only where this holds."""
         store = self.registry.store
         kind, bare = self.registry.split(name)
         deps = store.rollout.deployments(kind, bare)
@@ -105,6 +104,13 @@ class Promotion:
         back = previous[-1]
         if back.path and not Path(back.path).is_file():
             raise InputError(f"the local copy of {back.version} is missing: {back.path}")
+        return current, back
+
+    def rollback(self, actor: Principal, name: str, *, reason: str = "") -> Deployment:
+        """Retire the active version and re-activate the previous one (from local copies)."""
+        require(actor, "rollout.write")
+        store = self.registry.store
+        current, back = self.rollback_plan(name)
         store.rollout.set_state(current.kind, current.name, current.version,
                                 ArtifactState.RETIRED)
         store.rollout.set_state(back.kind, back.name, back.version, ArtifactState.ACTIVE)
@@ -131,8 +137,8 @@ class Promotion:
                                           .value)
             problems = report.reasons
         if problems and not force:
-            raise InputError(f"rule {rule} refused: " + "; ".join(problems)
-                             + " (use --force to override; it is audited)")
+            raise Overridable(f"rule {rule} refused: " + "; ".join(problems),
+                              needs_reason=False)
         store.rollout.set_rule_state(rule, target, actor=actor.name, reason=reason)
         store.audit.append(actor.name, "rollout.force" if problems else "rollout.rule",
                            f"rule:{rule}" if problems else rule,

@@ -51,6 +51,7 @@ class RolloutService:
         self.check_rule = self.gate.check_rule
         self.promote = self.promotion.promote
         self.rollback = self.promotion.rollback
+        self.rollback_plan = self.promotion.rollback_plan
         self.withdraw = self.promotion.withdraw
         self.retire = self.promotion.retire
         self.set_rule = self.promotion.set_rule
