@@ -242,6 +242,9 @@ def session_pages(browser: Any, url: str, store: Any,
     finally:
         for context in contexts:
             context.close()
+
+
+@contextlib.contextmanager
 def running_console(tmp: Path, rollout: dict[str, Any] | None = None,
                     extra: Any = None) -> Iterator[Console]:
     """The console of the tests, served: a store filled by ``fill`` (then ``extra(console,
