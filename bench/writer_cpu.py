@@ -67,14 +67,21 @@ def main() -> int:
         fn()
         best[name] = min(best.get(name, float("inf")), (time.thread_time() - start) * 1e3 / n)
 
-    for r in range(args.rounds):
+    def one_round(r: int) -> None:
         store = Store.open(settings.store.model_copy(update={"data_dir": str(tmp / str(r))}))
         trace = store.trace
         timed("retry look-up", lambda: [trace.statuses_many([x.result.id for x in b])
                                         for b in batches])
-        timed("record", lambda: [trace.write_batch(b, ()) for b in batches])
-        timed("delivery status", lambda: [trace.write_batch(
-            (), [(x.result.id, "delivered", env.rcpt_to) for x in b]) for b in batches])
+        def record() -> None:
+            for b in batches:
+                trace.write_batch(b, ())
+
+        def delivered() -> None:
+            for b in batches:
+                trace.write_batch((), [(x.result.id, "delivered", env.rcpt_to) for x in b])
+
+        timed("record", record)
+        timed("delivery status", delivered)
         one = SqliteHistory(str(tmp / str(r) / "history-one.sqlite3"))
         timed("history, a transaction per message",
               lambda: [learn(one, x.result, "example.org", time.time()) for x in items])
@@ -85,6 +92,9 @@ def main() -> int:
         one.close()
         many.close()
         store.engine.dispose()
+
+    for r in range(args.rounds):
+        one_round(r)
     print(f"data: {args.mix.name}, {n} messages in batches of {args.batch}; writer-thread CPU "
           f"(time.thread_time), best of {args.rounds}, SQLite synchronous=FULL")
     for name, ms in best.items():
