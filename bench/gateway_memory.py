@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -101,45 +98,30 @@ def main() -> int:
     from mailsift.parsing.sources import iter_messages
 
     messages = [raw for _, raw in iter_messages([str(args.mix)])]
-    tmp = Path(tempfile.mkdtemp(prefix="mailsift-memory-"))
-    sink_port, smtp_port, http_port = (smtp_bench.free_port() for _ in range(3))
-    cfg = versus_rspamd.mailsift_config(tmp, smtp_port, http_port, sink_port, args.workers)
-    sink = subprocess.Popen([sys.executable, "-c", smtp_bench.LEAN_SINK, str(sink_port)],
-                            stdout=subprocess.PIPE)
-    gw = subprocess.Popen([sys.executable, "-m", "mailsift", "serve", "--config", str(cfg),
-                           "--log-level", "WARNING"])
     load = os.getloadavg()
     print(f"data: {args.mix.name} cycled; mailsift serve with {args.workers} scan workers, "
           f"SQLite store, offline; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
           flush=True)
-    try:
-        smtp_bench.wait_port(sink_port)
-        smtp_bench.wait_port(smtp_port, 120)
-        asyncio.run(smtp_bench.send_all(smtp_port, messages, 50, 4, 0))
+    with versus_rspamd.running_mailsift(args.workers) as ms:
+        pid, port = ms["pid"], ms["smtp"]
+        asyncio.run(smtp_bench.send_all(port, messages, 50, 4, 0))
         time.sleep(1)
-        rss, pss = memory(gw.pid)
+        rss, pss = memory(pid)
         print(f"idle: RSS {mib(rss)}, PSS {mib(pss)} "
-              f"({len(versus_rspamd.descendants(gw.pid))} processes)", flush=True)
-        with Sampler(gw.pid) as sampler:
+              f"({len(versus_rspamd.descendants(pid))} processes)", flush=True)
+        with Sampler(pid) as sampler:
             start = time.perf_counter()
             latencies, failures = asyncio.run(smtp_bench.send_all(
-                smtp_port, messages, args.messages, args.sessions, 50))
+                port, messages, args.messages, args.sessions, 50))
             wall = time.perf_counter() - start
-        latencies.sort()
         print(f"{args.sessions} sessions sending ({len(latencies)} messages, "
               f"{len(latencies) / wall:.0f} msg/s, failures {failures}): peak RSS "
               f"{mib(sampler.peak[0])}, peak PSS {mib(sampler.peak[1])}", flush=True)
-        peak = asyncio.run(hold_idle(smtp_port, args.sessions, 3.0, gw.pid))
+        peak = asyncio.run(hold_idle(port, args.sessions, 3.0, pid))
         print(f"{args.sessions} sessions connected, idle: peak RSS {mib(peak[0])}, "
               f"peak PSS {mib(peak[1])}", flush=True)
-        rss, pss = memory(gw.pid)
+        rss, pss = memory(pid)
         print(f"after: RSS {mib(rss)}, PSS {mib(pss)}", flush=True)
-    finally:
-        gw.terminate()
-        sink.terminate()
-        gw.wait(30)
-        sink.wait(30)
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -311,23 +311,40 @@ def flagged(replies: list[dict[str, Any]], truth: list[str]) -> str:
 
 
 def mailsift_config(tmp: Path, smtp: int, http: int, sink: int, workers: int) -> Path:
+    """The node both benchmarks run: SMTP content filter, HTTP API, SQLite store, offline."""
+    sections: dict[str, dict[str, Any]] = {
+        "store": {"data_dir": str(tmp / "data")},
+        "gateway": {"next_hop_port": sink, "workers": workers},
+        "smtp": {"port": smtp}, "http": {"port": http}, "milter": {"enabled": False},
+        "scan": {"offline": True}}
     path = tmp / "mailsift.toml"
-    path.write_text(f"""
-[store]
-data_dir = "{tmp / 'data'}"
-[gateway]
-next_hop_port = {sink}
-workers = {workers}
-[smtp]
-port = {smtp}
-[http]
-port = {http}
-[milter]
-enabled = false
-[scan]
-offline = true
-""")
+    path.write_text("".join(  # JSON scalars are TOML scalars
+        f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+        for name, values in sections.items()))
     return path
+
+
+@contextmanager
+def running_mailsift(workers: int) -> Iterator[dict[str, Any]]:
+    """``mailsift serve`` (see :func:`mailsift_config`) and the lean sink as its next hop."""
+    tmp = Path(tempfile.mkdtemp(prefix="versus-mailsift-"))
+    sink_port, smtp_port, http_port = (smtp_bench.free_port() for _ in range(3))
+    cfg = mailsift_config(tmp, smtp_port, http_port, sink_port, workers)
+    sink = subprocess.Popen([sys.executable, "-c", smtp_bench.LEAN_SINK, str(sink_port)],
+                            stdout=subprocess.PIPE)
+    gw = subprocess.Popen([sys.executable, "-m", "mailsift", "serve", "--config", str(cfg),
+                           "--log-level", "WARNING"])
+    try:
+        smtp_bench.wait_port(sink_port)
+        smtp_bench.wait_port(smtp_port, 120)
+        smtp_bench.wait_port(http_port, 60)
+        yield {"pid": gw.pid, "smtp": smtp_port, "http": http_port}
+    finally:
+        gw.terminate()
+        sink.terminate()
+        gw.wait(30)
+        sink.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
@@ -363,23 +380,14 @@ def main() -> int:
     with running_rspamd(args.workers) as rs:
         print(f"rspamd {rspamd_version()} on 127.0.0.1:{rs['normal']}; training ...", flush=True)
         train(rs["controller"], rs["tmp"])
-        tmp = Path(tempfile.mkdtemp(prefix="versus-mailsift-"))
-        sink_port, smtp_port, http_port = (smtp_bench.free_port() for _ in range(3))
-        cfg = mailsift_config(tmp, smtp_port, http_port, sink_port, args.workers)
-        sink = subprocess.Popen([sys.executable, "-c", smtp_bench.LEAN_SINK, str(sink_port)],
-                                stdout=subprocess.PIPE)
-        gw = subprocess.Popen([sys.executable, "-m", "mailsift", "serve", "--config", str(cfg),
-                               "--log-level", "WARNING"])
-        try:
-            smtp_bench.wait_port(sink_port)
-            smtp_bench.wait_port(smtp_port, 120)
-            smtp_bench.wait_port(http_port, 60)
+        with running_mailsift(args.workers) as ms:
+            gw_pid, smtp_port, http_port = ms["pid"], ms["smtp"], ms["http"]
             # warm-up both (first scans load lazily), then wait for idle
             asyncio.run(check_all(rs["normal"], messages[:50], 4))
             asyncio.run(check_all(http_port, messages[:50], 4))
             asyncio.run(smtp_bench.send_all(smtp_port, messages[:50], 50, 4, 0))
             settle(rs["pid"])
-            settle(gw.pid)
+            settle(gw_pid)
             first = 50
             for r in range(args.repeat):
                 row: dict[str, Any] = {"load": os.getloadavg()[0]}
@@ -387,23 +395,17 @@ def main() -> int:
                     check_all(rs["normal"], messages, args.http_concurrency)))
                 row["rspamd"] = rspamd
                 row["rspamd_rss"] = rss_tree(rs["pid"]) + rss_tree(rs["redis_pid"])
-                http = measure(lambda: [gw.pid], n, lambda: asyncio.run(
+                http = measure(lambda: [gw_pid], n, lambda: asyncio.run(
                     check_all(http_port, messages, args.http_concurrency)))
                 row["http"] = http
-                smtp = measure(lambda: [gw.pid], n, functools.partial(
+                smtp = measure(lambda: [gw_pid], n, functools.partial(
                     asyncio.run, smtp_bench.send_all(smtp_port, messages, n,
                                                      args.smtp_concurrency, first)))
                 first += n
                 row["smtp"] = smtp
-                row["mailsift_rss"] = rss_tree(gw.pid)
+                row["mailsift_rss"] = rss_tree(gw_pid)
                 rounds.append(row)
                 report_round(r + 1, row, truth)
-        finally:
-            gw.terminate()
-            sink.terminate()
-            gw.wait(30)
-            sink.wait(30)
-            shutil.rmtree(tmp, ignore_errors=True)
     summary(rounds)
     return 0
 
