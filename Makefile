@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # cut the suite's CPU time by about a fifth (docs/testing.md, *Timings*).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run scan-samples test test-fast lint typecheck bench model clean
+.PHONY: run scan-samples test test-fast lint typecheck bench bench-rspamd bench-memory model clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,14 @@ typecheck: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/scan_bench.py
+
+# mailsift against Rspamd, side by side (skips with the reason where rspamd is not installed)
+bench-rspamd: $(BIN)/.installed
+	$(BIN)/python bench/versus_rspamd.py
+
+# memory of all mailsift processes at 200 concurrent SMTP sessions
+bench-memory: $(BIN)/.installed
+	$(BIN)/python bench/gateway_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

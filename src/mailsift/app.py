@@ -30,7 +30,7 @@ from mailsift.delivery.recorder import AsyncRecorder
 from mailsift.delivery.relay import Relay
 from mailsift.delivery.spool import Spool
 from mailsift.detectors.registry import unavailable_detectors
-from mailsift.history import SenderHistory, learn, open_history
+from mailsift.history import SenderHistory, learn, learn_many, open_history
 from mailsift.mailflow.step import FlowStep
 from mailsift.mailflow.versions import CONFIG_VERSION, flow_version
 from mailsift.parsing import registrable_domain
@@ -246,10 +246,25 @@ def _history_learner(settings: Settings, history: SenderHistory,
                      recorder: AsyncRecorder) -> Callable[[ScanResult], None]:
     """An observer that teaches the sender history what was delivered (off the event loop)."""
     if settings.history.backend != "database":
+        # Learned a writer batch at a time: the first message since the last flush queues
+        # one, which takes everything observed until it runs (one transaction, not one each).
+        waiting: list[tuple[ScanResult, str]] = []
+        taking = threading.Lock()
+
+        def flush() -> None:
+            with taking:
+                batch = waiting[:]
+                waiting.clear()
+            learn_many(history, batch, time.time())
+
         def observe(result: ScanResult) -> None:
             domain = (registrable_domain(result.message.from_domain)
                       if result.message.from_addr else "")
-            recorder.run_later(lambda: learn(history, result, domain, time.time()))
+            with taking:
+                first = not waiting
+                waiting.append((result, domain))
+            if first:
+                recorder.run_later(flush)
 
         return observe
     # A shared database: each learned message is a round trip per table, so it gets a thread

@@ -26,9 +26,11 @@ from mailsift.history import (
     SenderHistory,
     SqliteHistory,
     learn,
+    learn_many,
     open_history,
     shared_history,
 )
+from mailsift.history.base import Learned
 from mailsift.history.sql import SqlHistory
 from mailsift.parsing import parse_message
 from mailsift.testing.messages import make_message
@@ -83,6 +85,40 @@ def test_protocol_and_counts(history: SenderHistory) -> None:
     assert history.domain_first_seen("x.test") == 100.0
     assert history.domain_first_seen("never.test") is None
     assert history.learned() == 2
+
+
+def test_record_many_equals_records_one_by_one(history: SenderHistory,
+                                               tmp_path: Path) -> None:
+    """The gateway learns a writer batch at a time (one transaction on SQLite): the same
+    history as recording each message on its own."""
+    entries = [Learned("A@x.test", "x.test", ["b@y.test", "c@y.test"], 100.0, "Alice Smith",
+                       ["docs.test"]),
+               Learned("a@x.test", "x.test", ["b@y.test"], 200.0, "Smith, Alice"),
+               Learned("z@w.test", "w.test", ["b@y.test"], 150.0)]
+    history.record_many(entries)
+    history.record_many([])
+    one = SqliteHistory(str(tmp_path / "one.db"))
+    for entry in entries:
+        one.record(*entry)
+    for h in (history, one):
+        assert h.learned() == 3
+        pair = h.pair("a@x.test", "b@y.test")
+        assert pair is not None and (pair.first_seen, pair.last_seen, pair.count) == (100, 200, 2)
+        assert h.sender("a@x.test") == one.sender("a@x.test")
+        assert h.domain("x.test") == one.domain("x.test")
+        assert h.addresses_for_name("alice smith") == ("a@x.test",)
+        assert h.domain_first_seen("docs.test") == 100.0
+    one.close()
+
+
+def test_sqlite_record_many_is_one_transaction(tmp_path: Path) -> None:
+    """A failing entry rolls the whole batch back: nothing half-learned."""
+    hist = SqliteHistory(str(tmp_path / "h.db"))
+    bad = Learned("b@x.test", "x.test", [None], 1.0)  # type: ignore[list-item]
+    with pytest.raises(AttributeError):
+        hist.record_many([Learned("a@x.test", "x.test", ["r@y.test"], 1.0), bad])
+    assert hist.learned() == 0 and hist.pair("a@x.test", "r@y.test") is None
+    hist.close()
 
 
 def test_bounded(history: SenderHistory) -> None:
@@ -158,6 +194,18 @@ def test_learns_only_delivered_clean_or_bulk_mail() -> None:
     assert learn(hist, res, "sender.test", 7.0)
     assert hist.pair("alice@sender.test", "a@example.org") is not None
     assert hist.pair("alice@sender.test", "q@example.org") is None
+
+
+def test_learn_many_learns_what_learn_would() -> None:
+    hist = MemoryHistory()
+    items = [(_result(Action.QUARANTINE, Category.PHISH), "sender.test"),
+             (_result(Action.DELIVER, Category.CLEAN), "sender.test"),
+             (_result(Action.TAG, Category.BULK, rcpt=("c@example.org",)), "sender.test")]
+    assert learn_many(hist, items, 5.0) == 2
+    assert hist.learned() == 2
+    assert hist.pair("alice@sender.test", "bob@example.org") is not None
+    assert hist.pair("alice@sender.test", "c@example.org") is not None
+    assert learn_many(hist, [], 6.0) == 0
 
 
 def _det(hist: MemoryHistory, min_learned: int = 2) -> HistoryDetector:

@@ -9,7 +9,7 @@ harmful, so an attacker cannot make himself "known" by being quarantined often.
 
 from mailsift.history.backends import open_history, shared_history
 from mailsift.history.base import Contact, SenderHistory, SenderStats, normalise_name
-from mailsift.history.learn import learn
+from mailsift.history.learn import learn, learn_many
 from mailsift.history.memory import MemoryHistory
 from mailsift.history.sqlite import SqliteHistory
 
@@ -20,6 +20,7 @@ __all__ = [
     "SenderStats",
     "SqliteHistory",
     "learn",
+    "learn_many",
     "normalise_name",
     "open_history",
     "shared_history",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
     "Contact",
+    "Learned",
     "SenderHistory",
     "SenderStats",
     "normalise_name",
@@ -63,6 +64,21 @@ class SenderHistory(Protocol):
 
     def record(self, sender: str, domain: str, recipients: Sequence[str], when: float,
                display_name: str = "", link_domains: Sequence[str] = ()) -> None: ...
+
+    def record_many(self, entries: Sequence[Learned]) -> None:
+        """``record`` for each entry, in order (one transaction where the backend has them)."""
+        ...
+
+
+class Learned(NamedTuple):
+    """The arguments of one ``SenderHistory.record``."""
+
+    sender: str
+    domain: str
+    recipients: Sequence[str]
+    when: float
+    display_name: str = ""
+    link_domains: Sequence[str] = ()
 
 
 def normalise_name(name: str) -> str:

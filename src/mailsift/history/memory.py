@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TypeVar
 
-from mailsift.history.base import Contact, SenderStats, normalise_name
+from mailsift.history.base import Contact, Learned, SenderStats, normalise_name
 
 __all__ = ["MemoryHistory"]
 
@@ -81,6 +81,10 @@ class MemoryHistory:
 
     def __len__(self) -> int:
         return len(self._pairs)
+
+    def record_many(self, entries: Sequence[Learned]) -> None:
+        for entry in entries:
+            self.record(*entry)
 
     def record(self, sender: str, domain: str, recipients: Sequence[str], when: float,
                display_name: str = "", link_domains: Sequence[str] = ()) -> None:

@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mailsift.history.base import Contact, SenderStats, normalise_name
+from mailsift.history.base import Contact, Learned, SenderStats, normalise_name
 
 __all__ = ["SqlHistory"]
 
@@ -200,6 +200,10 @@ class SqlHistory:
                   "last_seen": self._max(table.c.last_seen, ins.excluded.last_seen),
                   "count": table.c.count + 1,
                   "recipients": table.c.recipients + ins.excluded.recipients}))
+
+    def record_many(self, entries: Sequence[Learned]) -> None:
+        for entry in entries:
+            self.record(*entry)
 
     def record(self, sender: str, domain: str, recipients: Sequence[str], when: float,
                display_name: str = "", link_domains: Sequence[str] = ()) -> None:

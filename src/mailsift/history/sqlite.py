@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from mailsift.history.base import Contact, SenderStats, normalise_name
+from mailsift.history.base import Contact, Learned, SenderStats, normalise_name
 
 __all__ = ["SqliteHistory"]
 
@@ -139,44 +139,56 @@ class SqliteHistory:
 
     def record(self, sender: str, domain: str, recipients: Sequence[str], when: float,
                display_name: str = "", link_domains: Sequence[str] = ()) -> None:
-        sender, domain = sender.lower(), domain.lower()
+        self.record_many([Learned(sender, domain, recipients, when, display_name,
+                                  link_domains)])
+
+    def record_many(self, entries: Sequence[Learned]) -> None:
+        """Every entry in one transaction: the gateway learns a writer batch at a time (one
+        BEGIN/COMMIT per message was a fifth of its store writer's CPU)."""
+        if not entries:
+            return
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                new_s = new_d = 0
-                for rcpt in dict.fromkeys(r.lower() for r in recipients):
-                    (count,) = cur.execute(_PAIR_UPSERT.format(table="hist_pair"),
-                                           (sender, rcpt, when, when)).fetchone()
-                    new_s += count == 1
-                    (count,) = cur.execute(_PAIR_UPSERT.format(table="hist_domain_pair"),
-                                           (domain, rcpt, when, when)).fetchone()
-                    new_d += count == 1
-                cur.execute(_STATS_UPSERT.format(table="hist_sender"),
-                            (sender, when, when, new_s))
-                if domain:
-                    cur.execute(_STATS_UPSERT.format(table="hist_domain"),
-                                (domain, when, when, new_d))
-                name = normalise_name(display_name)
-                if name:
-                    cur.execute("INSERT INTO hist_name (name, sender, last_seen) VALUES (?, ?, ?)"
-                                " ON CONFLICT (name, sender) DO UPDATE SET"
-                                " last_seen = max(last_seen, excluded.last_seen)",
-                                (name, sender, when))
-                for seen in dict.fromkeys(d.lower() for d in (domain, *link_domains) if d):
-                    cur.execute("INSERT INTO hist_seen (sender, first_seen, last_seen)"
-                                " VALUES (?, ?, ?) ON CONFLICT (sender) DO UPDATE SET"
-                                " first_seen = min(first_seen, excluded.first_seen),"
-                                " last_seen = max(last_seen, excluded.last_seen)",
-                                (seen, when, when))
-                cur.execute("INSERT INTO hist_meta (key, value) VALUES ('learned', 1)"
-                            " ON CONFLICT (key) DO UPDATE SET value = value + 1")
-                if self._read_learned(cur) % self.prune_every == 0:
-                    self._prune(cur)
+                for entry in entries:
+                    self._record(cur, *entry)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+
+    def _record(self, cur: sqlite3.Cursor, sender: str, domain: str,
+                recipients: Sequence[str], when: float, display_name: str,
+                link_domains: Sequence[str]) -> None:
+        sender, domain = sender.lower(), domain.lower()
+        new_s = new_d = 0
+        for rcpt in dict.fromkeys(r.lower() for r in recipients):
+            (count,) = cur.execute(_PAIR_UPSERT.format(table="hist_pair"),
+                                   (sender, rcpt, when, when)).fetchone()
+            new_s += count == 1
+            (count,) = cur.execute(_PAIR_UPSERT.format(table="hist_domain_pair"),
+                                   (domain, rcpt, when, when)).fetchone()
+            new_d += count == 1
+        cur.execute(_STATS_UPSERT.format(table="hist_sender"), (sender, when, when, new_s))
+        if domain:
+            cur.execute(_STATS_UPSERT.format(table="hist_domain"), (domain, when, when, new_d))
+        name = normalise_name(display_name)
+        if name:
+            cur.execute("INSERT INTO hist_name (name, sender, last_seen) VALUES (?, ?, ?)"
+                        " ON CONFLICT (name, sender) DO UPDATE SET"
+                        " last_seen = max(last_seen, excluded.last_seen)",
+                        (name, sender, when))
+        for seen in dict.fromkeys(d.lower() for d in (domain, *link_domains) if d):
+            cur.execute("INSERT INTO hist_seen (sender, first_seen, last_seen)"
+                        " VALUES (?, ?, ?) ON CONFLICT (sender) DO UPDATE SET"
+                        " first_seen = min(first_seen, excluded.first_seen),"
+                        " last_seen = max(last_seen, excluded.last_seen)",
+                        (seen, when, when))
+        cur.execute("INSERT INTO hist_meta (key, value) VALUES ('learned', 1)"
+                    " ON CONFLICT (key) DO UPDATE SET value = value + 1")
+        if self._read_learned(cur) % self.prune_every == 0:
+            self._prune(cur)
 
     def _prune(self, cur: sqlite3.Cursor) -> None:
         for table in _TABLES:
