@@ -12,7 +12,6 @@ journal write; the difference is the window for that message.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import benchargs  # noqa: E402
 import smtp_bench  # noqa: E402  (bench/ is not a package)
 
 from mailsift.config.schema import Settings  # noqa: E402
@@ -44,11 +44,7 @@ TIMED_SINK = smtp_bench.LEAN_SINK.replace(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, default=24)
-    ap.add_argument("--workers", type=int, default=2)
+    ap = benchargs.bench_parser(__doc__, messages=2000, concurrency=24, workers=2)
     ap.add_argument("--mix", type=Path, default=smtp_bench.MIX)
     args = ap.parse_args()
     assert "LOG.write" in TIMED_SINK, "smtp_bench's sink changed: update TIMED_SINK"

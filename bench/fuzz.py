@@ -11,7 +11,6 @@ slowest inputs. Seeded: ``--seed`` and ``--count`` name a run exactly. Targets (
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import random
@@ -21,6 +20,8 @@ import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import benchargs  # bench/ is not a package: the script's own folder
 
 from mailsift.config.schema import Settings
 from mailsift.core.envelope import Envelope
@@ -57,11 +58,7 @@ def _one(index_seed: tuple[int, int]) -> tuple[int, float, int, str | None, byte
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--count", type=int, default=100_000)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=2)
+    ap = benchargs.bench_parser(__doc__, count=100_000, seed=1, workers=2)
     ap.add_argument("--slow", type=float, default=2.0, help="seconds that count as slow")
     ap.add_argument("--top", type=int, default=10, help="how many of the slowest to list")
     ap.add_argument("--out", type=Path, help="write crashing and slow inputs here")

@@ -18,7 +18,6 @@ what the node really holds), at idle and at the peak of each phase.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import benchargs  # noqa: E402
 import smtp_bench  # noqa: E402  (bench/ is not a package)
 import versus_rspamd  # noqa: E402
 
@@ -87,11 +87,7 @@ def mib(value: int) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sessions", type=int, default=200)
-    ap.add_argument("--messages", type=int, default=4000)
-    ap.add_argument("--workers", type=int, default=2)
+    ap = benchargs.bench_parser(__doc__, sessions=200, messages=4000, workers=2)
     ap.add_argument("--mix", type=Path, default=smtp_bench.MIX)
     args = ap.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))

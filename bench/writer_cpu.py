@@ -19,23 +19,20 @@ of ``--batch`` messages as the group commit forms them:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import benchargs  # bench/ is not a package: the script's own folder
+
 HERE = Path(__file__).resolve().parent
 MIX = HERE.parent.parent / "shared" / "bench" / "mix-1000.mbox.gz"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=400)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap = benchargs.bench_parser(__doc__, messages=400, batch=8, rounds=5)
     ap.add_argument("--mix", type=Path, default=MIX)
     args = ap.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))

@@ -18,6 +18,7 @@ __all__ = [
     "SenderHistory",
     "SenderStats",
     "normalise_name",
+    "record_each",
 ]
 
 
@@ -79,6 +80,12 @@ class Learned(NamedTuple):
     when: float
     display_name: str = ""
     link_domains: Sequence[str] = ()
+
+
+def record_each(history: SenderHistory, entries: Sequence[Learned]) -> None:
+    """``record_many`` for a backend without transactions worth sharing: one ``record`` each."""
+    for entry in entries:
+        history.record(*entry)
 
 
 def normalise_name(name: str) -> str:

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TypeVar
 
-from mailsift.history.base import Contact, Learned, SenderStats, normalise_name
+from mailsift.history.base import Contact, Learned, SenderStats, normalise_name, record_each
 
 __all__ = ["MemoryHistory"]
 
@@ -83,8 +83,7 @@ class MemoryHistory:
         return len(self._pairs)
 
     def record_many(self, entries: Sequence[Learned]) -> None:
-        for entry in entries:
-            self.record(*entry)
+        record_each(self, entries)
 
     def record(self, sender: str, domain: str, recipients: Sequence[str], when: float,
                display_name: str = "", link_domains: Sequence[str] = ()) -> None:

@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mailsift.history.base import Contact, Learned, SenderStats, normalise_name
+from mailsift.history.base import Contact, Learned, SenderStats, normalise_name, record_each
 
 __all__ = ["SqlHistory"]
 
@@ -202,8 +202,7 @@ class SqlHistory:
                   "recipients": table.c.recipients + ins.excluded.recipients}))
 
     def record_many(self, entries: Sequence[Learned]) -> None:
-        for entry in entries:
-            self.record(*entry)
+        record_each(self, entries)
 
     def record(self, sender: str, domain: str, recipients: Sequence[str], when: float,
                display_name: str = "", link_domains: Sequence[str] = ()) -> None:
