@@ -120,6 +120,12 @@ def test_an_admin_creates_a_user_who_then_signs_in(page_for: Any, site: Site,
     assert row.locator("td.num").inner_text() == "1"  # one live session
     screenshot(admin, "users", tmp_path)
     row.locator("button.disable").click()
+    # a confirmation first: what it does, a reason, a box that names the count
+    assert admin.locator("#confirm-count").inner_text() == "1"
+    assert "1 live session" in admin.locator("#confirm").inner_text()
+    admin.fill("#confirm-reason", "left the company")
+    admin.check("#confirm-check")
+    admin.click("#confirm-action")
     assert admin.locator(".flash.ok").inner_text() == "disabled bob@example.net (1 session ended)"
     assert "disabled" in _row(admin, "bob@example.net").locator("td.state").inner_text()
     bob.goto("/quarantine")
@@ -127,6 +133,8 @@ def test_an_admin_creates_a_user_who_then_signs_in(page_for: Any, site: Site,
     audit = [(e.actor, e.action, e.target) for e in site.store.audit.entries()]
     assert ("admin", "user.create", "bob@example.net") in audit
     assert ("admin", "user.disable", "bob@example.net") in audit
+    (entry,) = [e for e in site.store.audit.entries() if e.action == "user.disable"]
+    assert entry.detail["reason"] == "left the company"
 
 
 def test_other_roles_get_no_users_page(page_for: Any, site: Site) -> None:
@@ -187,9 +195,32 @@ def test_the_last_admin_cannot_disable_themselves(site: Site) -> None:
         token, session = site.store.users.start_session("admin")
         client.cookies.set("mailsift_session", token)
         r = client.post("/users/admin/disable", data={"csrf": session.csrf})
+        assert r.status_code == 200 and 'id="confirm-action"' in r.text  # the preview
+        r = client.post("/users/admin/disable", data={"csrf": session.csrf, "confirm": "1",
+                                                       "reason": "testing"})
         assert r.status_code == 409
         assert "admin is the last enabled admin" in r.text
         r = client.post("/users/admin/role", data={"csrf": session.csrf, "role": "analyst"})
         assert r.status_code == 409
     user = site.store.users.get("admin")
     assert user is not None and not user.disabled and user.role == "admin"
+
+
+def test_ending_sessions_previews_their_count_and_needs_a_reason(site: Site) -> None:
+    for _ in range(2):
+        site.store.users.start_session("analyst")
+    live = site.store.users.session_counts()["analyst"]  # with other tests' sessions
+    with httpx2.Client(base_url=site.url) as client:
+        token, session = site.store.users.start_session("admin")
+        client.cookies.set("mailsift_session", token)
+        url, csrf = "/users/analyst/sessions/end", session.csrf
+        r = client.post(url, data={"csrf": csrf})
+        assert r.status_code == 200 and f'<strong id="confirm-count">{live}</strong>' in r.text
+        r = client.post(url, data={"csrf": csrf, "confirm": str(live), "reason": " "})
+        assert r.status_code == 400 and "a reason is required" in r.text
+        assert site.store.users.session_counts().get("analyst") == live  # nothing ended
+        r = client.post(url, data={"csrf": csrf, "confirm": str(live), "reason": "lost laptop"})
+        assert r.status_code == 303
+    assert site.store.users.session_counts().get("analyst", 0) == 0
+    (entry,) = [e for e in site.store.audit.entries() if e.action == "user.sessions_end"]
+    assert entry.detail == {"sessions_ended": live, "reason": "lost laptop"}

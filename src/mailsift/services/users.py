@@ -60,13 +60,16 @@ class UserService:
                                 {"role": info.role, "mailbox": info.mailbox})
         return info
 
-    def set_disabled(self, actor: Principal, username: str, disabled: bool) -> int:
-        """Disable (ending every session of the user; returns how many) or enable again."""
+    def set_disabled(self, actor: Principal, username: str, disabled: bool, *,
+                     reason: str = "") -> int:
+        """Disable (ending every session of the user; returns how many) or enable again;
+        ``reason`` goes into the audit entry."""
         require(actor, "users.write")
         user = self._existing(username)
         ended = self.users.set_disabled(user.username, disabled)
+        detail = {"sessions_ended": ended} if disabled else {}
         self.store.audit.append(actor.name, "user.disable" if disabled else "user.enable",
-                                user.username, {"sessions_ended": ended} if disabled else None)
+                                user.username, _with_reason(detail, reason) or None)
         return ended
 
     def set_password(self, actor: Principal, username: str, password: str) -> int:
@@ -89,12 +92,12 @@ class UserService:
             "from": before.role, "to": after.role, "mailbox": after.mailbox})
         return after
 
-    def end_sessions(self, actor: Principal, username: str) -> int:
+    def end_sessions(self, actor: Principal, username: str, *, reason: str = "") -> int:
         require(actor, "users.write")
         user = self._existing(username)
         ended = self.users.end_sessions(user.username)
         self.store.audit.append(actor.name, "user.sessions_end", user.username,
-                                {"sessions_ended": ended})
+                                _with_reason({"sessions_ended": ended}, reason))
         return ended
 
     def _existing(self, username: str) -> UserInfo:
@@ -102,3 +105,7 @@ class UserService:
         if user is None:
             raise NotFound(f"no user {normalise_username(username)}")
         return user
+
+
+def _with_reason(detail: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {**detail, "reason": reason} if reason else detail

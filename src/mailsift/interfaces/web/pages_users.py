@@ -17,7 +17,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from mailsift.core.errors import InputError
-from mailsift.interfaces.web.context import WebContext, page
+from mailsift.interfaces.web.confirm import Preview, confirmed
+from mailsift.interfaces.web.context import Viewer, WebContext, page
 from mailsift.store.users import MIN_PASSWORD, ROLES, normalise_username
 
 __all__ = ["register"]
@@ -56,13 +57,23 @@ def register(router: APIRouter, ctx: WebContext) -> None:
         return ctx.redirect("/users", f"created {info.role} {info.username}"
                             + (f" (mailbox {info.mailbox})" if info.mailbox else ""))
 
+    def live_sessions(who: Viewer, name: str) -> int:
+        return users.get(who.principal, name).sessions
+
     @router.post("/users/{username}/disable")
     @page(ctx)
     async def user_disable(request: Request, username: str) -> Response:
-        who, _ = await ctx.posted(request)
-        ended = users.set_disabled(who.principal, username, True)
-        return ctx.redirect("/users",
-                            f"disabled {normalise_username(username)} ({_sessions(ended)})")
+        who, form = await ctx.posted(request)
+        name = normalise_username(username)
+        live = live_sessions(who, name)
+        answer = confirmed(ctx, request, who, form, Preview(
+            title=f"Disable {name}", verb="disable", count=1, noun="user",
+            note=f"{name} is signed out at once ({live} live session{'s' if live != 1 else ''}) "
+                 "and cannot sign in until enabled again.", back="/users"))
+        if not isinstance(answer, str):
+            return answer
+        ended = users.set_disabled(who.principal, username, True, reason=answer)
+        return ctx.redirect("/users", f"disabled {name} ({_sessions(ended)})")
 
     @router.post("/users/{username}/enable")
     @page(ctx)
@@ -92,6 +103,13 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     @router.post("/users/{username}/sessions/end")
     @page(ctx)
     async def user_sessions_end(request: Request, username: str) -> Response:
-        who, _ = await ctx.posted(request)
-        ended = users.end_sessions(who.principal, username)
-        return ctx.redirect("/users", f"{normalise_username(username)}: {_sessions(ended)}")
+        who, form = await ctx.posted(request)
+        name = normalise_username(username)
+        answer = confirmed(ctx, request, who, form, Preview(
+            title=f"End the sessions of {name}", verb="end",
+            count=live_sessions(who, name), noun="live sessions",
+            note=f"{name} is signed out everywhere and can sign in again.", back="/users"))
+        if not isinstance(answer, str):
+            return answer
+        ended = users.end_sessions(who.principal, username, reason=answer)
+        return ctx.redirect("/users", f"{name}: {_sessions(ended)}")
