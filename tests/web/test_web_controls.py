@@ -250,3 +250,27 @@ def test_issue24_a_one_minute_spike_shows_against_the_breakers_trip_line(
     assert chart.locator("circle.over").count() >= 1
     assert chart.inner_html().count("trip line (") >= 1
     screenshot(page, "dashboard-breaker", tmp_path)
+
+
+def test_issue24_retiring_a_rule_or_clearing_its_override_is_confirmed(
+        new_page: Any, console: Console) -> None:
+    page = new_page()
+    page.goto("/rollouts")
+    form = page.locator("#rule-state")
+    form.locator("input[name=rule]").fill("NEVER_SEEN_LURE")
+    form.locator("select[name=state]").select_option("retired")
+    form.locator("button[type=submit]").click()
+    # a preview first: nothing has changed yet
+    assert page.locator("#confirm-count").inner_text() == "1"
+    assert "NEVER_SEEN_LURE" in page.locator("#confirm-sample").inner_text()
+    assert "NEVER_SEEN_LURE" not in console.rollout.status()["rules"]
+    _confirm(page, "the phrase is in a partner's newsletter")
+    assert page.locator(".flash.ok").inner_text() == "rule NEVER_SEEN_LURE: retired"
+    rule = console.rollout.status()["rules"]["NEVER_SEEN_LURE"]
+    assert rule["state"] == "retired" and "newsletter" in rule["reason"]
+    page.locator("tr", has_text="NEVER_SEEN_LURE").locator("button",
+                                                          has_text="clear override").click()
+    assert page.locator("h1").inner_text() == "Clear the override of rule NEVER_SEEN_LURE"
+    _confirm(page, "back to the pack's state")
+    assert "override cleared" in page.locator(".flash.ok").inner_text()
+    assert "NEVER_SEEN_LURE" not in console.rollout.status()["rules"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -234,10 +235,25 @@ def register(router: APIRouter, ctx: WebContext) -> None:
     async def rollout_rule(request: Request) -> Response:
         who, form = await ctx.posted(request)
         rule, state = str(form.get("rule", "")).strip(), str(form.get("state", "")) or None
+        reason = str(form.get("reason", ""))
+        if state in (None, "retired"):  # the rule stops acting, or loses its override
+            if not rule:
+                raise InputError("which rule? (its finding code, e.g. RULE_X)")
+            what = "retire" if state else "clear the override of"
+            answer = confirmed(ctx, request, who, form, Preview(
+                title=f"{what.capitalize()} rule {rule}", verb=what, count=1, noun="rule",
+                sample=[(rule, f"/trace?finding={quote(rule)}")],
+                fields={"rule": rule, "state": state or "",
+                        "force": str(form.get("force", ""))},
+                note=("The rule stops acting on mail (its pack keeps it)." if state else
+                      "The rule goes back to the state of its pack's version."),
+                back="/rollouts"))
+            if not isinstance(answer, str):
+                return answer
+            reason = answer
         # the rule's own gate replays corpora (seconds of CPU): off the event loop
         await run_in_threadpool(ctx.rollout.set_rule, who.principal, rule, state,
-                                reason=str(form.get("reason", "")),
-                                force=form.get("force") == "yes")
+                                reason=reason, force=form.get("force") == "yes")
         return ctx.redirect("/rollouts", f"rule {rule}: {state or 'override cleared'}")
 
     # -- audit log ------------------------------------------------------------------------------
