@@ -221,7 +221,7 @@ class ReportService:
         wide = wide_reason(kind, value, "admin")
         if wide is not None:  # refused before the triage is recorded
             raise InputError(f"{kind} {value} is wide: {wide}; list the sender instead (or add "
-                             "the entry with 'mailsift lists add ... --force --reason')")
+                             "the entry itself as a forced list entry, with a reason; audited)")
         return value
 
     def _add_entry(self, actor: Principal, info: ReportInfo, kind: str, value: str,
