@@ -74,8 +74,6 @@ class GatewayParts:
         recorder (it flushes to the store), the scan pool, the store."""
         if self.conn_state is not None:
             await self.conn_state.aclose()
-        if self.conn_state is not None:
-            await self.conn_state.aclose()
         await self.relays.close()
         if self.gateway.deliverer.journal is not None:
             self.gateway.deliverer.journal.close()
