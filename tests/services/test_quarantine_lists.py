@@ -51,6 +51,12 @@ def test_recipient_is_confined_to_own_copies(store: Store) -> None:
         svc.quarantine.delete(ANALYST, "q1")
     with pytest.raises(NotFound):
         svc.quarantine.request_release(BOB, "q1x")
+    # a recipient principal without a mailbox sees nothing, and is told so
+    nobody = Principal("token", "recipient")
+    for call in (lambda: svc.quarantine.search(nobody), lambda: svc.quarantine.requests(nobody),
+                 lambda: svc.reports.list(nobody)):
+        with pytest.raises(AccessDenied, match="has no mailbox"):
+            call()
 
 
 def test_delete_keeps_trace_and_audit(store: Store) -> None:

@@ -98,6 +98,13 @@ def test_bad_lookups_are_input_errors(store: Store) -> None:
         store.trace.search(TraceQuery(attachment="abc"))
     with pytest.raises(InputError, match="cannot sort"):
         store.trace.search(TraceQuery(), sort="password")
+    # a Message-ID that is only brackets would filter nothing: refused, not "every message"
+    with pytest.raises(InputError, match="not a Message-ID"):
+        store.trace.search(TraceQuery(message_id="<<>>"))
+    # PostgreSQL refuses a NUL in a parameter; it is a clear error on both backends
+    for field in ("sender", "subject", "url_domain", "ref"):
+        with pytest.raises(InputError, match="NUL character"):
+            store.trace.count(TraceQuery(**{field: "pay\x00pal"}))
 
 
 def test_purge_removes_search_rows(store: Store, clock: FakeClock) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mailsift.core.errors import InputError, MailsiftError
 
-__all__ = ["AccessDenied", "NotFound", "Principal", "require", "require_reason"]
+__all__ = ["AccessDenied", "NotFound", "Principal", "own_mailbox", "require", "require_reason"]
 
 _GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({
@@ -65,6 +65,14 @@ class Principal:
 def require(actor: Principal, permission: str) -> None:
     if not actor.can(permission):
         raise AccessDenied(f"{actor.name} ({actor.role}) may not {permission}")
+
+
+def own_mailbox(actor: Principal) -> str:
+    """The mailbox a restricted principal may see; ``AccessDenied`` when it has none (it sees
+    nothing, rather than a query scoped by a value that matches nothing)."""
+    if not actor.mailbox:
+        raise AccessDenied(f"{actor.name} ({actor.role}) has no mailbox to see")
+    return actor.mailbox
 
 
 CLI_ADMIN = Principal("cli", "admin")

@@ -15,7 +15,7 @@ from typing import Any
 
 from mailsift.core.errors import LimitExceeded, ParseError, StoreError
 from mailsift.parsing import parse_message
-from mailsift.services.access import NotFound, Principal, require
+from mailsift.services.access import NotFound, Principal, own_mailbox, require
 from mailsift.services.preview import sanitize_html
 from mailsift.services.quarantine_policy import QuarantinePolicies
 from mailsift.store import MessageRecord, Page, RequestInfo, Store, TraceQuery, TraceRecord
@@ -55,7 +55,7 @@ class QuarantineService:
     def _scope(self, actor: Principal, query: TraceQuery) -> TraceQuery:
         if actor.restricted:
             require(actor, "quarantine.read.own")
-            return dataclasses.replace(query, recipient=actor.mailbox or "\x00",
+            return dataclasses.replace(query, recipient=own_mailbox(actor),
                                        action="quarantine")
         require(actor, "quarantine.read")
         return dataclasses.replace(query, action="quarantine")
@@ -189,7 +189,7 @@ class QuarantineService:
                  limit: int = 100) -> list[RequestInfo]:
         if actor.restricted:
             require(actor, "quarantine.read.own")
-            return self.store.requests.list(state=state, recipient=actor.mailbox or "\x00",
+            return self.store.requests.list(state=state, recipient=own_mailbox(actor),
                                             limit=limit)
         require(actor, "quarantine.read")
         return self.store.requests.list(state=state, limit=limit)

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from mailsift.core.errors import InputError
 from mailsift.core.lists import ListEntry
-from mailsift.services.access import NotFound, Principal, require
+from mailsift.services.access import NotFound, Principal, own_mailbox, require
 from mailsift.services.list_scope import wide_reason
 from mailsift.services.lists import ListService, normalise_value
 from mailsift.services.release import ReleaseReport, ReleaseService
@@ -126,7 +126,7 @@ class ReportService:
         if actor.can("report.read"):
             return None
         require(actor, "report.read.own")
-        return (actor.mailbox or "\x00").lower()
+        return own_mailbox(actor).lower()
 
     def list(self, actor: Principal, *, state: str | None = None, label: str | None = None,
              since: float | None = None, message: str | None = None,

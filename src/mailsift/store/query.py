@@ -114,6 +114,10 @@ class TraceQuery:
         return cls(**data)
 
     def conditions(self) -> list[ColumnElement[bool]]:
+        for name, value in asdict(self).items():
+            # no stored text holds one, and PostgreSQL refuses it in a parameter
+            if isinstance(value, str) and "\x00" in value:
+                raise InputError(f"{name}: a NUL character cannot be searched for")
         t = TraceRow
         out: list[ColumnElement[bool]] = []
         if self.sender and self.sender.strip():
@@ -172,7 +176,9 @@ class TraceQuery:
         if self.ref and self.ref.strip():
             ref = self.ref.strip()
             out.append(t.message_pk.like(_escape_like(ref) + "%", escape="\\"))
-        if self.message_id and message_id_key(self.message_id):
+        if self.message_id and self.message_id.strip():
+            if not message_id_key(self.message_id):
+                raise InputError(f"not a Message-ID: {self.message_id!r}")
             out.append(t.message_pk.in_(select(MessageRow.id).where(
                 MessageRow.msgid_key == message_id_key(self.message_id))))
         if self.client_ip and self.client_ip.strip():
