@@ -30,6 +30,7 @@ from sqlalchemy import select
 from mailsift.config.enduser import ReportMailboxSettings
 from mailsift.core.auth import AuthStatus
 from mailsift.core.errors import MailsiftError
+from mailsift.core.network import in_networks
 from mailsift.core.result import ScanResult
 from mailsift.services.access import Principal
 from mailsift.services.reports import ReportService
@@ -101,14 +102,7 @@ class ReportMailbox:
         return None
 
     def _internal(self, result: ScanResult) -> bool:
-        ip = result.envelope.connection.client_ip
-        if not ip or not self.networks:
-            return False
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.networks)
+        return in_networks(result.envelope.connection.client_ip, self.networks)
 
     def _authenticated(self, result: ScanResult, reporter: str) -> bool:
         if self._internal(result):
